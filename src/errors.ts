@@ -1,0 +1,104 @@
+/**
+ * The sluice error hierarchy.
+ *
+ * Every error sluice raises is a {@link SluiceError} with a stable `code`, so callers can
+ * branch on `err.code` (or `instanceof`) without parsing messages. Two families matter most
+ * and must not be confused:
+ *
+ * - "the component is gone": {@link ClosedError} — the work was NOT processed;
+ * - "your work failed": {@link BatchError} — the work reached the flush, which failed;
+ *   `cause` holds what the flush threw.
+ */
+
+/** Stable error codes, one per class. */
+export type SluiceErrorCode =
+  | 'ERR_SLUICE_CLOSED'
+  | 'ERR_SLUICE_BATCH'
+  | 'ERR_SLUICE_QUEUE_FULL'
+  | 'ERR_SLUICE_TIMEOUT'
+  | 'ERR_SLUICE_CONFIG';
+
+/** Base class of every error sluice raises. */
+export class SluiceError extends Error {
+  readonly code: SluiceErrorCode;
+
+  constructor(code: SluiceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** The component was closed before this work was accepted or processed; it was not processed. */
+export class ClosedError extends SluiceError {
+  constructor(message = 'closed: no new work is accepted', options?: { cause?: unknown }) {
+    super('ERR_SLUICE_CLOSED', message, options);
+  }
+}
+
+/** The flush that carried this item failed as a whole; `cause` is what it threw. */
+export class BatchError extends SluiceError {
+  /** Number of items in the failed batch. */
+  readonly batchSize: number;
+  /** How many times the flush was attempted before giving up. */
+  readonly attempts: number;
+
+  constructor(cause: unknown, batchSize: number, attempts: number) {
+    super(
+      'ERR_SLUICE_BATCH',
+      `flush of a batch of ${batchSize} failed after ${attempts} attempt(s): ${describe(cause)}`,
+      { cause },
+    );
+    this.batchSize = batchSize;
+    this.attempts = attempts;
+  }
+}
+
+/** A bounded queue was full and its overflow policy is `reject`. */
+export class QueueFullError extends SluiceError {
+  /** The limit that was reached. */
+  readonly capacity: number;
+
+  constructor(what: string, capacity: number) {
+    super('ERR_SLUICE_QUEUE_FULL', `${what} is full (capacity ${capacity})`);
+    this.capacity = capacity;
+  }
+}
+
+/** A deadline passed before the work finished; its outcome is unknown. */
+export class TimeoutError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_TIMEOUT', message, options);
+  }
+}
+
+/** An option was given a value it cannot take. Names the option, the value and its type. */
+export class ConfigError extends SluiceError {
+  readonly option: string;
+  readonly value: unknown;
+
+  constructor(option: string, expected: string, value: unknown) {
+    super('ERR_SLUICE_CONFIG', `Expected \`${option}\` to be ${expected}, got ${show(value)}`);
+    this.option = option;
+    this.value = value;
+  }
+}
+
+function show(value: unknown): string {
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  let text: string;
+  try {
+    text = typeof value === 'function' ? '[function]' : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  if (text.length > 60) text = `${text.slice(0, 57)}...`;
+  return `\`${text}\` (${type})`;
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
