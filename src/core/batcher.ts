@@ -589,7 +589,7 @@ export class Batcher<I, O = void> implements AsyncDisposable {
       const error = new TimeoutError(
         `close deadline of ${deadlineMs} ms passed while this item's flush was in flight; its outcome is unknown`,
       );
-      chunk.controller?.abort(error);
+      (chunk.controller ??= new AbortController()).abort(error);
       for (const reject of chunk.rejects) reject(error);
       abandoned += chunk.rejects.length;
     }
