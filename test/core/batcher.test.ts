@@ -152,7 +152,7 @@ test('.submit() rejects the whole batch with a TypeError when flush returns the 
     assert.equal(p.state, 'rejected');
     assert.ok(p.error instanceof TypeError);
     assert.match(
-      (p.error).message,
+      p.error.message,
       /must return nothing or an array with one result per item, in order: got 2 results for 3 items/,
     );
   }
@@ -173,9 +173,9 @@ test('.submit() rejects exactly the callers of a batch whose flush throws, with 
   await settle();
   for (const p of first) {
     assert.ok(p.error instanceof BatchError);
-    assert.equal((p.error).cause, cause);
-    assert.equal((p.error).code, 'ERR_SLUICE_BATCH');
-    assert.equal((p.error).batchSize, 3);
+    assert.equal(p.error.cause, cause);
+    assert.equal(p.error.code, 'ERR_SLUICE_BATCH');
+    assert.equal(p.error.batchSize, 3);
   }
   assert.deepEqual(
     second.map((p) => p.state),
@@ -461,8 +461,8 @@ test('retry: a permanent error is not retried; exhausted retries reject with Bat
   await clock.advance(100);
   assert.equal(calls, 3);
   assert.ok(transient.error instanceof BatchError);
-  assert.equal((transient.error).attempts, 2);
-  assert.match((transient.error).message, /after 2 attempt\(s\): timeout/);
+  assert.equal(transient.error.attempts, 2);
+  assert.match(transient.error.message, /after 2 attempt\(s\): timeout/);
 });
 
 test('.stats() counts submitted, batches, flushed, failed and pending', async () => {
