@@ -72,7 +72,10 @@ test('Batcher invariants hold for random submits, aborts, flush outcomes and clo
       });
       const submitted: Submitted[] = [];
       const flushedIds = (): Set<number> => new Set(d.calls.flatMap((c) => c.items));
-      const settleCall = (pick: number, outcome: Command & { kind: 'settle' }['outcome']): void => {
+      const settleCall = (
+        pick: number,
+        outcome: Extract<Command, { kind: 'settle' }>['outcome'],
+      ): void => {
         const open = d.open;
         if (open.length === 0) return;
         const call = open[pick % open.length]!;
