@@ -320,7 +320,14 @@ export class Batcher<I, O = void> implements AsyncDisposable {
     const index = chunk.size;
     const promise = new Promise<O>((resolve, reject) => chunk.add(item, resolve, reject));
     if (signal !== undefined) this.#watchAbort(chunk, index, signal);
-    this.#pump();
+    // Pump only if this submit can make a batch due: it filled one, or no timer will come.
+    // (A flush that settles pumps by itself.)
+    if (
+      chunk.size >= this.maxSize ||
+      (this.#timer === undefined && this.#inFlight.size < this.maxConcurrentFlushes)
+    ) {
+      this.#pump();
+    }
     return promise;
   }
 
