@@ -16,7 +16,11 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_BATCH'
   | 'ERR_SLUICE_QUEUE_FULL'
   | 'ERR_SLUICE_TIMEOUT'
-  | 'ERR_SLUICE_CONFIG';
+  | 'ERR_SLUICE_CONFIG'
+  | 'ERR_SLUICE_INPUT'
+  | 'ERR_SLUICE_ENCODE'
+  | 'ERR_SLUICE_JOURNAL_FORMAT'
+  | 'ERR_SLUICE_RESTART_BUDGET';
 
 /** Base class of every error sluice raises. */
 export class SluiceError extends Error {
@@ -84,6 +88,41 @@ export class ConfigError extends SluiceError {
     super('ERR_SLUICE_CONFIG', `Expected \`${option}\` to be ${expected}, got ${show(value)}`);
     this.option = option;
     this.value = value;
+  }
+}
+
+/** A call got an argument it cannot take (an empty key, a position past the head...). */
+export class InputError extends SluiceError {
+  constructor(message: string) {
+    super('ERR_SLUICE_INPUT', message);
+  }
+}
+
+/** A payload could not be encoded; nothing of the call that carried it was written. */
+export class EncodeError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_ENCODE', message, options);
+  }
+}
+
+/** A file is not a sluice journal, or was written by a newer schema than this version reads. */
+export class JournalFormatError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_JOURNAL_FORMAT', message, options);
+  }
+}
+
+/** A supervised loop failed more often than its restart policy allows; `cause` is the last failure. */
+export class RestartBudgetExhaustedError extends SluiceError {
+  readonly restarts: number;
+
+  constructor(what: string, restarts: number, cause: unknown) {
+    super(
+      'ERR_SLUICE_RESTART_BUDGET',
+      `${what} failed after ${restarts} restart(s) and its restart policy allows no more: ${describe(cause)}`,
+      { cause },
+    );
+    this.restarts = restarts;
   }
 }
 

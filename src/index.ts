@@ -11,6 +11,12 @@
  *   `dropNewest`.
  * - retry policy: attempts and backoff for a failed flush (`RetryPolicy`, `computeDelay`).
  * - clock: the source of time and timers; `ManualClock` drives time in tests.
+ * - journal: the durable, append-only log a write enters before it is acknowledged.
+ * - position: an entry's place in the journal; 1, 2, 3... without gaps. 0 is "before all".
+ * - region: which entries a reader wants (exact keys, a key prefix, types).
+ * - consumer / checkpoint: a named reader and the last position it has handled, stored in
+ *   the journal so it survives restarts.
+ * - restart policy: how often a supervised loop may restart after failures.
  */
 export {
   SluiceError,
@@ -19,6 +25,10 @@ export {
   QueueFullError,
   TimeoutError,
   ConfigError,
+  InputError,
+  EncodeError,
+  JournalFormatError,
+  RestartBudgetExhaustedError,
   type SluiceErrorCode,
 } from './errors.js';
 export {
@@ -57,3 +67,32 @@ export {
   type RetryOptions,
   type Jitter,
 } from './core/retry.js';
+export { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './core/restart-budget.js';
+export type {
+  Journal,
+  JournalEntry,
+  JournalRecord,
+  JournalStats,
+  ConsumerStats,
+  ReadOptions,
+  Region,
+  TruncateOptions,
+  TruncateResult,
+} from './journal/journal.js';
+export {
+  jsonCodec,
+  type Codec,
+  type Encoded,
+  type JsonValue,
+  type Payload,
+} from './journal/codec.js';
+export { MemoryJournal, type MemoryJournalOptions } from './journal/memory-journal.js';
+export { Cursor, type CursorOptions } from './journal/cursor.js';
+export {
+  CursorWorker,
+  type CursorAction,
+  type CursorHandler,
+  type CursorWorkerOptions,
+  type CursorWorkerState,
+  type PoisonOptions,
+} from './journal/cursor-worker.js';

@@ -1,0 +1,3 @@
+/** `sluice/sqlite`: the embedded SQLite backends. */
+export { SqliteJournal, type SqliteJournalOptions } from './sqlite-journal.js';
+export { APPLICATION_ID, SCHEMA_VERSION } from './schema.js';

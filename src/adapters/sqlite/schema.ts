@@ -1,0 +1,82 @@
+/**
+ * The SQLite journal's schema and its migrations.
+ *
+ * A sluice journal file is marked with `PRAGMA application_id` and versioned with
+ * `PRAGMA user_version`, so `open` can tell a sluice journal from any other SQLite file and
+ * refuse a file written by a newer sluice instead of misreading it. Migrations run in order,
+ * each in its own transaction; a new schema version is one more entry in `migrations`.
+ */
+import type { Database } from 'better-sqlite3';
+import { JournalFormatError } from '../../errors.js';
+
+/** "SLCE": marks a SQLite file as a sluice journal. */
+export const APPLICATION_ID = 0x534c4345;
+
+const migrations: readonly string[] = [
+  // v1: the log, its indexes, consumer checkpoints and the head counter.
+  `
+  CREATE TABLE sluice_meta (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO sluice_meta (name, value) VALUES ('head', 0);
+
+  CREATE TABLE sluice_entries (
+    position    INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL,
+    type        TEXT,
+    id          TEXT,
+    payload     BLOB,
+    appended_at INTEGER NOT NULL
+  );
+  -- Exact-key reads seek here: (key, position) keeps each key's entries in order.
+  CREATE INDEX sluice_entries_by_key ON sluice_entries (key, position);
+  CREATE UNIQUE INDEX sluice_entries_by_id ON sluice_entries (id) WHERE id IS NOT NULL;
+
+  CREATE TABLE sluice_checkpoints (
+    consumer   TEXT PRIMARY KEY,
+    position   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = migrations.length;
+
+/** Checks that `db` is a sluice journal (or empty) and brings its schema up to date. */
+export function migrate(db: Database, path: string): void {
+  let applicationId: number;
+  let version: number;
+  let tables: number;
+  try {
+    applicationId = db.pragma('application_id', { simple: true }) as number;
+    version = db.pragma('user_version', { simple: true }) as number;
+    tables = (db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }).n;
+  } catch (cause) {
+    throw new JournalFormatError(`${path} is not a sluice journal: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  if (applicationId === 0 && version === 0) {
+    if (tables > 0) {
+      throw new JournalFormatError(
+        `${path} is not a sluice journal: it is a SQLite database with other tables`,
+      );
+    }
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+  } else if (applicationId !== APPLICATION_ID) {
+    throw new JournalFormatError(
+      `${path} is not a sluice journal: its SQLite application_id is ${applicationId}`,
+    );
+  } else if (version > SCHEMA_VERSION) {
+    throw new JournalFormatError(
+      `${path} was written by a newer sluice (journal schema v${version}); this version reads up to v${SCHEMA_VERSION}`,
+    );
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

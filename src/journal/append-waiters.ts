@@ -1,0 +1,54 @@
+/**
+ * The wake-up list behind `waitForAppend`: readers park here instead of polling, and the
+ * journal calls `notify(head)` after each durable append.
+ */
+interface Waiter {
+  readonly after: number;
+  readonly resolve: () => void;
+  readonly cleanup: () => void;
+}
+
+export class AppendWaiters {
+  #waiters = new Set<Waiter>();
+
+  get size(): number {
+    return this.#waiters.size;
+  }
+
+  /** Resolves once `notify` reports a head past `after`; rejects with the signal's reason. */
+  wait(after: number, head: number, signal: AbortSignal | undefined): Promise<void> {
+    if (head > after) return Promise.resolve();
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#waiters.delete(waiter);
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        after,
+        resolve,
+        cleanup: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.add(waiter);
+    });
+  }
+
+  notify(head: number): void {
+    for (const w of this.#waiters) {
+      if (head <= w.after) continue;
+      this.#waiters.delete(w);
+      w.cleanup();
+      w.resolve();
+    }
+  }
+
+  /** Wakes everyone (on close): readers then see the journal closed. */
+  releaseAll(): void {
+    for (const w of this.#waiters) {
+      w.cleanup();
+      w.resolve();
+    }
+    this.#waiters.clear();
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * MemoryJournal: the journal's reference semantics, kept in memory.
+ *
+ * It keeps every promise of {@link Journal} except surviving the process: use it in tests,
+ * and as the model the durable backends are checked against. `append` is durable as soon as
+ * it returns (there is nothing more durable to wait for), so there is no group commit.
+ */
+import { ClosedError, InputError } from '../errors.js';
+import { AppendWaiters } from './append-waiters.js';
+import { jsonCodec, type Codec } from './codec.js';
+import type {
+  Journal,
+  JournalEntry,
+  JournalRecord,
+  JournalStats,
+  ReadOptions,
+  TruncateOptions,
+  TruncateResult,
+} from './journal.js';
+import { checkRegion, inRegion } from './region.js';
+import {
+  checkConsumer,
+  checkLimit,
+  checkPosition,
+  encodeRecords,
+  rejecting,
+  type EncodedRecord,
+} from './validate.js';
+
+export interface MemoryJournalOptions {
+  /** @default jsonCodec */
+  codec?: Codec;
+}
+
+interface Stored extends EncodedRecord {
+  readonly appendedAt: number;
+}
+
+export class MemoryJournal implements Journal {
+  readonly #codec: Codec;
+  /** `#entries[i]` has position `#first + i`. */
+  #entries: Stored[] = [];
+  #first = 1;
+  readonly #ids = new Map<string, number>();
+  readonly #checkpoints = new Map<string, number>();
+  readonly #waiters = new AppendWaiters();
+  #bytes = 0;
+  #closed = false;
+
+  constructor(options: MemoryJournalOptions = {}) {
+    this.#codec = options.codec ?? jsonCodec;
+  }
+
+  get #head(): number {
+    return this.#first + this.#entries.length - 1;
+  }
+
+  append(records: readonly JournalRecord[]): Promise<number[]> {
+    return rejecting(() => {
+      this.#open();
+      const encoded = encodeRecords(records, this.#codec);
+      const now = Date.now();
+      const positions = encoded.map((r) => {
+        if (r.id !== undefined) {
+          const existing = this.#ids.get(r.id);
+          if (existing !== undefined) return existing;
+        }
+        this.#entries.push({ ...r, appendedAt: now });
+        this.#bytes += typeof r.payload === 'string' ? r.payload.length : r.payload.byteLength;
+        const position = this.#head;
+        if (r.id !== undefined) this.#ids.set(r.id, position);
+        return position;
+      });
+      this.#waiters.notify(this.#head);
+      return Promise.resolve(positions);
+    });
+  }
+
+  read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
+    return rejecting(() => {
+      this.#open();
+      checkPosition('after', after);
+      const limit = checkLimit(options.limit);
+      const region = checkRegion(options.region);
+      const out: JournalEntry[] = [];
+      for (let i = Math.max(0, after + 1 - this.#first); i < this.#entries.length; i++) {
+        const e = this.#entries[i] as Stored;
+        if (!inRegion(region, e.key, e.type)) continue;
+        out.push({
+          position: this.#first + i,
+          key: e.key,
+          type: e.type,
+          id: e.id,
+          payload: this.#codec.decode(e.payload),
+          appendedAt: e.appendedAt,
+        });
+        if (out.length >= limit) break;
+      }
+      return Promise.resolve(out);
+    });
+  }
+
+  commit(consumer: string, position: number): Promise<void> {
+    return rejecting(() => {
+      this.#open();
+      checkConsumer(consumer);
+      checkPosition('position', position);
+      if (position > this.#head) {
+        throw new InputError(`cannot commit ${consumer} at ${position}: the head is ${this.#head}`);
+      }
+      this.#checkpoints.set(consumer, position);
+      return Promise.resolve();
+    });
+  }
+
+  committed(consumer: string): Promise<number> {
+    return rejecting(() => {
+      this.#open();
+      checkConsumer(consumer);
+      return Promise.resolve(this.#checkpoints.get(consumer) ?? 0);
+    });
+  }
+
+  waitForAppend(after: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return rejecting(() => {
+      this.#open();
+      checkPosition('after', after);
+      return this.#waiters.wait(after, this.#head, options.signal);
+    });
+  }
+
+  truncate(before: number, options: TruncateOptions = {}): Promise<TruncateResult> {
+    return rejecting(() => {
+      this.#open();
+      checkPosition('before', before);
+      let limit = Math.min(before, this.#head + 1);
+      if (options.force !== true && this.#checkpoints.size > 0) {
+        limit = Math.min(limit, Math.min(...this.#checkpoints.values()) + 1);
+      }
+      const n = Math.max(0, limit - this.#first);
+      for (const e of this.#entries.slice(0, n)) {
+        if (e.id !== undefined) this.#ids.delete(e.id);
+        this.#bytes -= typeof e.payload === 'string' ? e.payload.length : e.payload.byteLength;
+      }
+      this.#entries = this.#entries.slice(n);
+      this.#first += n;
+      return Promise.resolve({ removed: n, firstRetained: this.#first });
+    });
+  }
+
+  stats(): Promise<JournalStats> {
+    return rejecting(() => {
+      this.#open();
+      const head = this.#head;
+      return Promise.resolve({
+        head,
+        first: this.#first,
+        entries: this.#entries.length,
+        bytes: this.#bytes,
+        consumers: [...this.#checkpoints].map(([consumer, position]) => ({
+          consumer,
+          position,
+          lag: head - position,
+        })),
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#waiters.releaseAll();
+    return Promise.resolve();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClosedError('journal is closed');
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * The journal conformance suite: what every {@link Journal} backend must do, as node:test
+ * tests. A backend's test file calls it with a harness that opens fresh storage:
+ *
+ * ```ts
+ * journalConformance('SqliteJournal', {
+ *   open: () => SqliteJournal.open(freshPath()),
+ *   reopen: async (j) => { await j.close(); return SqliteJournal.open(pathOf(j)); },
+ * });
+ * ```
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ClosedError, EncodeError, InputError } from '../errors.js';
+import type { Journal, JournalEntry, JournalRecord } from '../journal/journal.js';
+
+export interface JournalHarness {
+  /** A fresh, empty journal of the backend under test. */
+  open(): Promise<Journal>;
+  /** Closes `journal` and opens the same storage again; omit for a backend that cannot. */
+  reopen?(journal: Journal): Promise<Journal>;
+}
+
+const rec = (
+  key: string,
+  payload: JournalRecord['payload'],
+  extra: Partial<JournalRecord> = {},
+): JournalRecord => ({
+  key,
+  payload,
+  ...extra,
+});
+
+const positions = (entries: JournalEntry[]): number[] => entries.map((e) => e.position);
+
+async function withJournal(
+  harness: JournalHarness,
+  fn: (j: Journal) => Promise<Journal | void>,
+): Promise<void> {
+  let journal = await harness.open();
+  try {
+    journal = (await fn(journal)) ?? journal;
+  } finally {
+    await journal.close();
+  }
+}
+
+export function journalConformance(name: string, harness: JournalHarness): void {
+  describe(`Journal conformance: ${name}`, () => {
+    test('.append() assigns positions from 1, strictly increasing, without gaps', () =>
+      withJournal(harness, async (j) => {
+        assert.deepEqual(await j.append([rec('a', 1), rec('b', 2)]), [1, 2]);
+        assert.deepEqual(await j.append([rec('a', 3)]), [3]);
+        assert.deepEqual(await j.append([]), []);
+        assert.deepEqual(await j.append([rec('c', 4), rec('c', 5), rec('d', 6)]), [4, 5, 6]);
+        assert.equal((await j.stats()).head, 6);
+      }));
+
+    test('.append() calls made together get contiguous positions in call order', () =>
+      withJournal(harness, async (j) => {
+        const calls = Array.from({ length: 50 }, (_, i) =>
+          j.append([rec(`k${i % 7}`, { i }), rec(`k${i % 7}`, { i, second: true })]),
+        );
+        const results = await Promise.all(calls);
+        assert.deepEqual(
+          results.flat(),
+          Array.from({ length: 100 }, (_, i) => i + 1),
+        );
+        const entries = await j.read(0, { limit: 1000 });
+        assert.deepEqual(
+          entries.map((e) => e.payload),
+          results.flatMap((_, i) => [{ i }, { i, second: true }]),
+        );
+      }));
+
+    test('.read() returns entries after a position, in order, with their content', () =>
+      withJournal(harness, async (j) => {
+        const bytes = new Uint8Array([0, 1, 2, 254, 255]);
+        await j.append([
+          rec(
+            'acct-1',
+            { balance: 10, tags: ['a', 'b'], nested: { ok: true, none: null } },
+            { type: 'set', id: 'w1' },
+          ),
+          rec('acct-2', 'plain string'),
+          rec('acct-1', bytes, { type: 'blob' }),
+          rec('acct-3', 42.5),
+        ]);
+        const all = await j.read(0);
+        assert.deepEqual(positions(all), [1, 2, 3, 4]);
+        const [first, second, third] = all as [JournalEntry, JournalEntry, JournalEntry];
+        assert.deepEqual(
+          { key: first.key, type: first.type, id: first.id, payload: first.payload },
+          {
+            key: 'acct-1',
+            type: 'set',
+            id: 'w1',
+            payload: { balance: 10, tags: ['a', 'b'], nested: { ok: true, none: null } },
+          },
+        );
+        assert.equal(second.type, undefined);
+        assert.equal(second.id, undefined);
+        assert.equal(second.payload, 'plain string');
+        assert.ok(third.payload instanceof Uint8Array);
+        assert.deepEqual([...third.payload], [...bytes]);
+        assert.ok(Math.abs(first.appendedAt - Date.now()) < 60_000);
+        assert.deepEqual(positions(await j.read(2)), [3, 4]);
+        assert.deepEqual(positions(await j.read(1, { limit: 2 })), [2, 3]);
+        assert.deepEqual(await j.read(4), []);
+        assert.deepEqual(await j.read(100), []);
+      }));
+
+    test('.read() filters by region: exact keys, key prefix, types', () =>
+      withJournal(harness, async (j) => {
+        await j.append([
+          rec('acct-1', 1, { type: 'set' }),
+          rec('user-1', 2, { type: 'set' }),
+          rec('acct-2', 3, { type: 'del' }),
+          rec('acct-1', 4, { type: 'del' }),
+          rec('user-2', 5),
+          rec('acct-10', 6, { type: 'set' }),
+        ]);
+        const at = async (region: Parameters<Journal['read']>[1]): Promise<number[]> =>
+          positions(await j.read(0, region));
+        assert.deepEqual(await at({ region: { keys: ['acct-1'] } }), [1, 4]);
+        assert.deepEqual(await at({ region: { keys: ['user-2', 'acct-1', 'acct-1'] } }), [1, 4, 5]);
+        assert.deepEqual(await at({ region: { keys: ['acct-1', 'user-1'] }, limit: 2 }), [1, 2]);
+        assert.deepEqual(await at({ region: { keyPrefix: 'acct-1' } }), [1, 4, 6]);
+        assert.deepEqual(await at({ region: { types: ['del'] } }), [3, 4]);
+        assert.deepEqual(await at({ region: { keyPrefix: 'acct-', types: ['set'] } }), [1, 6]);
+        assert.deepEqual(await at({ region: { keys: ['user-2'], keyPrefix: 'acct-2' } }), [3, 5]);
+        assert.deepEqual(await at({ region: { keys: [] } }), []);
+        assert.deepEqual(await at({ region: {} }), [1, 2, 3, 4, 5, 6]);
+        assert.deepEqual(
+          positions(await j.read(3, { region: { keyPrefix: 'acct-' }, limit: 1 })),
+          [4],
+        );
+      }));
+
+    test('.append() of an id already in the journal returns its first position and writes nothing', () =>
+      withJournal(harness, async (j) => {
+        assert.deepEqual(
+          await j.append([rec('a', 'first', { id: 'x' }), rec('b', 'other')]),
+          [1, 2],
+        );
+        assert.deepEqual(
+          await j.append([rec('a', 'again', { id: 'x' }), rec('c', 'new', { id: 'y' })]),
+          [1, 3],
+        );
+        assert.deepEqual(
+          await j.append([rec('d', 1, { id: 'z' }), rec('d', 2, { id: 'z' })]),
+          [4, 4],
+        );
+        const [p1, p2] = await Promise.all([
+          j.append([rec('e', 1, { id: 'w' })]),
+          j.append([rec('e', 2, { id: 'w' })]),
+        ]);
+        assert.deepEqual([p1, p2], [[5], [5]]);
+        const entries = await j.read(0);
+        assert.deepEqual(positions(entries), [1, 2, 3, 4, 5]);
+        assert.equal(entries[0]?.payload, 'first');
+        assert.equal((await j.stats()).head, 5);
+      }));
+
+    test('.append() refuses a payload it cannot encode with EncodeError, writing nothing of the call', () =>
+      withJournal(harness, async (j) => {
+        await j.append([rec('a', 1)]);
+        const circular: Record<string, unknown> = {};
+        circular['self'] = circular;
+        const bad: unknown[] = [undefined, () => 1, 10n, circular, Symbol('s')];
+        for (const payload of bad) {
+          await assert.rejects(
+            j.append([rec('ok', 'fine'), rec('bad', payload as JournalRecord['payload'])]),
+            (e: unknown) => e instanceof EncodeError && e.code === 'ERR_SLUICE_ENCODE',
+          );
+        }
+        assert.equal((await j.stats()).head, 1);
+        assert.deepEqual(await j.append([rec('b', 2)]), [2]);
+      }));
+
+    test('bad arguments are refused with InputError at the call', () =>
+      withJournal(harness, async (j) => {
+        const input = (e: unknown): boolean =>
+          e instanceof InputError && e.code === 'ERR_SLUICE_INPUT';
+        await assert.rejects(j.append([rec('', 1)]), input);
+        await assert.rejects(j.append([{ key: 7 } as unknown as JournalRecord]), input);
+        await assert.rejects(j.append([rec('a', 1, { id: '' })]), input);
+        await assert.rejects(j.append('nope' as unknown as JournalRecord[]), input);
+        await assert.rejects(j.read(-1), input);
+        await assert.rejects(j.read(1.5), input);
+        await assert.rejects(j.read(0, { limit: 0 }), input);
+        await assert.rejects(j.read(0, { region: { keys: 'a' as unknown as string[] } }), input);
+        await assert.rejects(j.commit('', 0), input);
+        await assert.rejects(j.commit('c', 1), /head is 0/);
+        await assert.rejects(j.truncate(-3), input);
+        assert.equal((await j.stats()).head, 0);
+      }));
+
+    test('.commit() stores a consumer checkpoint that .committed() returns', () =>
+      withJournal(harness, async (j) => {
+        assert.equal(await j.committed('mailer'), 0);
+        await j.append([rec('a', 1), rec('a', 2), rec('a', 3)]);
+        await j.commit('mailer', 2);
+        await j.commit('audit', 3);
+        assert.equal(await j.committed('mailer'), 2);
+        assert.equal(await j.committed('audit'), 3);
+        await j.commit('mailer', 1);
+        assert.equal(await j.committed('mailer'), 1, 'a consumer may rewind');
+        const stats = await j.stats();
+        assert.deepEqual(
+          [...stats.consumers].sort((a, b) => a.consumer.localeCompare(b.consumer)),
+          [
+            { consumer: 'audit', position: 3, lag: 0 },
+            { consumer: 'mailer', position: 1, lag: 2 },
+          ],
+        );
+      }));
+
+    test('.waitForAppend() resolves at once past the head, else wakes on the next append', () =>
+      withJournal(harness, async (j) => {
+        await j.append([rec('a', 1)]);
+        await j.waitForAppend(0);
+        let woke = false;
+        const waiting = j.waitForAppend(1).then(() => (woke = true));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.equal(woke, false);
+        await j.append([rec('a', 2)]);
+        await waiting;
+        assert.equal(woke, true);
+
+        const ac = new AbortController();
+        const aborted = j.waitForAppend(2, { signal: ac.signal });
+        ac.abort(new Error('reader stopped'));
+        await assert.rejects(aborted, /reader stopped/);
+      }));
+
+    test('.truncate() removes old entries, never past the lowest checkpoint unless forced', () =>
+      withJournal(harness, async (j) => {
+        await j.append(Array.from({ length: 10 }, (_, i) => rec('k', i, { id: `id-${i + 1}` })));
+        await j.commit('slow', 3);
+        await j.commit('fast', 9);
+        assert.deepEqual(await j.truncate(8), { removed: 3, firstRetained: 4 });
+        assert.deepEqual(positions(await j.read(0)), [4, 5, 6, 7, 8, 9, 10]);
+        assert.deepEqual(await j.truncate(6, { force: true }), { removed: 2, firstRetained: 6 });
+        const stats = await j.stats();
+        assert.deepEqual(
+          { head: stats.head, first: stats.first, entries: stats.entries },
+          { head: 10, first: 6, entries: 5 },
+        );
+        assert.deepEqual(await j.append([rec('k', 'new')]), [11], 'positions are never reused');
+        assert.deepEqual(
+          await j.append([rec('k', 'x', { id: 'id-10' })]),
+          [10],
+          'retained ids still dedupe',
+        );
+        assert.deepEqual(await j.truncate(100, { force: true }), { removed: 6, firstRetained: 12 });
+        assert.deepEqual(await j.read(0), []);
+        assert.deepEqual(await j.append([rec('k', 'after')]), [12]);
+      }));
+
+    test('.stats() reports head, first, entries, bytes and consumer lag', () =>
+      withJournal(harness, async (j) => {
+        const empty = await j.stats();
+        assert.deepEqual(
+          { head: empty.head, first: empty.first, entries: empty.entries },
+          { head: 0, first: 1, entries: 0 },
+        );
+        await j.append([rec('a', 'x'.repeat(100)), rec('b', 'y')]);
+        await j.commit('c', 1);
+        const s = await j.stats();
+        assert.deepEqual(
+          { head: s.head, first: s.first, entries: s.entries },
+          { head: 2, first: 1, entries: 2 },
+        );
+        assert.ok(s.bytes > 100);
+        assert.deepEqual(s.consumers, [{ consumer: 'c', position: 1, lag: 1 }]);
+      }));
+
+    test('.close() is idempotent and later calls reject with ClosedError', async () => {
+      const j = await harness.open();
+      await j.append([rec('a', 1)]);
+      await j.close();
+      await j.close();
+      await assert.rejects(j.append([rec('a', 2)]), ClosedError);
+      await assert.rejects(j.read(0), ClosedError);
+      await assert.rejects(j.commit('c', 1), ClosedError);
+    });
+
+    test('.close() wakes readers parked in waitForAppend', async () => {
+      const j = await harness.open();
+      const waiting = j.waitForAppend(0);
+      await j.close();
+      await waiting;
+    });
+
+    const reopen = harness.reopen?.bind(harness);
+    if (reopen !== undefined) {
+      test('a reopened journal keeps entries, checkpoints and ids, and continues positions', () =>
+        withJournal(harness, async (first) => {
+          await first.append([rec('a', { n: 1 }, { id: 'one' }), rec('b', new Uint8Array([9, 8]))]);
+          await first.commit('mailer', 1);
+          const j = await reopen(first);
+          const entries = await j.read(0);
+          assert.deepEqual(positions(entries), [1, 2]);
+          assert.deepEqual(entries[0]?.payload, { n: 1 });
+          assert.deepEqual([...(entries[1]?.payload as Uint8Array)], [9, 8]);
+          assert.equal(await j.committed('mailer'), 1);
+          assert.deepEqual(await j.append([rec('a', 'dup', { id: 'one' }), rec('c', 3)]), [1, 3]);
+          return j;
+        }));
+
+      test('a reopened journal never reuses positions, even after truncating everything', () =>
+        withJournal(harness, async (first) => {
+          await first.append([rec('a', 1), rec('a', 2)]);
+          await first.truncate(10, { force: true });
+          const j = await reopen(first);
+          assert.deepEqual(await j.append([rec('a', 3)]), [3]);
+          return j;
+        }));
+    }
+  });
+}

@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { InputError, JournalFormatError } from '../../../src/index.js';
+import { SCHEMA_VERSION, SqliteJournal } from '../../../src/adapters/sqlite/index.js';
+import { keyQuery, regionQuery, type ReadQuery } from '../../../src/adapters/sqlite/read-query.js';
+import { journalConformance } from '../../../src/testing/index.js';
+import { tempDir } from '../../helpers/temp.js';
+
+const dir = tempDir();
+let n = 0;
+const fresh = (): string => join(dir, `journal-${++n}.db`);
+
+journalConformance('SqliteJournal', {
+  open: () => SqliteJournal.open(fresh()),
+  reopen: async (journal) => {
+    await journal.close();
+    return SqliteJournal.open((journal as SqliteJournal).path);
+  },
+});
+
+test('SqliteJournal.open() refuses a file that is not SQLite, with a clear error', async () => {
+  const path = join(dir, 'text.db');
+  writeFileSync(path, 'just some text, certainly not a database '.repeat(100));
+  await assert.rejects(SqliteJournal.open(path), (e: unknown) => {
+    assert.ok(e instanceof JournalFormatError);
+    assert.match(e.message, /text\.db is not a sluice journal: file is not a database/);
+    return true;
+  });
+});
+
+test('SqliteJournal.open() refuses another SQLite database', async () => {
+  const path = join(dir, 'other.db');
+  const db = new BetterSqlite3(path);
+  db.exec('CREATE TABLE users (id INTEGER PRIMARY KEY)');
+  db.close();
+  await assert.rejects(
+    SqliteJournal.open(path),
+    /other\.db is not a sluice journal: it is a SQLite database with other tables/,
+  );
+});
+
+test('SqliteJournal.open() refuses a journal written by a newer schema', async () => {
+  const path = fresh();
+  await (await SqliteJournal.open(path)).close();
+  const db = new BetterSqlite3(path);
+  db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+  db.close();
+  await assert.rejects(
+    SqliteJournal.open(path),
+    new RegExp(
+      `written by a newer sluice \\(journal schema v${SCHEMA_VERSION + 1}\\); this version reads up to v${SCHEMA_VERSION}`,
+    ),
+  );
+});
+
+test('SqliteJournal.open() with create: false refuses a missing file', async () => {
+  await assert.rejects(
+    SqliteJournal.open(join(dir, 'missing.db'), { create: false }),
+    (e: unknown) => e instanceof InputError && /no journal at/.test(e.message),
+  );
+});
+
+test('SqliteJournal.open() sets WAL and the requested synchronous mode', async () => {
+  const full = await SqliteJournal.open(fresh());
+  assert.equal(full.database.pragma('journal_mode', { simple: true }), 'wal');
+  assert.equal(full.database.pragma('synchronous', { simple: true }), 2);
+  await full.close();
+  const normal = await SqliteJournal.open(fresh(), { synchronous: 'normal' });
+  assert.equal(normal.database.pragma('synchronous', { simple: true }), 1);
+  await normal.close();
+});
+
+test('.append() calls of one turn share one transaction', async () => {
+  const journal = await SqliteJournal.open(fresh());
+  const before = journal.writeTransactions;
+  await Promise.all(
+    Array.from({ length: 100 }, (_, i) => journal.append([{ key: `k${i}`, payload: i }])),
+  );
+  assert.equal(journal.writeTransactions - before, 1);
+  await journal.close();
+});
+
+test('.append() rejects every call of a failed transaction and writes none of it', async () => {
+  const journal = await SqliteJournal.open(fresh());
+  await journal.append([{ key: 'a', payload: 1 }]);
+  journal.database.exec(
+    "CREATE TRIGGER refuse BEFORE INSERT ON sluice_entries WHEN NEW.key = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END",
+  );
+  const results = await Promise.allSettled([
+    journal.append([{ key: 'good', payload: 2 }]),
+    journal.append([{ key: 'poison', payload: 3 }]),
+  ]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
+  assert.equal((await journal.stats()).head, 1);
+  journal.database.exec('DROP TRIGGER refuse');
+  assert.deepEqual(await journal.append([{ key: 'good', payload: 2 }]), [2]);
+  await journal.close();
+});
+
+test('.read() queries seek an index from `after`: no full scan, no sort', async () => {
+  const journal = await SqliteJournal.open(fresh());
+  const plan = (q: ReadQuery): string =>
+    (
+      journal.database.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.args(5, 10)) as {
+        detail: string;
+      }[]
+    )
+      .map((r) => r.detail)
+      .join('; ');
+  const byPrimaryKey = /^SEARCH sluice_entries USING INTEGER PRIMARY KEY \(rowid>\?\)$/;
+  assert.match(plan(regionQuery(undefined)), byPrimaryKey);
+  assert.match(plan(regionQuery({ keyPrefix: 'acct-' })), byPrimaryKey);
+  assert.match(plan(regionQuery({ types: ['set', 'del'] })), byPrimaryKey);
+  assert.match(plan(regionQuery({ keys: ['a', 'b'], keyPrefix: 'c', types: ['t'] })), byPrimaryKey);
+  assert.match(
+    plan(keyQuery('acct-1')),
+    /^SEARCH sluice_entries USING INDEX sluice_entries_by_key \(key=\? AND (rowid|position)>\?\)$/,
+  );
+  await journal.close();
+});
+
+test('.waitForAppend() notices an append made by another process', async () => {
+  const path = fresh();
+  const reader = await SqliteJournal.open(path, { pollIntervalMs: 10 });
+  const writer = await SqliteJournal.open(path);
+  const waiting = reader.waitForAppend(0);
+  await writer.append([{ key: 'a', payload: 'from elsewhere' }]);
+  await waiting;
+  assert.equal((await reader.read(0))[0]?.payload, 'from elsewhere');
+  await writer.close();
+  await reader.close();
+});
