@@ -126,7 +126,8 @@ export class RestartBudgetExhaustedError extends SluiceError {
   }
 }
 
-function show(value: unknown): string {
+/** A short, safe rendering of any value for an error message: `` `0` (number) ``. */
+export function show(value: unknown): string {
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   let text: string;
   try {

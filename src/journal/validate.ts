@@ -2,7 +2,7 @@
  * Argument checks every journal backend runs at the call, so a bad argument gets the same
  * typed error whatever the backend, and nothing of the call is written.
  */
-import { InputError } from '../errors.js';
+import { InputError, show } from '../errors.js';
 import type { Codec, Encoded } from './codec.js';
 import type { JournalRecord } from './journal.js';
 
@@ -25,9 +25,7 @@ export function encodeRecords(records: readonly JournalRecord[], codec: Codec): 
       throw new InputError(`record ${i} must be an object, got ${r === null ? 'null' : typeof r}`);
     }
     if (typeof r.key !== 'string' || r.key.length === 0) {
-      throw new InputError(
-        `record ${i}: key must be a non-empty string, got ${JSON.stringify(r.key)}`,
-      );
+      throw new InputError(`record ${i}: key must be a non-empty string, got ${show(r.key)}`);
     }
     if (r.type !== undefined && typeof r.type !== 'string') {
       throw new InputError(`record ${i}: type must be a string when given, got ${typeof r.type}`);
@@ -42,16 +40,14 @@ export function encodeRecords(records: readonly JournalRecord[], codec: Codec): 
 
 export function checkPosition(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InputError(
-      `${name} must be an integer >= 0, got ${JSON.stringify(value) ?? typeof value}`,
-    );
+    throw new InputError(`${name} must be an integer >= 0, got ${show(value)}`);
   }
   return value;
 }
 
 export function checkConsumer(consumer: unknown): string {
   if (typeof consumer !== 'string' || consumer.length === 0) {
-    throw new InputError(`consumer must be a non-empty string, got ${JSON.stringify(consumer)}`);
+    throw new InputError(`consumer must be a non-empty string, got ${show(consumer)}`);
   }
   return consumer;
 }
@@ -59,9 +55,7 @@ export function checkConsumer(consumer: unknown): string {
 export function checkLimit(limit: unknown): number {
   if (limit === undefined) return 1000;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
-    throw new InputError(
-      `limit must be an integer >= 1, got ${JSON.stringify(limit) ?? typeof limit}`,
-    );
+    throw new InputError(`limit must be an integer >= 1, got ${show(limit)}`);
   }
   return limit;
 }
