@@ -77,3 +77,12 @@ export function track<T>(promise: Promise<T>): {
 export async function settle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
+
+/** Lets the event loop turn until `condition` holds (no timers: fails after 2,000 turns). */
+export async function until(condition: () => boolean, what = 'condition'): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    if (condition()) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
