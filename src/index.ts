@@ -96,3 +96,23 @@ export {
   type CursorWorkerState,
   type PoisonOptions,
 } from './journal/cursor-worker.js';
+
+// For backend authors: the checks and helpers every Journal backend shares, so a new backend
+// refuses bad input exactly as the built-in ones do.
+export { AppendWaiters } from './journal/append-waiters.js';
+export { checkRegion, inRegion } from './journal/region.js';
+export {
+  encodeRecords,
+  checkConsumer,
+  checkLimit,
+  checkPosition,
+  rejecting,
+  type EncodedRecord,
+} from './journal/validate.js';
+export {
+  choiceOption,
+  functionOption,
+  integerOption,
+  numberOption,
+  objectOption,
+} from './core/options.js';

@@ -9,7 +9,7 @@
  *
  * None of them reads entries at or before `after`, so the cost does not grow with the log.
  */
-import type { Region } from '../../journal/journal.js';
+import type { Region } from '../../index.js';
 
 export const ENTRY_COLUMNS = 'position, key, type, id, payload, appended_at';
 

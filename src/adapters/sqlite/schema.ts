@@ -7,7 +7,7 @@
  * each in its own transaction; a new schema version is one more entry in `migrations`.
  */
 import type { Database } from 'better-sqlite3';
-import { JournalFormatError } from '../../errors.js';
+import { JournalFormatError } from '../../index.js';
 
 /** "SLCE": marks a SQLite file as a sluice journal. */
 export const APPLICATION_ID = 0x534c4345;

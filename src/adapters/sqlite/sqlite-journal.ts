@@ -26,31 +26,37 @@
  * ```
  */
 import { existsSync } from 'node:fs';
-import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
-import { ClosedError, InputError, JournalFormatError } from '../../errors.js';
-import { systemClock, type Clock, type Timer } from '../../core/clock.js';
-import { choiceOption, integerOption, objectOption } from '../../core/options.js';
-import { AppendWaiters } from '../../journal/append-waiters.js';
-import { jsonCodec, type Codec, type Encoded } from '../../journal/codec.js';
-import type {
-  Journal,
-  JournalEntry,
-  JournalRecord,
-  JournalStats,
-  ReadOptions,
-  Region,
-  TruncateOptions,
-  TruncateResult,
-} from '../../journal/journal.js';
-import { checkRegion } from '../../journal/region.js';
+import BetterSqlite3, { type Database, type Statement, type Transaction } from 'better-sqlite3';
 import {
+  AppendWaiters,
+  ClosedError,
+  InputError,
+  JournalFormatError,
   checkConsumer,
   checkLimit,
   checkPosition,
+  checkRegion,
+  choiceOption,
   encodeRecords,
+  integerOption,
+  jsonCodec,
+  objectOption,
   rejecting,
+  systemClock,
+  type Clock,
+  type Codec,
   type EncodedRecord,
-} from '../../journal/validate.js';
+  type Encoded,
+  type Journal,
+  type JournalEntry,
+  type JournalRecord,
+  type JournalStats,
+  type ReadOptions,
+  type Region,
+  type Timer,
+  type TruncateOptions,
+  type TruncateResult,
+} from '../../index.js';
 import { ENTRY_COLUMNS, keyQuery, regionQuery, type ReadQuery } from './read-query.js';
 import { migrate } from './schema.js';
 
@@ -96,6 +102,9 @@ export class SqliteJournal implements Journal {
   readonly #readHead: Statement;
   readonly #writeHead: Statement;
   readonly #upsertCheckpoint: Statement;
+  readonly #writeTransaction: Transaction<
+    (group: PendingAppend[], commits: Map<string, PendingCommit>) => number[][]
+  >;
   /** Read statements by SQL text (a handful of region shapes in practice). */
   readonly #reads = new Map<string, Statement>();
 
@@ -125,6 +134,7 @@ export class SqliteJournal implements Journal {
       `INSERT INTO sluice_checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
     );
+    this.#writeTransaction = db.transaction((group, commits) => this.#writeGroup(group, commits));
     this.#head = this.#readHead.get() as number;
   }
 
@@ -186,13 +196,16 @@ export class SqliteJournal implements Journal {
   }
 
   append(records: readonly JournalRecord[]): Promise<number[]> {
-    return rejecting(() => {
+    let encoded: EncodedRecord[];
+    try {
       this.#open();
-      const encoded = encodeRecords(records, this.#codec);
-      return new Promise<number[]>((resolve, reject) => {
-        this.#pending.push({ records: encoded, resolve, reject });
-        this.#schedule();
-      });
+      encoded = encodeRecords(records, this.#codec);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<number[]>((resolve, reject) => {
+      this.#pending.push({ records: encoded, resolve, reject });
+      this.#schedule();
     });
   }
 
@@ -341,7 +354,7 @@ export class SqliteJournal implements Journal {
       this.#pendingCommits = new Map();
       let positions: number[][];
       try {
-        positions = this.#writeGroup(group, commits);
+        positions = this.#writeTransaction.immediate(group, commits);
       } catch (error) {
         for (const p of group) p.reject(error);
         for (const c of commits.values()) for (const w of c.waiters) w.reject(error);
@@ -353,33 +366,33 @@ export class SqliteJournal implements Journal {
     }
   }
 
+  /** One write transaction: assigns positions past the stored head, skips known ids. */
   #writeGroup(group: PendingAppend[], commits: Map<string, PendingCommit>): number[][] {
-    return this.#db
-      .transaction((): number[][] => {
-        let head = this.#readHead.get() as number;
-        const now = Date.now();
-        const out = group.map((p) =>
-          p.records.map((r) => {
-            const position = head + 1;
-            const inserted = this.#insert.run(
-              position,
-              r.key,
-              r.type ?? null,
-              r.id ?? null,
-              r.payload,
-              now,
-            );
-            if (inserted.changes === 1) return (head = position);
-            return this.#byId.get(r.id) as number;
-          }),
+    let head = this.#readHead.get() as number;
+    const now = Date.now();
+    const out = new Array<number[]>(group.length);
+    for (let g = 0; g < group.length; g++) {
+      const records = (group[g] as PendingAppend).records;
+      const positions = new Array<number>(records.length);
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i] as EncodedRecord;
+        const inserted = this.#insert.run(
+          head + 1,
+          r.key,
+          r.type ?? null,
+          r.id ?? null,
+          r.payload,
+          now,
         );
-        this.#writeHead.run(head);
-        for (const [consumer, c] of commits) this.#upsertCheckpoint.run(consumer, c.position, now);
-        this.#head = head;
-        this.#transactions++;
-        return out;
-      })
-      .immediate();
+        positions[i] = inserted.changes === 1 ? ++head : (this.#byId.get(r.id) as number);
+      }
+      out[g] = positions;
+    }
+    this.#writeHead.run(head);
+    for (const [consumer, c] of commits) this.#upsertCheckpoint.run(consumer, c.position, now);
+    this.#head = head;
+    this.#transactions++;
+    return out;
   }
 
   #read(after: number, limit: number, region: Region | undefined): JournalEntry[] {
