@@ -20,7 +20,10 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_INPUT'
   | 'ERR_SLUICE_ENCODE'
   | 'ERR_SLUICE_JOURNAL_FORMAT'
-  | 'ERR_SLUICE_RESTART_BUDGET';
+  | 'ERR_SLUICE_RESTART_BUDGET'
+  | 'ERR_SLUICE_DISCARDED'
+  | 'ERR_SLUICE_WORKER_CRASHED'
+  | 'ERR_SLUICE_WORKER_STUCK';
 
 /** Base class of every error sluice raises. */
 export class SluiceError extends Error {
@@ -123,6 +126,48 @@ export class RestartBudgetExhaustedError extends SluiceError {
       { cause },
     );
     this.restarts = restarts;
+  }
+}
+
+/** Why a job was dropped without running. */
+export type DiscardReason = 'ttl' | 'loadshed' | 'rateLimited' | 'shutdown';
+
+/** A job was discarded before it ran; `reason` says why. */
+export class DiscardedError extends SluiceError {
+  readonly reason: DiscardReason;
+
+  constructor(reason: DiscardReason, detail: string) {
+    super('ERR_SLUICE_DISCARDED', `job discarded (${reason}): ${detail}`);
+    this.reason = reason;
+  }
+}
+
+/** The worker running this job crashed and the job had no retries left. */
+export class WorkerCrashedError extends SluiceError {
+  readonly workerId: number;
+
+  constructor(workerId: number, cause: unknown) {
+    super(
+      'ERR_SLUICE_WORKER_CRASHED',
+      `worker ${workerId} crashed while running this job: ${describe(cause)}`,
+      {
+        cause,
+      },
+    );
+    this.workerId = workerId;
+  }
+}
+
+/** The worker running this job stopped answering pings and was abandoned. */
+export class WorkerStuckError extends SluiceError {
+  readonly workerId: number;
+
+  constructor(workerId: number, silentMs: number) {
+    super(
+      'ERR_SLUICE_WORKER_STUCK',
+      `worker ${workerId} did not answer a ping for ${Math.round(silentMs)} ms while running this job and was abandoned`,
+    );
+    this.workerId = workerId;
   }
 }
 

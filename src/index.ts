@@ -17,6 +17,12 @@
  * - consumer / checkpoint: a named reader and the last position it has handled, stored in
  *   the journal so it survives restarts.
  * - restart policy: how often a supervised loop may restart after failures.
+ * - worker pool: serial workers fed by routing; a job is { key, msg }; `cast` fires and
+ *   forgets, `call` awaits the handler's result.
+ * - routing mode: where a job goes (keyPersistent, stickyQueuer, queuer, roundRobin, random,
+ *   customHash); the keyed modes keep one key on one worker at a time, in order.
+ * - discard: a job dropped before it ran, always with a reason (ttl, loadshed, rateLimited,
+ *   shutdown).
  */
 export {
   SluiceError,
@@ -29,6 +35,10 @@ export {
   EncodeError,
   JournalFormatError,
   RestartBudgetExhaustedError,
+  DiscardedError,
+  WorkerCrashedError,
+  WorkerStuckError,
+  type DiscardReason,
   type SluiceErrorCode,
 } from './errors.js';
 export {
@@ -67,6 +77,25 @@ export {
   type RetryOptions,
   type Jitter,
 } from './core/retry.js';
+export {
+  WorkerPool,
+  FatalWorkerError,
+  type WorkerPoolOptions,
+  type JobSpec,
+  type JobContext,
+  type PoolHandler,
+  type PoolKey,
+  type PoolStats,
+  type PoolEvents,
+  type PoolCloseResult,
+  type WorkerStats,
+  type WorkerState,
+  type DeadManSwitch,
+} from './core/pool/worker-pool.js';
+export { hashKey, type RoutingMode } from './core/pool/routing.js';
+export type { RateLimit } from './core/pool/rate-limiter.js';
+export type { ThreadOptions } from './core/pool/thread-worker.js';
+export { Emitter } from './core/events.js';
 export { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './core/restart-budget.js';
 export type {
   Journal,

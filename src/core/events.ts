@@ -1,0 +1,41 @@
+/**
+ * A small typed event emitter: events are named `noun:verb` and carry one payload object.
+ * Emitting with no listener costs a map lookup, so hot paths may emit freely. A listener
+ * that throws does not break the emitter's caller: the error is rethrown asynchronously,
+ * where the process's own error handling sees it.
+ */
+export class Emitter<Events extends Record<string, unknown>> {
+  readonly #listeners = new Map<keyof Events, Set<(payload: never) => void>>();
+
+  on<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): () => void {
+    let set = this.#listeners.get(event);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+
+  off<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): void {
+    this.#listeners.get(event)?.delete(listener);
+  }
+
+  hasListeners(event: keyof Events): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
+  }
+
+  protected emit<E extends keyof Events>(event: E, payload: Events[E]): void {
+    const set = this.#listeners.get(event);
+    if (set === undefined || set.size === 0) return;
+    for (const listener of set) {
+      try {
+        (listener as (payload: Events[E]) => void)(payload);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * ThreadRunner: one pool worker in a real `worker_threads` Worker.
+ *
+ * It runs one job at a time (the pool never sends a second before the first settles),
+ * answers pings from the thread's own event loop (so a handler stuck in a busy loop cannot
+ * answer), and reports the thread's death: an uncaught error at top level or
+ * `process.exit()` in the thread ends the run in progress with a crash the pool handles.
+ */
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+
+export type ToThread =
+  | { type: 'job'; id: number; key: string; attempt: number; msg: unknown }
+  | { type: 'ping'; id: number };
+
+export type FromThread =
+  | { type: 'result'; id: number; ok: true; value: unknown }
+  | { type: 'result'; id: number; ok: false; error: unknown }
+  | { type: 'pong'; id: number };
+
+export interface ThreadOptions {
+  /** Module (path or URL) exporting the handler as `handler` or default. */
+  module: string | URL;
+  /** Passed to the handler as `ctx.workerData`. Must be cloneable. */
+  workerData?: unknown;
+}
+
+/** Thrown into a run when its thread dies. */
+export class ThreadExit extends Error {
+  constructor(
+    readonly exitCode: number | undefined,
+    override readonly cause: unknown,
+  ) {
+    super(
+      cause instanceof Error
+        ? `thread threw at top level: ${cause.message}`
+        : `thread exited with code ${exitCode}`,
+    );
+  }
+}
+
+const entry = ((): URL => {
+  const js = new URL('./thread-entry.js', import.meta.url);
+  return existsSync(fileURLToPath(js)) ? js : new URL('./thread-entry.ts', import.meta.url);
+})();
+
+function moduleUrl(module: string | URL): string {
+  if (module instanceof URL) return module.href;
+  return module.startsWith('file:') ? module : new URL(module, `file://${process.cwd()}/`).href;
+}
+
+export class ThreadRunner {
+  readonly #worker: Worker;
+  #nextId = 0;
+  #run: { id: number; resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
+  readonly #pings = new Map<number, () => void>();
+  #exited = false;
+  #terminating = false;
+  #topLevelError: unknown;
+
+  constructor(
+    workerId: number,
+    options: ThreadOptions,
+    /** Called once if the thread dies without being terminated by us. */
+    private readonly onDeath: (error: ThreadExit) => void,
+  ) {
+    this.#worker = new Worker(entry, {
+      workerData: { module: moduleUrl(options.module), data: options.workerData, workerId },
+    });
+    this.#worker.on('message', (m: FromThread) => this.#receive(m));
+    this.#worker.on('error', (error) => {
+      this.#topLevelError = error;
+    });
+    this.#worker.on('exit', (code) => {
+      this.#exited = true;
+      if (this.#terminating) return;
+      const death = new ThreadExit(code, this.#topLevelError);
+      const run = this.#run;
+      this.#run = undefined;
+      run?.reject(death);
+      this.onDeath(death);
+    });
+  }
+
+  run(key: string, attempt: number, msg: unknown): Promise<unknown> {
+    if (this.#exited) return Promise.reject(new ThreadExit(undefined, this.#topLevelError));
+    const id = ++this.#nextId;
+    return new Promise((resolve, reject) => {
+      this.#run = { id, resolve, reject };
+      this.#worker.postMessage({ type: 'job', id, key, attempt, msg } satisfies ToThread);
+    });
+  }
+
+  /** Resolves when the thread answers. */
+  ping(): Promise<void> {
+    const id = ++this.#nextId;
+    return new Promise((resolve) => {
+      this.#pings.set(id, resolve);
+      this.#worker.postMessage({ type: 'ping', id } satisfies ToThread);
+    });
+  }
+
+  async terminate(): Promise<void> {
+    this.#terminating = true;
+    if (!this.#exited) await this.#worker.terminate();
+  }
+
+  #receive(m: FromThread): void {
+    if (m.type === 'pong') {
+      this.#pings.get(m.id)?.();
+      this.#pings.delete(m.id);
+      return;
+    }
+    const run = this.#run;
+    if (run === undefined || run.id !== m.id) return;
+    this.#run = undefined;
+    if (m.ok) run.resolve(m.value);
+    else run.reject(m.error);
+  }
+}
