@@ -40,10 +40,20 @@ export class ThreadExit extends Error {
   }
 }
 
-const entry = ((): URL => {
-  const js = new URL('./thread-entry.js', import.meta.url);
-  return existsSync(fileURLToPath(js)) ? js : new URL('./thread-entry.ts', import.meta.url);
-})();
+const compiled = new URL('./thread-entry.js', import.meta.url);
+/**
+ * What a new thread runs. Built, that is thread-entry.js. Run from TypeScript source (tests,
+ * benchmarks through tsx), the thread first registers tsx, since loader hooks of the parent
+ * do not reach worker threads.
+ */
+const bootstrap: { script: string | URL; eval: boolean } = existsSync(fileURLToPath(compiled))
+  ? { script: compiled, eval: false }
+  : {
+      script: `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(
+        new URL('./thread-entry.ts', import.meta.url).href,
+      )}); });`,
+      eval: true,
+    };
 
 function moduleUrl(module: string | URL): string {
   if (module instanceof URL) return module.href;
@@ -65,7 +75,8 @@ export class ThreadRunner {
     /** Called once if the thread dies without being terminated by us. */
     private readonly onDeath: (error: ThreadExit) => void,
   ) {
-    this.#worker = new Worker(entry, {
+    this.#worker = new Worker(bootstrap.script, {
+      eval: bootstrap.eval,
       workerData: { module: moduleUrl(options.module), data: options.workerData, workerId },
     });
     this.#worker.on('message', (m: FromThread) => this.#receive(m));
