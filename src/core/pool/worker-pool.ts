@@ -403,6 +403,11 @@ export class WorkerPool<K extends PoolKey, M, R>
     if (this.#shared) for (const w of this.#active) if (w.state === 'idle') this.#next(w);
   }
 
+  /** Resolves once nothing is queued or in flight (at once if so already); keeps accepting. */
+  onIdle(): Promise<void> {
+    return this.#whenIdle();
+  }
+
   /** Stops accepting jobs (`ClosedError`) and resolves when everything queued has run. */
   drain(): Promise<void> {
     if (this.#state === 'open') this.#state = 'draining';
