@@ -135,6 +135,7 @@ export {
   checkConsumer,
   checkLimit,
   checkPosition,
+  checkRead,
   rejecting,
   type EncodedRecord,
 } from './journal/validate.js';

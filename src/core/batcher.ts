@@ -42,6 +42,7 @@
  */
 import { BatchError, ClosedError, ConfigError, QueueFullError, TimeoutError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
+import { onAbort } from './abort.js';
 import { Deque } from './deque.js';
 import {
   choiceOption,
@@ -406,15 +407,13 @@ export class Batcher<I, O = void> implements AsyncDisposable {
         cleanup: undefined,
       };
       if (signal !== undefined) {
-        const onAbort = (): void => {
+        waiter.cleanup = onAbort(signal, () => {
           waiter.cancelled = true;
           this.#waitingLive--;
           this.#aborted++;
           reject(signal.reason);
           this.#notify();
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.cleanup = () => signal.removeEventListener('abort', onAbort);
+        });
       }
       this.#waiting.push(waiter);
       this.#waitingLive++;
@@ -422,7 +421,7 @@ export class Batcher<I, O = void> implements AsyncDisposable {
   }
 
   #watchAbort(chunk: Chunk<I, O>, index: number, signal: AbortSignal): void {
-    const onAbort = (): void => {
+    const stop = onAbort(signal, () => {
       if (chunk.dispatched) return;
       (chunk.cancelled ??= new Set()).add(index);
       this.#live--;
@@ -430,9 +429,8 @@ export class Batcher<I, O = void> implements AsyncDisposable {
       (chunk.rejects[index] as (error: unknown) => void)(signal.reason);
       this.#pump();
       this.#notify();
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    (chunk.cleanups ??= []).push(() => signal.removeEventListener('abort', onAbort));
+    });
+    (chunk.cleanups ??= []).push(stop);
   }
 
   /** Admits waiting submits into free room, then dispatches every batch that is due. */

@@ -21,6 +21,7 @@
  */
 import { ClosedError, QueueFullError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
+import { onAbort } from './abort.js';
 import { Deque } from './deque.js';
 import {
   choiceOption,
@@ -199,13 +200,11 @@ export class Channel<T> implements AsyncIterable<T> {
         expired: false,
       };
       if (signal !== undefined) {
-        const onAbort = (): void => {
+        receiver.cleanup = onAbort(signal, () => {
           this.#finishReceiver(receiver);
           reject(signal.reason);
           this.#pump();
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        receiver.cleanup = () => signal.removeEventListener('abort', onAbort);
+        });
       }
       this.#receivers.push(receiver);
       this.#pump();
@@ -279,14 +278,12 @@ export class Channel<T> implements AsyncIterable<T> {
     return new Promise<boolean>((resolve, reject) => {
       const sender: Sender<T> = { item, resolve, reject, done: false };
       if (signal !== undefined) {
-        const onAbort = (): void => {
+        sender.cleanup = onAbort(signal, () => {
           if (sender.done) return;
           sender.done = true;
           this.#sendersLive--;
           reject(signal.reason);
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        sender.cleanup = () => signal.removeEventListener('abort', onAbort);
+        });
       }
       this.#senders.push(sender);
       this.#sendersLive++;

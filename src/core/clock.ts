@@ -13,6 +13,7 @@
  * ```
  */
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
+import { onAbort } from './abort.js';
 
 /** A pending timer; `cancel()` is idempotent. */
 export interface Timer {
@@ -147,18 +148,20 @@ async function settle(): Promise<void> {
  */
 export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
+    if (signal?.aborted === true) {
       reject(signal.reason);
       return;
     }
-    const onAbort = (): void => {
-      timer.cancel();
-      reject(signal?.reason);
-    };
+    const stop =
+      signal === undefined
+        ? undefined
+        : onAbort(signal, () => {
+            timer.cancel();
+            reject(signal.reason);
+          });
     const timer = clock.setTimer(() => {
-      signal?.removeEventListener('abort', onAbort);
+      stop?.();
       resolve();
     }, delayMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

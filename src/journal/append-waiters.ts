@@ -2,10 +2,12 @@
  * The wake-up list behind `waitForAppend`: readers park here instead of polling, and the
  * journal calls `notify(head)` after each durable append.
  */
+import { onAbort } from '../core/abort.js';
+
 interface Waiter {
   readonly after: number;
   readonly resolve: () => void;
-  readonly cleanup: () => void;
+  cleanup: () => void;
 }
 
 export class AppendWaiters {
@@ -20,16 +22,13 @@ export class AppendWaiters {
     if (head > after) return Promise.resolve();
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#waiters.delete(waiter);
-        reject(signal?.reason);
-      };
-      const waiter: Waiter = {
-        after,
-        resolve,
-        cleanup: () => signal?.removeEventListener('abort', onAbort),
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const waiter: Waiter = { after, resolve, cleanup: () => {} };
+      if (signal !== undefined) {
+        waiter.cleanup = onAbort(signal, () => {
+          this.#waiters.delete(waiter);
+          reject(signal.reason);
+        });
+      }
       this.#waiters.add(waiter);
     });
   }

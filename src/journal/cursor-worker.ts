@@ -26,6 +26,7 @@
  * ```
  */
 import { RestartBudgetExhaustedError } from '../errors.js';
+import { onAbort } from '../core/abort.js';
 import { sleep, systemClock, type Clock } from '../core/clock.js';
 import { functionOption, integerOption, objectOption } from '../core/options.js';
 import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from '../core/restart-budget.js';
@@ -194,9 +195,7 @@ export class CursorWorker {
   /** Parks until something is appended after `position`, `idleMs` passes, or stop. */
   async #idle(position: number): Promise<void> {
     const wait = new AbortController();
-    const stop = this.#stop.signal;
-    const onStop = (): void => wait.abort();
-    stop.addEventListener('abort', onStop, { once: true });
+    const stopListening = onAbort(this.#stop.signal, () => wait.abort());
     try {
       await Promise.race([
         this.#journal.waitForAppend(position, { signal: wait.signal }),
@@ -206,7 +205,7 @@ export class CursorWorker {
       if (!wait.signal.aborted) throw error;
     } finally {
       wait.abort();
-      stop.removeEventListener('abort', onStop);
+      stopListening();
     }
   }
 }

@@ -17,11 +17,11 @@ import type {
   TruncateOptions,
   TruncateResult,
 } from './journal.js';
-import { checkRegion, inRegion } from './region.js';
+import { inRegion } from './region.js';
 import {
   checkConsumer,
-  checkLimit,
   checkPosition,
+  checkRead,
   encodeRecords,
   rejecting,
   type EncodedRecord,
@@ -79,9 +79,7 @@ export class MemoryJournal implements Journal {
   read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
     return rejecting(() => {
       this.#open();
-      checkPosition('after', after);
-      const limit = checkLimit(options.limit);
-      const region = checkRegion(options.region);
+      const { limit, region } = checkRead(after, options);
       const out: JournalEntry[] = [];
       for (let i = Math.max(0, after + 1 - this.#first); i < this.#entries.length; i++) {
         const e = this.#entries[i] as Stored;

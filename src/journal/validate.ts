@@ -4,7 +4,8 @@
  */
 import { InputError, show } from '../errors.js';
 import type { Codec, Encoded } from './codec.js';
-import type { JournalRecord } from './journal.js';
+import type { JournalRecord, ReadOptions, Region } from './journal.js';
+import { checkRegion } from './region.js';
 
 /** A record checked and encoded, ready to store. */
 export interface EncodedRecord {
@@ -58,6 +59,15 @@ export function checkLimit(limit: unknown): number {
     throw new InputError(`limit must be an integer >= 1, got ${show(limit)}`);
   }
   return limit;
+}
+
+/** Checks `read(after, options)` arguments; returns the limit and region to use. */
+export function checkRead(
+  after: unknown,
+  options: ReadOptions,
+): { limit: number; region: Region | undefined } {
+  checkPosition('after', after);
+  return { limit: checkLimit(options.limit), region: checkRegion(options.region) };
 }
 
 /** Rejects instead of throwing, so a bad call surfaces where it is awaited. */

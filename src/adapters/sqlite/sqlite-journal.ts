@@ -33,9 +33,8 @@ import {
   InputError,
   JournalFormatError,
   checkConsumer,
-  checkLimit,
   checkPosition,
-  checkRegion,
+  checkRead,
   choiceOption,
   encodeRecords,
   integerOption,
@@ -212,9 +211,7 @@ export class SqliteJournal implements Journal {
   read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
     return rejecting(() => {
       this.#open();
-      checkPosition('after', after);
-      const limit = checkLimit(options.limit);
-      const region = checkRegion(options.region);
+      const { limit, region } = checkRead(after, options);
       return Promise.resolve(this.#read(after, limit, region));
     });
   }
