@@ -232,6 +232,29 @@ test('poison: a batch that fails maxDeliveries times is handed to onPoison and s
   assert.equal(worker.restarts, 2);
 });
 
+test('poison: an onPoison that throws fails the worker, and the batch stays uncommitted', async () => {
+  const journal = await journalWith(1);
+  const worker = CursorWorker.start(
+    journal,
+    {
+      consumer: 'c',
+      restart: { maxRestarts: 5, withinMs: 1000 },
+      clock: new ManualClock(),
+      poison: {
+        maxDeliveries: 2,
+        onPoison: () => {
+          throw new Error('dead-letter store is down');
+        },
+      },
+    },
+    () => {
+      throw new Error('cannot handle');
+    },
+  );
+  await assert.rejects(worker.join(), /dead-letter store is down/);
+  assert.equal(await journal.committed('c'), 0);
+});
+
 test('CursorWorker fails with the journal error when its journal closes under it', async () => {
   const clock = new ManualClock();
   const journal = new MemoryJournal();

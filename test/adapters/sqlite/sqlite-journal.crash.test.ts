@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SqliteJournal } from '../../../src/adapters/sqlite/index.js';
 import { expectedPayload } from '../../fixtures/journal-crash-payload.js';
@@ -32,7 +31,14 @@ function runAndKill(path: string, run: number, killAfter: number): Promise<RunLo
     const log: RunLog = { resumed: -1, lastCommitted: -1, acks: new Map() };
     let acked = 0;
     let killed = false;
-    createInterface({ input: proc.stdout }).on('line', (line) => {
+    // Only whole lines count: a line cut short by the kill never ended with a newline.
+    let partial = '';
+    proc.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    });
+    const onLine = (line: string): void => {
       const [kind, ...rest] = line.split(' ');
       if (kind === 'resumed') log.resumed = Number(rest[0]);
       else if (kind === 'committed') log.lastCommitted = Number(rest[0]);
@@ -46,7 +52,7 @@ function runAndKill(path: string, run: number, killAfter: number): Promise<RunLo
           proc.kill('SIGKILL');
         }
       }
-    });
+    };
     proc.on('error', reject);
     proc.on('exit', (code, signal) => {
       if (signal !== 'SIGKILL')

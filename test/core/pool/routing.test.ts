@@ -132,4 +132,12 @@ test('routing { customHash }: the function chooses the worker', async () => {
   assert.equal(await pool.call({ key: 'ab', msg: 0 }), 2);
   assert.deepEqual(seen[0], ['a', 3]);
   await pool.close();
+  const odd = new WorkerPool<string, number, number>({
+    workers: 3,
+    routing: { customHash: (key) => (key === 'neg' ? -1 : Number.NaN) },
+    handler: (_msg, ctx) => ctx.workerId,
+  });
+  assert.equal(await odd.call({ key: 'neg', msg: 0 }), 2, 'negative wraps around');
+  assert.equal(await odd.call({ key: 'nan', msg: 0 }), 0, 'not an integer: worker 0');
+  await odd.close();
 });

@@ -68,6 +68,21 @@ test('a thread that throws at top level is replaced; a job with retries runs aga
   await pool.close();
 });
 
+test('a thread that dies between jobs is replaced before the next job needs it', async () => {
+  const pool = threadPool({ workers: 1 });
+  const replaced = new Promise<string>((resolve) =>
+    pool.on('worker:replaced', (e) => resolve(e.reason)),
+  );
+  assert.equal(await pool.call({ key: 'k', msg: { op: 'exitAfterReply' } }), 'replied');
+  assert.equal(await replaced, 'crashed');
+  assert.deepEqual(await pool.call({ key: 'k', msg: { op: 'echo', value: 1 } }), {
+    value: 1,
+    workerData: { region: 'eu' },
+  });
+  assertBooks(pool);
+  await pool.close();
+});
+
 test('a crashed job with retries is re-dispatched to the replacement thread', async () => {
   const pool = threadPool({ workers: 1 });
   // The first attempt exits; attempt 2 runs on the new thread and exits again; attempt 3 too.
