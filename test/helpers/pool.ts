@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { WorkerPool, PoolKey } from '../../src/index.js';
+import type { PoolKey, WorkerPool } from '../../src/index.js';
 
 /** The pool's books balance: every accepted job ended somewhere, in flight within bounds. */
 export function assertBooks<K extends PoolKey, M, R>(pool: WorkerPool<K, M, R>): void {
@@ -29,4 +29,18 @@ export function deferred<T = void>(): {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+const created = new Set<WorkerPool<PoolKey, unknown, unknown>>();
+
+/** Registers a pool so `checkBooks` (run after each test) checks its accounting. */
+export function booked<P>(pool: P): P {
+  created.add(pool as unknown as WorkerPool<PoolKey, unknown, unknown>);
+  return pool;
+}
+
+/** After each test: every pool the test made balances its books. */
+export function checkBooks(): void {
+  for (const pool of created) assertBooks(pool);
+  created.clear();
 }

@@ -46,3 +46,4 @@ port.on('message', (message: ToThread) => {
       },
     );
 });
+send({ type: 'ready' });

@@ -17,7 +17,8 @@ export type ToThread =
 export type FromThread =
   | { type: 'result'; id: number; ok: true; value: unknown }
   | { type: 'result'; id: number; ok: false; error: unknown }
-  | { type: 'pong'; id: number };
+  | { type: 'pong'; id: number }
+  | { type: 'ready' };
 
 export interface ThreadOptions {
   /** Module (path or URL) exporting the handler as `handler` or default. */
@@ -66,6 +67,7 @@ export class ThreadRunner {
   #run: { id: number; resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
   readonly #pings = new Map<number, () => void>();
   #exited = false;
+  #ready = false;
   #terminating = false;
   #topLevelError: unknown;
 
@@ -117,7 +119,16 @@ export class ThreadRunner {
     if (!this.#exited) await this.#worker.terminate();
   }
 
+  /** Whether the thread has loaded the handler module (pings before that would be unfair). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
   #receive(m: FromThread): void {
+    if (m.type === 'ready') {
+      this.#ready = true;
+      return;
+    }
     if (m.type === 'pong') {
       this.#pings.get(m.id)?.();
       this.#pings.delete(m.id);

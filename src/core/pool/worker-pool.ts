@@ -218,6 +218,8 @@ interface KeyLedger {
 }
 
 interface Runner {
+  /** False while a thread is still loading its module: it is not pinged then. */
+  readonly ready: boolean;
   run(job: Job<PoolKey, unknown, unknown>): Promise<unknown>;
   ping(): Promise<void>;
   terminate(): Promise<void>;
@@ -778,6 +780,9 @@ export class WorkerPool<K extends PoolKey, M, R>
         }
       });
       return {
+        get ready() {
+          return thread.ready;
+        },
         run: (job) => thread.run(job.skey, job.attempt, job.msg),
         ping: () => thread.ping(),
         terminate: () => thread.terminate(),
@@ -786,6 +791,7 @@ export class WorkerPool<K extends PoolKey, M, R>
     const handler = this.#handler as PoolHandler<M, R>;
     let busy: Promise<unknown> | undefined;
     return {
+      ready: true,
       run: (job) => {
         const ctx: JobContext = {
           workerId: worker.id,
@@ -873,7 +879,7 @@ export class WorkerPool<K extends PoolKey, M, R>
   }
 
   #ping(worker: Worker<K, M, R>, dms: Required<DeadManSwitch>): void {
-    if (worker.pingTimer !== undefined || worker.state === 'stuck') return;
+    if (worker.pingTimer !== undefined || worker.state === 'stuck' || !worker.runner.ready) return;
     const generation = worker.generation;
     const sentAt = this.#clock.now();
     const timer = this.#clock.setTimer(

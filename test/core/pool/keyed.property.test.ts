@@ -1,8 +1,10 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ManualClock, WorkerPool, sleep } from '../../../src/index.js';
-import { assertBooks } from '../../helpers/pool.js';
+import { assertBooks, booked, checkBooks } from '../../helpers/pool.js';
+
+afterEach(checkBooks);
 
 type Step =
   | { kind: 'submit'; key: number; delayMs: number }
@@ -45,18 +47,20 @@ for (const routing of ['keyPersistent', 'stickyQueuer'] as const) {
           const running = new Set<string>();
           const seen = new Map<string, number[]>();
           const violations: string[] = [];
-          const pool = new WorkerPool<string, { seq: number; delayMs: number }, void>({
-            workers,
-            routing,
-            clock,
-            handler: async ({ seq, delayMs }, ctx) => {
-              if (running.has(ctx.key)) violations.push(`key ${ctx.key} ran twice at once`);
-              running.add(ctx.key);
-              seen.set(ctx.key, [...(seen.get(ctx.key) ?? []), seq]);
-              await sleep(clock, delayMs);
-              running.delete(ctx.key);
-            },
-          });
+          const pool = booked(
+            new WorkerPool<string, { seq: number; delayMs: number }, void>({
+              workers,
+              routing,
+              clock,
+              handler: async ({ seq, delayMs }, ctx) => {
+                if (running.has(ctx.key)) violations.push(`key ${ctx.key} ran twice at once`);
+                running.add(ctx.key);
+                seen.set(ctx.key, [...(seen.get(ctx.key) ?? []), seq]);
+                await sleep(clock, delayMs);
+                running.delete(ctx.key);
+              },
+            }),
+          );
           const submitted = new Map<string, number[]>();
           let seq = 0;
           const calls: Promise<void>[] = [];

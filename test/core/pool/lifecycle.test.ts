@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ClosedError,
@@ -7,17 +7,21 @@ import {
   TimeoutError,
   WorkerPool,
 } from '../../../src/index.js';
-import { assertBooks, deferred } from '../../helpers/pool.js';
+import { assertBooks, booked, checkBooks, deferred } from '../../helpers/pool.js';
+
+afterEach(checkBooks);
 
 test('.cast() runs the job and returns true; .call() returns the result', async () => {
   const seen: string[] = [];
-  const pool = new WorkerPool<string, string, number>({
-    workers: 2,
-    handler: (msg) => {
-      seen.push(msg);
-      return msg.length;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, string, number>({
+      workers: 2,
+      handler: (msg) => {
+        seen.push(msg);
+        return msg.length;
+      },
+    }),
+  );
   assert.equal(pool.cast({ key: 'a', msg: 'fire' }), true);
   assert.equal(await pool.call({ key: 'b', msg: 'hello' }), 5);
   await pool.drain();
@@ -29,13 +33,15 @@ test('.cast() runs the job and returns true; .call() returns the result', async 
 test('.drain() finishes what is queued and refuses new jobs with ClosedError', async () => {
   const gate = deferred();
   const done: number[] = [];
-  const pool = new WorkerPool<string, number, void>({
-    workers: 1,
-    handler: async (n) => {
-      await gate.promise;
-      done.push(n);
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, void>({
+      workers: 1,
+      handler: async (n) => {
+        await gate.promise;
+        done.push(n);
+      },
+    }),
+  );
   void pool.call({ key: 'k', msg: 1 });
   void pool.call({ key: 'k', msg: 2 });
   const drained = pool.drain();
@@ -52,14 +58,16 @@ test('.drain() finishes what is queued and refuses new jobs with ClosedError', a
 test('.close({ deadlineMs }) gives up on jobs still running: their callers get TimeoutError', async () => {
   const clock = new ManualClock();
   let signal: AbortSignal | undefined;
-  const pool = new WorkerPool<string, number, number>({
-    workers: 1,
-    clock,
-    handler: (_n, ctx) => {
-      signal = ctx.signal;
-      return new Promise<number>(() => {});
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 1,
+      clock,
+      handler: (_n, ctx) => {
+        signal = ctx.signal;
+        return new Promise<number>(() => {});
+      },
+    }),
+  );
   const hung = pool.call({ key: 'k', msg: 1 });
   const rejected = assert.rejects(hung, TimeoutError);
   const closing = pool.close({ deadlineMs: 200 });
@@ -74,7 +82,9 @@ test('.close({ deadlineMs }) gives up on jobs still running: their callers get T
 test('[Symbol.asyncDispose]() closes the pool', async () => {
   let pool: WorkerPool<string, number, number> | undefined;
   {
-    await using p = new WorkerPool<string, number, number>({ workers: 1, handler: (n) => n });
+    await using p = booked(
+      new WorkerPool<string, number, number>({ workers: 1, handler: (n) => n }),
+    );
     pool = p;
     assert.equal(await p.call({ key: 'k', msg: 3 }), 3);
   }
@@ -84,14 +94,16 @@ test('[Symbol.asyncDispose]() closes the pool', async () => {
 test('.stats() reports per worker and for the pool; events name what happened', async () => {
   const gate = deferred();
   const events: string[] = [];
-  const pool = new WorkerPool<string, number, number>({
-    workers: 2,
-    handler: async (n) => {
-      if (n === 0) await gate.promise;
-      if (n === 3) throw new Error('three');
-      return n;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 2,
+      handler: async (n) => {
+        if (n === 0) await gate.promise;
+        if (n === 3) throw new Error('three');
+        return n;
+      },
+    }),
+  );
   pool.on('job:started', (e) => events.push(`started ${e.key}`));
   pool.on('job:completed', (e) => events.push(`completed ${e.key}`));
   pool.on('job:failed', (e) => events.push(`failed ${e.key}`));
@@ -130,21 +142,27 @@ test('.stats() reports per worker and for the pool; events name what happened', 
   await pool.close();
 });
 
-test('new WorkerPool() refuses bad options; .call() refuses a bad job, both naming the field', async () => {
+test('booked(new WorkerPool()) refuses bad options; .call() refuses a bad job, both naming the field', async () => {
   const handler = (n: number): number => n;
   assert.throws(
-    () => new WorkerPool({ workers: 0, handler }),
+    () => booked(new WorkerPool({ workers: 0, handler })),
     /Expected `workers` to be an integer >= 1, got `0`/,
   );
-  assert.throws(() => new WorkerPool({ routing: 'fastest' as 'queuer', handler }), /`routing`/);
-  assert.throws(() => new WorkerPool({}), /`handler` to be a function, or `threads` instead/);
-  assert.throws(() => new WorkerPool({ handler, queue: { limit: -1 } }), /`queue.limit`/);
   assert.throws(
-    () => new WorkerPool({ handler, deadManSwitch: { intervalMs: 0, timeoutMs: 1 } }),
+    () => booked(new WorkerPool({ routing: 'fastest' as 'queuer', handler })),
+    /`routing`/,
+  );
+  assert.throws(
+    () => booked(new WorkerPool({})),
+    /`handler` to be a function, or `threads` instead/,
+  );
+  assert.throws(() => booked(new WorkerPool({ handler, queue: { limit: -1 } })), /`queue.limit`/);
+  assert.throws(
+    () => booked(new WorkerPool({ handler, deadManSwitch: { intervalMs: 0, timeoutMs: 1 } })),
     /`deadManSwitch.intervalMs`/,
   );
-  assert.throws(() => new WorkerPool({ handler, rateLimit: { limit: 0 } }), ConfigError);
-  const pool = new WorkerPool<string, number, number>({ handler, priorities: 2 });
+  assert.throws(() => booked(new WorkerPool({ handler, rateLimit: { limit: 0 } })), ConfigError);
+  const pool = booked(new WorkerPool<string, number, number>({ handler, priorities: 2 }));
   await assert.rejects(
     pool.call({ key: 'k', msg: 1, priority: 2 }),
     /Expected `job.priority` to be an integer in \[0, 1\], got `2`/,

@@ -1,7 +1,9 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DiscardedError, ManualClock, WorkerPool, type DiscardReason } from '../../../src/index.js';
-import { assertBooks, deferred } from '../../helpers/pool.js';
+import { assertBooks, booked, checkBooks, deferred } from '../../helpers/pool.js';
+
+afterEach(checkBooks);
 
 /** One worker held busy by the first job until `release()`; records what ran and what was dropped. */
 function busyPool(
@@ -10,16 +12,18 @@ function busyPool(
   const gate = deferred();
   const ran: string[] = [];
   const dropped: [string, DiscardReason][] = [];
-  const pool = new WorkerPool<string, string, string>({
-    workers: 1,
-    onDiscard: (job, reason) => dropped.push([job.msg, reason]),
-    handler: async (msg) => {
-      ran.push(msg);
-      if (msg === 'blocker') await gate.promise;
-      return msg;
-    },
-    ...options,
-  });
+  const pool = booked(
+    new WorkerPool<string, string, string>({
+      workers: 1,
+      onDiscard: (job, reason) => dropped.push([job.msg, reason]),
+      handler: async (msg) => {
+        ran.push(msg);
+        if (msg === 'blocker') await gate.promise;
+        return msg;
+      },
+      ...options,
+    }),
+  );
   void pool.call({ key: 'k', msg: 'blocker' });
   return { pool, ran, dropped, release: () => gate.resolve() };
 }
@@ -71,12 +75,14 @@ test('queue limit 0: a job runs at once or is shed', async () => {
   );
   release();
   await pool.drain();
-  const shared = new WorkerPool<string, string, string>({
-    workers: 1,
-    routing: 'queuer',
-    queue: { limit: 0 },
-    handler: (m) => m,
-  });
+  const shared = booked(
+    new WorkerPool<string, string, string>({
+      workers: 1,
+      routing: 'queuer',
+      queue: { limit: 0 },
+      handler: (m) => m,
+    }),
+  );
   assert.equal(await shared.call({ key: 'k', msg: 'now' }), 'now');
   assert.deepEqual(ran, ['blocker']);
   await pool.close();
@@ -100,18 +106,20 @@ test('ttl: a job that waited past its ttl is discarded before it starts, never a
   const clock = new ManualClock();
   const gate = deferred();
   const ran: string[] = [];
-  const pool = new WorkerPool<string, string, string>({
-    workers: 1,
-    clock,
-    ttlMs: 100,
-    handler: async (msg) => {
-      ran.push(msg);
-      if (msg === 'slow') {
-        await gate.promise;
-      }
-      return msg;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, string, string>({
+      workers: 1,
+      clock,
+      ttlMs: 100,
+      handler: async (msg) => {
+        ran.push(msg);
+        if (msg === 'slow') {
+          await gate.promise;
+        }
+        return msg;
+      },
+    }),
+  );
   const slow = pool.call({ key: 'k', msg: 'slow' });
   const stale = pool.call({ key: 'k', msg: 'stale' });
   const patient = pool.call({ key: 'k', msg: 'patient', ttlMs: 1000 });
@@ -164,12 +172,14 @@ test('priorities never reorder the jobs of one key', async () => {
 
 test("rate limit 'reject': jobs over the limit are discarded with reason rateLimited", async () => {
   const clock = new ManualClock();
-  const pool = new WorkerPool<string, number, number>({
-    workers: 2,
-    clock,
-    rateLimit: { limit: 2, intervalMs: 1000 },
-    handler: (n) => n,
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 2,
+      clock,
+      rateLimit: { limit: 2, intervalMs: 1000 },
+      handler: (n) => n,
+    }),
+  );
   const results = await Promise.allSettled(
     [1, 2, 3].map((n) => pool.call({ key: `k${n}`, msg: n })),
   );
@@ -188,12 +198,14 @@ test("rate limit 'reject': jobs over the limit are discarded with reason rateLim
 test("rate limit 'delay': jobs over the limit wait for credit, in order", async () => {
   const clock = new ManualClock();
   const ran: number[] = [];
-  const pool = new WorkerPool<string, number, void>({
-    workers: 2,
-    clock,
-    rateLimit: { limit: 1, intervalMs: 100, burst: 1, mode: 'delay' },
-    handler: (n) => void ran.push(n),
-  });
+  const pool = booked(
+    new WorkerPool<string, number, void>({
+      workers: 2,
+      clock,
+      rateLimit: { limit: 1, intervalMs: 100, burst: 1, mode: 'delay' },
+      handler: (n) => void ran.push(n),
+    }),
+  );
   const calls = [1, 2, 3].map((n) => pool.call({ key: `k${n}`, msg: n }));
   await clock.tick();
   assert.deepEqual(ran, [1]);

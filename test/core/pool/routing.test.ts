@@ -1,23 +1,27 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkerPool, hashKey, type JobContext, type RoutingMode } from '../../../src/index.js';
-import { assertBooks, deferred } from '../../helpers/pool.js';
+import { assertBooks, booked, checkBooks, deferred } from '../../helpers/pool.js';
+
+afterEach(checkBooks);
 
 /** A pool whose handler records (workerId, key, msg) and waits for the test's say-so. */
 function recordingPool(routing: RoutingMode, workers = 3) {
   const log: { worker: number; key: string; msg: number }[] = [];
   const gates: (() => void)[] = [];
-  const pool = new WorkerPool<string, number, number>({
-    workers,
-    routing,
-    handler: async (msg: number, ctx: JobContext) => {
-      log.push({ worker: ctx.workerId, key: ctx.key, msg });
-      const gate = deferred();
-      gates.push(gate.resolve);
-      await gate.promise;
-      return msg * 2;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers,
+      routing,
+      handler: async (msg: number, ctx: JobContext) => {
+        log.push({ worker: ctx.workerId, key: ctx.key, msg });
+        const gate = deferred();
+        gates.push(gate.resolve);
+        await gate.promise;
+        return msg * 2;
+      },
+    }),
+  );
   const release = async (): Promise<void> => {
     while (gates.length > 0) {
       gates.shift()!();
@@ -98,11 +102,13 @@ test("routing 'roundRobin': jobs go to each worker in turn", async () => {
 });
 
 test("routing 'random': jobs land on workers at random, spread over all of them", async () => {
-  const pool = new WorkerPool<string, number, number>({
-    workers: 4,
-    routing: 'random',
-    handler: (_msg, ctx) => ctx.workerId,
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 4,
+      routing: 'random',
+      handler: (_msg, ctx) => ctx.workerId,
+    }),
+  );
   const used = await Promise.all(
     Array.from({ length: 400 }, (_, i) => pool.call({ key: `k${i}`, msg: i })),
   );
@@ -117,26 +123,30 @@ test("routing 'random': jobs land on workers at random, spread over all of them"
 
 test('routing { customHash }: the function chooses the worker', async () => {
   const seen: [string, number][] = [];
-  const pool = new WorkerPool<string, number, number>({
-    workers: 3,
-    routing: {
-      customHash: (key, workers) => {
-        seen.push([key, workers]);
-        return key.length;
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 3,
+      routing: {
+        customHash: (key, workers) => {
+          seen.push([key, workers]);
+          return key.length;
+        },
       },
-    },
-    handler: (_msg, ctx) => ctx.workerId,
-  });
+      handler: (_msg, ctx) => ctx.workerId,
+    }),
+  );
   assert.equal(await pool.call({ key: 'a', msg: 0 }), 1);
   assert.equal(await pool.call({ key: 'abcd', msg: 0 }), 1, '4 mod 3');
   assert.equal(await pool.call({ key: 'ab', msg: 0 }), 2);
   assert.deepEqual(seen[0], ['a', 3]);
   await pool.close();
-  const odd = new WorkerPool<string, number, number>({
-    workers: 3,
-    routing: { customHash: (key) => (key === 'neg' ? -1 : Number.NaN) },
-    handler: (_msg, ctx) => ctx.workerId,
-  });
+  const odd = booked(
+    new WorkerPool<string, number, number>({
+      workers: 3,
+      routing: { customHash: (key) => (key === 'neg' ? -1 : Number.NaN) },
+      handler: (_msg, ctx) => ctx.workerId,
+    }),
+  );
   assert.equal(await odd.call({ key: 'neg', msg: 0 }), 2, 'negative wraps around');
   assert.equal(await odd.call({ key: 'nan', msg: 0 }), 0, 'not an integer: worker 0');
   await odd.close();

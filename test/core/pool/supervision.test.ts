@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   FatalWorkerError,
@@ -9,16 +9,20 @@ import {
   WorkerStuckError,
 } from '../../../src/index.js';
 import { until } from '../../helpers/flush-double.js';
-import { assertBooks, deferred } from '../../helpers/pool.js';
+import { assertBooks, booked, checkBooks, deferred } from '../../helpers/pool.js';
+
+afterEach(checkBooks);
 
 test('a handler that throws rejects that call only; the worker continues', async () => {
-  const pool = new WorkerPool<string, number, number>({
-    workers: 1,
-    handler: (n) => {
-      if (n === 2) throw new RangeError('bad 2');
-      return n;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 1,
+      handler: (n) => {
+        if (n === 2) throw new RangeError('bad 2');
+        return n;
+      },
+    }),
+  );
   const failed: unknown[] = [];
   pool.on('job:failed', (e) => failed.push(e.error));
   const results = await Promise.allSettled([1, 2, 3].map((msg) => pool.call({ key: 'k', msg })));
@@ -36,17 +40,19 @@ test('a handler that throws rejects that call only; the worker continues', async
 test('a crashed worker is replaced under its id with its queue kept; its job is retried if allowed', async () => {
   let crashOnce = true;
   const order: number[] = [];
-  const pool = new WorkerPool<string, number, number>({
-    workers: 1,
-    handler: (n) => {
-      order.push(n);
-      if (n === 1 && crashOnce) {
-        crashOnce = false;
-        throw new FatalWorkerError('connection state is corrupt');
-      }
-      return n * 10;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 1,
+      handler: (n) => {
+        order.push(n);
+        if (n === 1 && crashOnce) {
+          crashOnce = false;
+          throw new FatalWorkerError('connection state is corrupt');
+        }
+        return n * 10;
+      },
+    }),
+  );
   const replaced: { workerId: number; reason: string }[] = [];
   pool.on('worker:replaced', (e) => replaced.push({ workerId: e.workerId, reason: e.reason }));
   const calls = [
@@ -63,13 +69,15 @@ test('a crashed worker is replaced under its id with its queue kept; its job is 
 });
 
 test('a crashed job without retries rejects with WorkerCrashedError, never silently', async () => {
-  const pool = new WorkerPool<string, number, number>({
-    workers: 1,
-    handler: (n) => {
-      if (n === 1) throw new FatalWorkerError('gone');
-      return n;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 1,
+      handler: (n) => {
+        if (n === 1) throw new FatalWorkerError('gone');
+        return n;
+      },
+    }),
+  );
   await assert.rejects(pool.call({ key: 'k', msg: 1 }), (e: unknown) => {
     assert.ok(e instanceof WorkerCrashedError);
     assert.equal(e.workerId, 0);
@@ -83,14 +91,16 @@ test('a crashed job without retries rejects with WorkerCrashedError, never silen
 
 test('restart budget: when it is spent the pool fails loudly and rejects everything waiting', async () => {
   const gate = deferred();
-  const pool = new WorkerPool<string, string, void>({
-    workers: 1,
-    restart: 'once',
-    handler: async (msg) => {
-      if (msg === 'wait') await gate.promise;
-      if (msg.startsWith('crash')) throw new FatalWorkerError(msg);
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, string, void>({
+      workers: 1,
+      restart: 'once',
+      handler: async (msg) => {
+        if (msg === 'wait') await gate.promise;
+        if (msg.startsWith('crash')) throw new FatalWorkerError(msg);
+      },
+    }),
+  );
   let failedEvent: Error | undefined;
   pool.on('pool:failed', (e) => (failedEvent = e.error));
   const first = pool.call({ key: 'k', msg: 'crash 1' });
@@ -112,12 +122,14 @@ test('restart budget: when it is spent the pool fails loudly and rejects everyth
 test('dead man switch: a worker silent past timeoutMs is reported stuck (kill: false)', async () => {
   const clock = new ManualClock();
   const gate = deferred<number>();
-  const pool = new WorkerPool<string, string, number>({
-    workers: 2,
-    clock,
-    deadManSwitch: { intervalMs: 100, timeoutMs: 500 },
-    handler: (msg) => (msg === 'hang' ? gate.promise : 1),
-  });
+  const pool = booked(
+    new WorkerPool<string, string, number>({
+      workers: 2,
+      clock,
+      deadManSwitch: { intervalMs: 100, timeoutMs: 500 },
+      handler: (msg) => (msg === 'hang' ? gate.promise : 1),
+    }),
+  );
   const stuck: { workerId: number; silentMs: number }[] = [];
   pool.on('worker:stuck', (e) => stuck.push(e));
   const hung = pool.call({ key: 'a', msg: 'hang' });
@@ -143,16 +155,18 @@ test('dead man switch with kill: a stuck in-process worker is abandoned, its cal
   const clock = new ManualClock();
   const never = new Promise<number>(() => {});
   let signal: AbortSignal | undefined;
-  const pool = new WorkerPool<string, string, number>({
-    workers: 1,
-    clock,
-    deadManSwitch: { intervalMs: 100, timeoutMs: 300, kill: true },
-    handler: (msg, ctx) => {
-      if (msg !== 'hang') return 5;
-      signal = ctx.signal;
-      return never;
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, string, number>({
+      workers: 1,
+      clock,
+      deadManSwitch: { intervalMs: 100, timeoutMs: 300, kill: true },
+      handler: (msg, ctx) => {
+        if (msg !== 'hang') return 5;
+        signal = ctx.signal;
+        return never;
+      },
+    }),
+  );
   const hung = pool.call({ key: 'a', msg: 'hang', retries: 3 });
   const next = pool.call({ key: 'a', msg: 'after' });
   const settled = assert.rejects(
@@ -172,18 +186,20 @@ test('resize keeps per-key order and exclusivity while workers retire', async ()
   const running = new Set<string>();
   const seen = new Map<string, number[]>();
   const gates: (() => void)[] = [];
-  const pool = new WorkerPool<string, number, void>({
-    workers: 4,
-    handler: async (n, ctx) => {
-      assert.ok(!running.has(ctx.key), `key ${ctx.key} ran on two workers at once`);
-      running.add(ctx.key);
-      seen.set(ctx.key, [...(seen.get(ctx.key) ?? []), n]);
-      const g = deferred();
-      gates.push(g.resolve);
-      await g.promise;
-      running.delete(ctx.key);
-    },
-  });
+  const pool = booked(
+    new WorkerPool<string, number, void>({
+      workers: 4,
+      handler: async (n, ctx) => {
+        assert.ok(!running.has(ctx.key), `key ${ctx.key} ran on two workers at once`);
+        running.add(ctx.key);
+        seen.set(ctx.key, [...(seen.get(ctx.key) ?? []), n]);
+        const g = deferred();
+        gates.push(g.resolve);
+        await g.promise;
+        running.delete(ctx.key);
+      },
+    }),
+  );
   const calls: Promise<void>[] = [];
   for (let i = 0; i < 40; i++) {
     calls.push(pool.call({ key: `k${i % 6}`, msg: i }));

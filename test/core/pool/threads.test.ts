@@ -1,22 +1,26 @@
 /** Real worker_threads: results, crashes of every kind, and a stuck thread. */
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { threadId } from 'node:worker_threads';
 import { WorkerCrashedError, WorkerPool, WorkerStuckError } from '../../../src/index.js';
 import type { ThreadJob } from '../../fixtures/pool-thread-handler.js';
-import { assertBooks } from '../../helpers/pool.js';
+import { assertBooks, booked, checkBooks } from '../../helpers/pool.js';
+
+afterEach(checkBooks);
 
 const module = fileURLToPath(new URL('../../fixtures/pool-thread-handler.ts', import.meta.url));
 
 function threadPool(
   options: Partial<ConstructorParameters<typeof WorkerPool<string, ThreadJob, unknown>>[0]> = {},
 ) {
-  return new WorkerPool<string, ThreadJob, unknown>({
-    workers: 2,
-    threads: { module, workerData: { region: 'eu' } },
-    ...options,
-  });
+  return booked(
+    new WorkerPool<string, ThreadJob, unknown>({
+      workers: 2,
+      threads: { module, workerData: { region: 'eu' } },
+      ...options,
+    }),
+  );
 }
 
 test('thread workers run the module handler in other threads and return its result', async () => {
@@ -116,5 +120,21 @@ test('a thread stuck in a busy loop is detected within the deadline, terminated 
   );
   assert.equal(pool.stats().workers[0]!.restarts, 1);
   assertBooks(pool);
+  await pool.close();
+});
+
+test('a thread still loading its module is not pinged, so a slow start is not taken for stuck', async () => {
+  const slow = fileURLToPath(new URL('../../fixtures/pool-slow-start-handler.ts', import.meta.url));
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 1,
+      threads: { module: slow },
+      deadManSwitch: { intervalMs: 20, timeoutMs: 100, kill: true },
+    }),
+  );
+  const stuck: number[] = [];
+  pool.on('worker:stuck', (e) => stuck.push(e.workerId));
+  assert.equal(await pool.call({ key: 'k', msg: 1 }), 2);
+  assert.deepEqual(stuck, []);
   await pool.close();
 });
