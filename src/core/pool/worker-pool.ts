@@ -534,8 +534,12 @@ export class WorkerPool<K extends PoolKey, M, R>
 
   #route(job: Job<K, M, R>): boolean {
     if (this.#shared) {
+      // A busy key's job follows it to its worker, unless earlier jobs of the key still wait
+      // in the shared queue: then it waits behind them, and is handed over when pulled.
       const owner = this.routing === 'stickyQueuer' ? this.#owners.get(job.skey) : undefined;
-      if (owner !== undefined) return this.#enqueueOn(owner.worker, job, true);
+      if (owner !== undefined && !this.#sharedLedger.has(job.skey)) {
+        return this.#enqueueOn(owner.worker, job, true);
+      }
       if (this.#limit === 0) {
         const idle = this.#active.find((w) => w.state === 'idle');
         if (idle === undefined) {

@@ -90,7 +90,7 @@ for (const routing of ['keyPersistent', 'stickyQueuer'] as const) {
           await pool.close();
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 200 },
     );
   });
 }

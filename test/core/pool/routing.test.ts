@@ -68,6 +68,27 @@ test("routing 'stickyQueuer': a busy key's jobs follow it; other jobs go to idle
   await pool.close();
 });
 
+test("routing 'stickyQueuer': a key's job never overtakes earlier ones still in the shared queue", async () => {
+  // Found by the property test: k4 becomes busy on a new worker while another k4 job still
+  // waits in the shared queue; a third k4 job must wait behind it, not jump to the worker.
+  const { pool, log, release } = recordingPool('stickyQueuer', 1);
+  const calls = [
+    pool.call({ key: 'k0', msg: 0 }),
+    pool.call({ key: 'k1', msg: 1 }),
+    pool.call({ key: 'k4', msg: 2 }),
+    pool.call({ key: 'k4', msg: 3 }),
+  ];
+  pool.resize(3);
+  calls.push(pool.call({ key: 'k4', msg: 4 }));
+  await release();
+  await Promise.all(calls);
+  assert.deepEqual(
+    log.filter((l) => l.key === 'k4').map((l) => l.msg),
+    [2, 3, 4],
+  );
+  await pool.close();
+});
+
 test("routing 'queuer': one shared FIFO, the next idle worker takes the next job", async () => {
   const { pool, log, release } = recordingPool('queuer', 2);
   const calls = [1, 2, 3, 4].map((msg) => pool.call({ key: 'same', msg }));
