@@ -96,6 +96,7 @@ export { hashKey, type RoutingMode } from './core/pool/routing.js';
 export type { RateLimit } from './core/pool/rate-limiter.js';
 export type { ThreadOptions } from './core/pool/thread-worker.js';
 export { Emitter } from './core/events.js';
+export { Watermark } from './core/watermark.js';
 export { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './core/restart-budget.js';
 export type {
   Journal,

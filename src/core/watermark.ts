@@ -1,0 +1,70 @@
+/**
+ * Watermark: how far a log has been handled when its entries finish out of order.
+ *
+ * Entries are begun in position order (gaps allowed, as a region skips positions) and may
+ * finish in any order, as parallel workers do. `mark` is the highest begun position at or
+ * below which everything begun has finished: the position a consumer may commit without
+ * ever skipping an unfinished entry.
+ *
+ * ```ts
+ * const wm = new Watermark();
+ * wm.begin(1); wm.begin(2); wm.begin(3);
+ * wm.finish(2); // mark stays 0: 1 is not finished
+ * wm.finish(1); // mark 2
+ * ```
+ */
+import { InputError } from '../errors.js';
+import { Deque } from './deque.js';
+
+export class Watermark {
+  /** Begun positions, in order, down to the first unfinished one. */
+  readonly #begun = new Deque<number>();
+  readonly #finished = new Set<number>();
+  #last: number;
+  #mark: number;
+
+  constructor(start = 0) {
+    this.#last = start;
+    this.#mark = start;
+  }
+
+  /** Everything begun up to here has finished. */
+  get mark(): number {
+    return this.#mark;
+  }
+
+  /** Positions begun and not yet finished. */
+  get pending(): number {
+    return this.#begun.length - this.#finished.size;
+  }
+
+  /** Registers a position as in progress; positions must increase. */
+  begin(position: number): void {
+    if (!Number.isSafeInteger(position) || position <= this.#last) {
+      throw new InputError(
+        `Watermark.begin(${position}): positions must increase (last was ${this.#last})`,
+      );
+    }
+    this.#last = position;
+    this.#begun.push(position);
+  }
+
+  /** Marks a begun position finished; returns the mark, which may have advanced. */
+  finish(position: number): number {
+    if (position <= this.#mark || position > this.#last || this.#finished.has(position)) {
+      throw new InputError(`Watermark.finish(${position}): not a pending position`);
+    }
+    this.#finished.add(position);
+    for (
+      let head = this.#begun.peek();
+      head !== undefined && this.#finished.has(head);
+      head = this.#begun.peek()
+    ) {
+      this.#begun.shift();
+      this.#finished.delete(head);
+      this.#mark = head;
+    }
+    if (this.#begun.length === 0) this.#mark = this.#last;
+    return this.#mark;
+  }
+}
