@@ -21,6 +21,9 @@
  *   forgets, `call` awaits the handler's result.
  * - routing mode: where a job goes (keyPersistent, stickyQueuer, queuer, roundRobin, random,
  *   customHash); the keyed modes keep one key on one worker at a time, in order.
+ * - sink: where entries finally land; writes a batch all or nothing, idempotent by entry id.
+ * - watermark: the position below which every entry has finished, when they finish out of
+ *   order; what a consumer may safely commit.
  * - discard: a job dropped before it ran, always with a reason (ttl, loadshed, rateLimited,
  *   shutdown).
  */
@@ -126,6 +129,18 @@ export {
   type CursorWorkerState,
   type PoisonOptions,
 } from './journal/cursor-worker.js';
+
+export type { Sink, SinkContext, SinkEntry } from './sink/sink.js';
+export { MemorySink, type MemorySinkOptions } from './sink/memory-sink.js';
+export { functionSink, type FunctionSinkOptions } from './sink/function-sink.js';
+export {
+  coalesce,
+  identifier,
+  quote,
+  resolveTable,
+  type ResolvedTable,
+  type TableSinkOptions,
+} from './sink/table.js';
 
 // For backend authors: the checks and helpers every Journal backend shares, so a new backend
 // refuses bad input exactly as the built-in ones do.

@@ -1,2 +1,3 @@
 /** `sluice/testing`: conformance suites every backend must pass. */
 export { journalConformance, type JournalHarness } from './journal-conformance.js';
+export { sinkConformance, type SinkHarness, type BalanceRow } from './sink-conformance.js';

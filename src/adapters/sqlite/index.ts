@@ -1,3 +1,4 @@
 /** `sluice/sqlite`: the embedded SQLite backends. */
 export { SqliteJournal, type SqliteJournalOptions } from './sqlite-journal.js';
 export { APPLICATION_ID, SCHEMA_VERSION } from './schema.js';
+export { sqliteSink, type SqliteSinkOptions } from './sqlite-sink.js';

@@ -1,0 +1,54 @@
+/**
+ * MemorySink: the sink contract in memory, the reference and test double.
+ *
+ * `mode: 'insert'` keeps one row per entry id (a repeated id is ignored); `mode: 'upsert'`
+ * keeps one row per key, the last write winning. `check` plays the part of a table's
+ * constraints: it may throw for an entry, and then nothing of that batch is written.
+ */
+import type { Sink, SinkContext, SinkEntry } from './sink.js';
+
+export interface MemorySinkOptions<V> {
+  /** @default 'upsert' */
+  mode?: 'insert' | 'upsert';
+  /** Throws for an entry the "table" refuses; the whole batch is then refused. */
+  check?: (entry: SinkEntry<V>) => void;
+  /** Says which errors are transient. @default none */
+  isTransient?: (error: unknown) => boolean;
+  /** Runs before each write; throwing fails the write (to drive outages in tests). */
+  beforeWrite?: (entries: readonly SinkEntry<V>[], context: SinkContext) => void | Promise<void>;
+}
+
+export class MemorySink<V = unknown> implements Sink<V> {
+  readonly mode: 'insert' | 'upsert';
+  /** Rows by entry id (insert) or by key (upsert), in first-written order. */
+  readonly rows = new Map<string, SinkEntry<V>>();
+  /** Batches written successfully, for tests that look at batching. */
+  readonly batches: (readonly SinkEntry<V>[])[] = [];
+  readonly #options: MemorySinkOptions<V>;
+
+  constructor(options: MemorySinkOptions<V> = {}) {
+    this.mode = options.mode ?? 'upsert';
+    this.#options = options;
+  }
+
+  async writeBatch(entries: readonly SinkEntry<V>[], context: SinkContext = {}): Promise<void> {
+    await this.#options.beforeWrite?.(entries, context);
+    if (this.#options.check !== undefined) for (const e of entries) this.#options.check(e);
+    for (const e of entries) {
+      if (this.mode === 'insert') {
+        if (!this.rows.has(e.id)) this.rows.set(e.id, e);
+      } else {
+        this.rows.set(e.key, e);
+      }
+    }
+    this.batches.push(entries);
+  }
+
+  isTransient(error: unknown): boolean {
+    return this.#options.isTransient?.(error) ?? false;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

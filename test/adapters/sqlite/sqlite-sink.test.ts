@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { ClosedError, ConfigError } from '../../../src/index.js';
+import { sqliteSink } from '../../../src/adapters/sqlite/index.js';
+import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
+import { tempDir } from '../../helpers/temp.js';
+
+const dir = tempDir();
+let n = 0;
+
+function freshDatabase(): BetterSqlite3.Database {
+  const db = new BetterSqlite3(join(dir, `sink-${++n}.db`));
+  db.exec(`
+    CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT);
+    CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL, note TEXT);
+  `);
+  return db;
+}
+
+sinkConformance('sqliteSink', {
+  open: (mode) => {
+    const db = freshDatabase();
+    const table = mode === 'upsert' ? 'balances' : 'ledger';
+    const sink = sqliteSink<BalanceRow>({
+      database: db,
+      table,
+      columns: ['account', 'balance', 'note'],
+      mode,
+      conflict: ['account'],
+    });
+    return Promise.resolve({
+      sink,
+      rows: () =>
+        Promise.resolve(
+          db.prepare(`SELECT account, balance, note FROM ${table}`).all() as BalanceRow[],
+        ),
+    });
+  },
+});
+
+test('sqliteSink() refuses a table name with SQL in it, naming the option', () => {
+  const db = freshDatabase();
+  assert.throws(
+    () =>
+      sqliteSink({
+        database: db,
+        table: 'balances; DROP TABLE ledger',
+        columns: ['account'],
+        mode: 'upsert',
+        conflict: ['account'],
+      }),
+    (e: unknown) =>
+      e instanceof ConfigError && e.option === 'table' && /SQL identifier/.test(e.message),
+  );
+  assert.throws(
+    () =>
+      sqliteSink({
+        database: db,
+        table: 'balances',
+        columns: ['account', 'balance"--'],
+        mode: 'upsert',
+        conflict: ['account'],
+      }),
+    (e: unknown) => e instanceof ConfigError && e.option === 'columns[1]',
+  );
+  const ledger = db
+    .prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'ledger'")
+    .get() as { n: number };
+  assert.equal(ledger.n, 1, 'nothing was run');
+});
+
+test('sqliteSink() refuses a missing table, column or unique index with a clear ConfigError', () => {
+  const db = freshDatabase();
+  db.exec('CREATE TABLE plain (account TEXT, balance INTEGER)');
+  const base = {
+    database: db,
+    columns: ['account', 'balance'],
+    mode: 'upsert' as const,
+    conflict: ['account'],
+  };
+  assert.throws(
+    () => sqliteSink({ ...base, table: 'nowhere' }),
+    /Expected `table` to be an existing table, got `"nowhere"`/,
+  );
+  assert.throws(
+    () => sqliteSink({ ...base, table: 'balances', columns: ['account', 'credit'] }),
+    /it has no credit/,
+  );
+  assert.throws(
+    () => sqliteSink({ ...base, table: 'plain' }),
+    /unique index or primary key on table plain/,
+  );
+  assert.throws(
+    () => sqliteSink({ ...base, table: 'plain', mode: 'insert' }),
+    /it has no sluice_id/,
+  );
+  assert.throws(() => sqliteSink({ ...base, table: 'balances', conflict: ['note'] }), /`conflict`/);
+  assert.throws(
+    () => sqliteSink({ ...base, table: 'balances', conflict: [] }),
+    /`conflict` to be a non-empty array/,
+  );
+});
+
+test('sqliteSink binds values: booleans, dates, bytes, objects, undefined', async () => {
+  const db = freshDatabase();
+  db.exec('CREATE TABLE kinds (id TEXT PRIMARY KEY, flag, at, bytes, doc, missing)');
+  const sink = sqliteSink<Record<string, unknown>>({
+    database: db,
+    table: 'kinds',
+    columns: ['id', 'flag', 'at', 'bytes', 'doc', 'missing'],
+    mode: 'upsert',
+    conflict: ['id'],
+  });
+  await sink.writeBatch([
+    {
+      id: 'e1',
+      key: 'k',
+      value: {
+        id: 'k',
+        flag: true,
+        at: new Date(0),
+        bytes: new Uint8Array([1, 2]),
+        doc: { a: [1] },
+        missing: undefined,
+      },
+    },
+  ]);
+  const row = db.prepare('SELECT * FROM kinds').get() as Record<string, unknown>;
+  assert.deepEqual(
+    { ...row, bytes: [...(row['bytes'] as Buffer)] },
+    {
+      id: 'k',
+      flag: 1,
+      at: '1970-01-01T00:00:00.000Z',
+      bytes: [1, 2],
+      doc: '{"a":[1]}',
+      missing: null,
+    },
+  );
+  await sink.close();
+  await assert.rejects(sink.writeBatch([]), ClosedError);
+});
+
+test('sqliteSink says a locked database is transient', async () => {
+  const path = join(dir, 'locked.db');
+  const setup = new BetterSqlite3(path);
+  setup.pragma('journal_mode = WAL');
+  setup.exec(
+    'CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT)',
+  );
+  const db = new BetterSqlite3(path, { timeout: 0 });
+  const sink = sqliteSink<BalanceRow>({
+    database: db,
+    table: 'balances',
+    columns: ['account', 'balance', 'note'],
+    mode: 'upsert',
+    conflict: ['account'],
+  });
+  setup.exec('BEGIN IMMEDIATE');
+  const failure = await sink
+    .writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1, note: '' } }])
+    .catch((e: unknown) => e);
+  assert.match(String((failure as { code?: string }).code), /^SQLITE_BUSY/);
+  assert.equal(sink.isTransient(failure), true);
+  setup.exec('ROLLBACK');
+  await sink.writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1, note: '' } }]);
+  assert.equal((db.prepare('SELECT count(*) AS n FROM balances').get() as { n: number }).n, 1);
+  setup.close();
+  db.close();
+});
+
+test('sqliteSink opens a file path itself and closes it', async () => {
+  const path = join(dir, 'own.db');
+  const setup = new BetterSqlite3(path);
+  setup.exec(
+    'CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT)',
+  );
+  setup.close();
+  const sink = sqliteSink<BalanceRow>({
+    database: path,
+    table: 'balances',
+    columns: ['account', 'balance', 'note'],
+    mode: 'upsert',
+    conflict: ['account'],
+  });
+  await sink.writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 5, note: 'x' } }]);
+  assert.equal(sink.database.pragma('journal_mode', { simple: true }), 'wal');
+  await sink.close();
+  assert.equal(sink.database.open, false);
+});
