@@ -1,0 +1,183 @@
+/**
+ * postgresSink: writes batches into a PostgreSQL table with one statement per batch.
+ *
+ * A batch becomes one `INSERT ... SELECT * FROM unnest($1::type[], $2::type[], ...)`, so
+ * there is one round trip and one statement however many rows it carries, and the statement
+ * text stays the same (the server plans it once). `upsert` adds `ON CONFLICT (conflict) DO
+ * UPDATE` after coalescing the batch by conflict key (PostgreSQL refuses to update one row
+ * twice in a statement; the last write wins); `insert` adds `ON CONFLICT (idColumn) DO
+ * NOTHING`, so a batch delivered twice leaves one row per entry. The statement is atomic:
+ * a failing row fails the whole batch and writes nothing.
+ *
+ * Names are validated and quoted; values always travel as parameters. The column types
+ * for the casts, and the unique index the mode needs, are read from the catalog when the
+ * sink is created; a missing table, column or index is refused with a ConfigError.
+ *
+ * ```ts
+ * const sink = await postgresSink({ connectionString: 'postgres://127.0.0.1/app',
+ *   table: 'balances', columns: ['account', 'balance'], mode: 'upsert', conflict: ['account'] });
+ * ```
+ */
+import pg from 'pg';
+import {
+  ClosedError,
+  ConfigError,
+  coalesce,
+  identifier,
+  integerOption,
+  quote,
+  resolveTable,
+  type Sink,
+  type SinkContext,
+  type SinkEntry,
+  type TableSinkOptions,
+} from '../../index.js';
+import { isTransientPostgresError } from './transient.js';
+
+export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {
+  /** A pool to write through (its owner closes it). Give this or `connectionString`. */
+  pool?: pg.Pool;
+  /** The sink opens (and closes) its own pool. */
+  connectionString?: string;
+  /** Connections of the sink's own pool: one per worker writing in parallel. @default 4 */
+  maxConnections?: number;
+  /** @default 'public' */
+  schema?: string;
+}
+
+export type PostgresSink<V> = Sink<V> & { readonly pool: pg.Pool };
+
+export async function postgresSink<V = Record<string, unknown>>(
+  options: PostgresSinkOptions<V>,
+): Promise<PostgresSink<V>> {
+  const table = resolveTable(options);
+  const schema = identifier('schema', options.schema ?? 'public');
+  if ((options.pool === undefined) === (options.connectionString === undefined)) {
+    throw new ConfigError(
+      'pool',
+      'a pg Pool, or `connectionString` instead (exactly one)',
+      options.pool,
+    );
+  }
+  const owned = options.pool === undefined;
+  const pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: options.connectionString,
+      max: integerOption('maxConnections', options.maxConnections, 4, 1),
+    });
+  let types: Map<string, string>;
+  try {
+    types = await columnTypes(pool, schema, table.table);
+    const written =
+      table.idColumn === undefined ? table.columns : [table.idColumn, ...table.columns];
+    for (const c of written) {
+      if (!types.has(c))
+        throw new ConfigError('columns', `columns of ${schema}.${table.table} (it has no ${c})`, c);
+    }
+    await checkUnique(
+      pool,
+      schema,
+      table.table,
+      table.mode === 'upsert' ? table.conflict : [table.idColumn as string],
+    );
+  } catch (error) {
+    if (owned) await pool.end();
+    throw error;
+  }
+
+  const written = table.idColumn === undefined ? table.columns : [table.idColumn, ...table.columns];
+  const updates = table.columns.filter((c) => !table.conflict.includes(c));
+  const onConflict =
+    table.mode === 'insert'
+      ? `ON CONFLICT (${quote(table.idColumn as string)}) DO NOTHING`
+      : updates.length === 0
+        ? `ON CONFLICT (${table.conflict.map(quote).join(', ')}) DO NOTHING`
+        : `ON CONFLICT (${table.conflict.map(quote).join(', ')}) DO UPDATE SET ${updates.map((c) => `${quote(c)} = EXCLUDED.${quote(c)}`).join(', ')}`;
+  const text =
+    `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')}) ` +
+    `SELECT * FROM unnest(${written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`).join(', ')}) ${onConflict}`;
+  const rowOf = (entry: SinkEntry<V>): Record<string, unknown> =>
+    table.idColumn === undefined
+      ? table.toRow(entry)
+      : { ...table.toRow(entry), [table.idColumn]: entry.id };
+  let closed = false;
+
+  return {
+    pool,
+    async writeBatch(entries: readonly SinkEntry<V>[], _context?: SinkContext): Promise<void> {
+      if (closed) throw new ClosedError('sink is closed');
+      if (entries.length === 0) return;
+      const rows = coalesce(table, entries, rowOf);
+      const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
+      await pool.query({ text, values: columns });
+    },
+    isTransient: isTransientPostgresError,
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      if (owned) await pool.end();
+    },
+  };
+}
+
+/** Array elements as node-postgres sends them: objects as JSON text, undefined as null. */
+function toParameter(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    value instanceof Date ||
+    value instanceof Uint8Array
+  ) {
+    return value instanceof Uint8Array && !(value instanceof Buffer)
+      ? Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+      : value;
+  }
+  return JSON.stringify(value);
+}
+
+/** Column name → its SQL type as `format_type` spells it (e.g. `numeric(10,2)`). */
+async function columnTypes(
+  pool: pg.Pool,
+  schema: string,
+  table: string,
+): Promise<Map<string, string>> {
+  const { rows } = await pool.query<{ name: string; type: string }>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_attribute a
+       JOIN pg_class c ON c.oid = a.attrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
+    [schema, table],
+  );
+  if (rows.length === 0) throw new ConfigError('table', 'an existing table', `${schema}.${table}`);
+  return new Map(rows.map((r) => [r.name, r.type]));
+}
+
+/** Refuses a mode whose ON CONFLICT target has no unique index or primary key behind it. */
+async function checkUnique(
+  pool: pg.Pool,
+  schema: string,
+  table: string,
+  columns: readonly string[],
+): Promise<void> {
+  const { rows } = await pool.query<{ columns: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY a.attname COLLATE "C") AS columns
+       FROM pg_index i
+       JOIN pg_class c ON c.oid = i.indrelid
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey)
+      WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indpred IS NULL
+      GROUP BY i.indexrelid`,
+    [schema, table],
+  );
+  const wanted = [...columns].sort().join(',');
+  if (!rows.some((r) => r.columns.join(',') === wanted)) {
+    throw new ConfigError(
+      'conflict',
+      `columns with a unique index or primary key on ${schema}.${table}`,
+      columns,
+    );
+  }
+}

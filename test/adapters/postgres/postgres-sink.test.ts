@@ -1,0 +1,181 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ClosedError, ConfigError } from '../../../src/index.js';
+import { isTransientPostgresError, postgresSink } from '../../../src/adapters/postgres/index.js';
+import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
+import { connectionString, postgresForFile } from '../../helpers/postgres.js';
+
+const db = await postgresForFile();
+
+if (db.skip !== undefined) {
+  test('postgresSink', { skip: db.skip }, () => {});
+} else {
+  const { pool, schema } = db;
+  let n = 0;
+
+  sinkConformance('postgresSink', {
+    open: async (mode) => {
+      const table = `${mode}_${++n}`;
+      await pool.query(
+        mode === 'upsert'
+          ? `CREATE TABLE ${schema}.${table} (account text PRIMARY KEY, balance integer NOT NULL, note text)`
+          : `CREATE TABLE ${schema}.${table} (sluice_id text UNIQUE, account text NOT NULL, balance integer NOT NULL, note text)`,
+      );
+      const sink = await postgresSink<BalanceRow>({
+        pool,
+        schema,
+        table,
+        columns: ['account', 'balance', 'note'],
+        mode,
+        conflict: ['account'],
+      });
+      return {
+        sink,
+        rows: async () =>
+          (await pool.query<BalanceRow>(`SELECT account, balance, note FROM ${schema}.${table}`))
+            .rows,
+      };
+    },
+  });
+
+  test('postgresSink() refuses a table name with SQL in it, before touching the database', async () => {
+    await assert.rejects(
+      postgresSink({
+        pool,
+        schema,
+        table: 'x; DROP SCHEMA public',
+        columns: ['a'],
+        mode: 'upsert',
+        conflict: ['a'],
+      }),
+      (e: unknown) => e instanceof ConfigError && e.option === 'table',
+    );
+    await assert.rejects(
+      postgresSink({
+        pool,
+        schema: 'public"',
+        table: 't',
+        columns: ['a'],
+        mode: 'upsert',
+        conflict: ['a'],
+      }),
+      (e: unknown) => e instanceof ConfigError && e.option === 'schema',
+    );
+  });
+
+  test('postgresSink() refuses a missing table, column or unique index', async () => {
+    await pool.query(`CREATE TABLE ${schema}.plain (account text, balance integer)`);
+    const base = {
+      pool,
+      schema,
+      columns: ['account', 'balance'],
+      mode: 'upsert' as const,
+      conflict: ['account'],
+    };
+    await assert.rejects(
+      postgresSink({ ...base, table: 'nowhere' }),
+      /an existing table, got `".*\.nowhere"`/,
+    );
+    await assert.rejects(
+      postgresSink({ ...base, table: 'plain', columns: ['account', 'credit'] }),
+      /it has no credit/,
+    );
+    await assert.rejects(postgresSink({ ...base, table: 'plain' }), /unique index or primary key/);
+    const { pool: _pool, ...withoutPool } = base;
+    await assert.rejects(postgresSink({ ...withoutPool, table: 'plain' }), /exactly one/);
+  });
+
+  test('postgresSink writes typed columns through one unnest statement: numeric, jsonb, timestamptz, bytea', async () => {
+    await pool.query(
+      `CREATE TABLE ${schema}.kinds (id text PRIMARY KEY, amount numeric(10,2), doc jsonb, at timestamptz, raw bytea, flag boolean)`,
+    );
+    const sink = await postgresSink<Record<string, unknown>>({
+      pool,
+      schema,
+      table: 'kinds',
+      columns: ['id', 'amount', 'doc', 'at', 'raw', 'flag'],
+      mode: 'upsert',
+      conflict: ['id'],
+    });
+    await sink.writeBatch([
+      {
+        id: '1',
+        key: 'a',
+        value: {
+          id: 'a',
+          amount: 12.5,
+          doc: { tags: ['x', 'y"z'] },
+          at: new Date(0),
+          raw: new Uint8Array([0, 255]),
+          flag: true,
+        },
+      },
+      {
+        id: '2',
+        key: 'b',
+        value: { id: 'b', amount: null, doc: null, at: undefined, raw: null, flag: false },
+      },
+    ]);
+    const { rows } = await pool.query(
+      `SELECT id, amount::text, doc, at, raw, flag FROM ${schema}.kinds ORDER BY id`,
+    );
+    assert.deepEqual(rows[0], {
+      id: 'a',
+      amount: '12.50',
+      doc: { tags: ['x', 'y"z'] },
+      at: new Date(0),
+      raw: Buffer.from([0, 255]),
+      flag: true,
+    });
+    assert.deepEqual(rows[1], {
+      id: 'b',
+      amount: null,
+      doc: null,
+      at: null,
+      raw: null,
+      flag: false,
+    });
+    await sink.close();
+    await assert.rejects(sink.writeBatch([]), ClosedError);
+  });
+
+  test('postgresSink with its own pool from a connection string, closed by close()', async () => {
+    await pool.query(`CREATE TABLE ${schema}.own (account text PRIMARY KEY, balance integer)`);
+    const sink = await postgresSink({
+      connectionString,
+      schema,
+      table: 'own',
+      columns: ['account', 'balance'],
+      mode: 'upsert',
+      conflict: ['account'],
+    });
+    await sink.writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1 } }]);
+    await sink.close();
+    assert.equal(sink.pool.ended, true);
+    assert.equal(
+      (await pool.query<{ balance: number }>(`SELECT balance FROM ${schema}.own`)).rows[0]?.balance,
+      1,
+    );
+  });
+}
+
+test('isTransientPostgresError() follows the SQLSTATE table', () => {
+  const err = (code: string): Error => Object.assign(new Error(code), { code });
+  for (const code of [
+    '08006',
+    '08001',
+    '40001',
+    '40P01',
+    '57P01',
+    '53300',
+    'ECONNREFUSED',
+    'ECONNRESET',
+  ]) {
+    assert.equal(isTransientPostgresError(err(code)), true, code);
+  }
+  for (const code of ['23505', '23502', '22P02', '42601', '42P01']) {
+    assert.equal(isTransientPostgresError(err(code)), false, code);
+  }
+  assert.equal(isTransientPostgresError(new Error('Connection terminated unexpectedly')), true);
+  assert.equal(isTransientPostgresError('nope'), false);
+});
