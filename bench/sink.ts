@@ -1,0 +1,153 @@
+/**
+ * bench/sink: what each sink ingests, side by side in one run: 200,000 rows of ~200 bytes
+ * over 10,000 keys, in batches of 1,000.
+ *
+ * - naive: one INSERT ... ON CONFLICT per row over 1 connection (the floor to beat);
+ * - postgresSink upsert and insert over 1 connection, and over 4 connections writing
+ *   4 batches at a time (as 4 workers would);
+ * - sqliteSink upsert and insert (file, WAL, synchronous=FULL).
+ *
+ * Needs PostgreSQL on 127.0.0.1:5432 (bash scripts/ci-services.sh). Run: npm run bench -- sink
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
+import type { Sink, SinkEntry } from '../src/index.js';
+import { postgresSink } from '../src/adapters/postgres/index.js';
+import { sqliteSink } from '../src/adapters/sqlite/index.js';
+import { printTable, save, smoke, toRow, type Result } from './lib/report.js';
+
+const ROWS = smoke ? 5_000 : 200_000;
+const NAIVE_ROWS = smoke ? 1_000 : 20_000;
+const BATCH = 1_000;
+const KEYS = 10_000;
+const connectionString =
+  process.env['SLUICE_BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Row {
+  account: string;
+  seq: number;
+  amount: number;
+  note: string;
+}
+const entries: SinkEntry<Row>[] = Array.from({ length: ROWS }, (_, i) => ({
+  id: `e${i}`,
+  key: `acct-${i % KEYS}`,
+  value: {
+    account: `acct-${i % KEYS}`,
+    seq: i,
+    amount: (i * 7919) % 100_000,
+    note: 'x'.repeat(150),
+  },
+}));
+const batches: SinkEntry<Row>[][] = [];
+for (let i = 0; i < ROWS; i += BATCH) batches.push(entries.slice(i, i + BATCH));
+
+async function run(variant: string, sink: Sink<Row>, parallel: number): Promise<Result> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < batches.length) {
+        const batch = batches[next++] as SinkEntry<Row>[];
+        const t0 = performance.now();
+        await sink.writeBatch(batch);
+        latenciesMs.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { variant, items: ROWS, seconds: (performance.now() - start) / 1000, latenciesMs };
+}
+
+const pool = new pg.Pool({ connectionString, max: 4 });
+const schema = `sluice_bench_${process.pid}`;
+await pool.query(`CREATE SCHEMA ${schema}`);
+const pgTable = async (name: string, mode: 'upsert' | 'insert'): Promise<string> => {
+  await pool.query(
+    mode === 'upsert'
+      ? `CREATE TABLE ${schema}.${name} (account text PRIMARY KEY, seq bigint NOT NULL, amount integer NOT NULL, note text)`
+      : `CREATE TABLE ${schema}.${name} (sluice_id text UNIQUE, account text NOT NULL, seq bigint NOT NULL, amount integer NOT NULL, note text)`,
+  );
+  return name;
+};
+const columns = ['account', 'seq', 'amount', 'note'];
+const results: Result[] = [];
+
+// naive: a statement per row
+{
+  const table = await pgTable('naive', 'upsert');
+  const latenciesMs: number[] = [];
+  const start = performance.now();
+  for (const e of entries.slice(0, NAIVE_ROWS)) {
+    const t0 = performance.now();
+    await pool.query(
+      `INSERT INTO ${schema}.${table} (account, seq, amount, note) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (account) DO UPDATE SET seq = EXCLUDED.seq, amount = EXCLUDED.amount, note = EXCLUDED.note`,
+      [e.value.account, e.value.seq, e.value.amount, e.value.note],
+    );
+    latenciesMs.push(performance.now() - t0);
+  }
+  results.push({
+    variant: 'naive: INSERT per row, 1 connection',
+    items: NAIVE_ROWS,
+    seconds: (performance.now() - start) / 1000,
+    latenciesMs,
+  });
+}
+for (const mode of ['upsert', 'insert'] as const) {
+  for (const parallel of [1, 4]) {
+    const table = await pgTable(`${mode}_${parallel}`, mode);
+    const sink = await postgresSink<Row>({
+      pool,
+      schema,
+      table,
+      columns,
+      mode,
+      conflict: ['account'],
+    });
+    results.push(
+      await run(
+        `postgresSink ${mode}, ${parallel} connection${parallel > 1 ? 's' : ''}`,
+        sink,
+        parallel,
+      ),
+    );
+  }
+}
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-sink-'));
+for (const mode of ['upsert', 'insert'] as const) {
+  const db = new BetterSqlite3(join(dir, `${mode}.db`));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(
+    mode === 'upsert'
+      ? 'CREATE TABLE t (account TEXT PRIMARY KEY, seq INTEGER NOT NULL, amount INTEGER NOT NULL, note TEXT)'
+      : 'CREATE TABLE t (sluice_id TEXT UNIQUE, account TEXT NOT NULL, seq INTEGER NOT NULL, amount INTEGER NOT NULL, note TEXT)',
+  );
+  results.push(
+    await run(
+      `sqliteSink ${mode}`,
+      sqliteSink<Row>({ database: db, table: 't', columns, mode, conflict: ['account'] }),
+      1,
+    ),
+  );
+  db.close();
+}
+rmSync(dir, { recursive: true, force: true });
+await pool.query(`DROP SCHEMA ${schema} CASCADE`);
+await pool.end();
+
+const rows = results.map(toRow);
+console.log(
+  `bench/sink: ${ROWS.toLocaleString('en-US')} rows of ~200 bytes over ${KEYS.toLocaleString('en-US')} keys, batches of ${BATCH} (naive: ${NAIVE_ROWS.toLocaleString('en-US')} rows); latency is per batch (per row for naive)`,
+);
+printTable('sink ingest', rows, rows[0]!.variant, 'vs naive');
+const one = rows.find((r) => r.variant === 'postgresSink insert, 1 connection')!;
+const four = rows.find((r) => r.variant === 'postgresSink insert, 4 connections')!;
+console.log(
+  `postgres insert: 4 connections ingest ${(four.itemsPerSec / one.itemsPerSec).toFixed(2)}x one; ${(one.itemsPerSec / rows[0]!.itemsPerSec).toFixed(0)}x naive`,
+);
+save('sink', rows, { rows: ROWS, batch: BATCH, keys: KEYS });
