@@ -16,6 +16,8 @@ export interface RateLimit {
   mode?: 'reject' | 'delay';
 }
 
+const EPSILON = 1e-9;
+
 export class RateLimiter {
   readonly #perMs: number;
   readonly #burst: number;
@@ -37,15 +39,16 @@ export class RateLimiter {
   /** Takes one credit if there is one. */
   tryTake(): boolean {
     this.#refill();
-    if (this.#credit < 1) return false;
-    this.#credit -= 1;
+    // The tolerance absorbs floating-point dust, so a credit due at a whole millisecond is there.
+    if (this.#credit < 1 - EPSILON) return false;
+    this.#credit = Math.max(0, this.#credit - 1);
     return true;
   }
 
-  /** Milliseconds until one credit is available (0 if it is now). */
+  /** Whole milliseconds until one credit is available (0 if it is now). */
   waitMs(): number {
     this.#refill();
-    return this.#credit >= 1 ? 0 : (1 - this.#credit) / this.#perMs;
+    return this.#credit >= 1 - EPSILON ? 0 : Math.ceil((1 - this.#credit) / this.#perMs);
   }
 
   #refill(): void {

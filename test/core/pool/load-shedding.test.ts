@@ -219,6 +219,35 @@ test("rate limit 'delay': jobs over the limit wait for credit, in order", async 
   await pool.close();
 });
 
+test("rate limit 'delay' at a rate that is not a whole number of ms per job does not spin", async () => {
+  // 3 jobs per 10 ms: a credit every 3.33 ms, where floating-point dust once left the
+  // bucket a hair short of one credit and re-armed sub-millisecond timers without end.
+  const clock = new ManualClock();
+  let timers = 0;
+  const counting = {
+    now: () => clock.now(),
+    setTimer: (fn: () => void, ms: number) => {
+      if (++timers > 100) throw new Error('timer storm');
+      return clock.setTimer(fn, ms);
+    },
+  };
+  const ran: number[] = [];
+  const pool = booked(
+    new WorkerPool<string, number, void>({
+      workers: 1,
+      clock: counting,
+      rateLimit: { limit: 3, intervalMs: 10, burst: 1, mode: 'delay' },
+      handler: (n) => void ran.push(n),
+    }),
+  );
+  const calls = [1, 2, 3, 4].map((n) => pool.call({ key: 'k', msg: n }));
+  await clock.advance(20);
+  await Promise.all(calls);
+  assert.deepEqual(ran, [1, 2, 3, 4]);
+  assert.ok(timers <= 6, `${timers} timers for 3 delayed jobs`);
+  await pool.close();
+});
+
 test('close discards what is queued with reason shutdown and reports it', async () => {
   const { pool, dropped, release } = busyPool();
   const queued = pool.call({ key: 'k', msg: 'queued' });
