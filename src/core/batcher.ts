@@ -42,7 +42,7 @@
  */
 import { BatchError, ClosedError, ConfigError, QueueFullError, TimeoutError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
-import { onAbort } from './abort.js';
+import { onAbort } from './callbacks.js';
 import { Deque } from './deque.js';
 import {
   choiceOption,

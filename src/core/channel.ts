@@ -21,7 +21,7 @@
  */
 import { ClosedError, QueueFullError } from '../errors.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
-import { onAbort } from './abort.js';
+import { callSafely, onAbort } from './callbacks.js';
 import { Deque } from './deque.js';
 import {
   choiceOption,
@@ -42,7 +42,7 @@ export interface ChannelOptions<T> {
   capacity: number;
   /** @default 'wait' */
   overflow?: OverflowPolicy;
-  /** Called with every dropped item. Must not throw. */
+  /** Called with every dropped item. An error it throws is rethrown asynchronously. */
   onDiscard?: (item: T, reason: DropReason) => void;
   /** @default systemClock */
   clock?: Clock;
@@ -271,7 +271,7 @@ export class Channel<T> implements AsyncIterable<T> {
 
   #drop(item: T, reason: DropReason): void {
     this.#dropped[reason]++;
-    this.#onDiscard?.(item, reason);
+    callSafely(this.#onDiscard, item, reason);
   }
 
   #waitToSend(item: T, signal: AbortSignal | undefined): Promise<boolean> {

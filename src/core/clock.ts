@@ -13,7 +13,7 @@
  * ```
  */
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
-import { onAbort } from './abort.js';
+import { onAbort } from './callbacks.js';
 
 /** A pending timer; `cancel()` is idempotent. */
 export interface Timer {

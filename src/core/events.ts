@@ -1,9 +1,10 @@
 /**
  * A small typed event emitter: events are named `noun:verb` and carry one payload object.
  * Emitting with no listener costs a map lookup, so hot paths may emit freely. A listener
- * that throws does not break the emitter's caller: the error is rethrown asynchronously,
- * where the process's own error handling sees it.
+ * that throws does not break the emitter's caller: the error becomes a process warning.
  */
+import { callSafely } from './callbacks.js';
+
 export class Emitter<Events extends Record<string, unknown>> {
   readonly #listeners = new Map<keyof Events, Set<(payload: never) => void>>();
 
@@ -28,14 +29,6 @@ export class Emitter<Events extends Record<string, unknown>> {
   protected emit<E extends keyof Events>(event: E, payload: Events[E]): void {
     const set = this.#listeners.get(event);
     if (set === undefined || set.size === 0) return;
-    for (const listener of set) {
-      try {
-        (listener as (payload: Events[E]) => void)(payload);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    for (const listener of set) callSafely(listener as (payload: Events[E]) => void, payload);
   }
 }

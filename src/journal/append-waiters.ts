@@ -2,7 +2,7 @@
  * The wake-up list behind `waitForAppend`: readers park here instead of polling, and the
  * journal calls `notify(head)` after each durable append.
  */
-import { onAbort } from '../core/abort.js';
+import { onAbort } from '../core/callbacks.js';
 
 interface Waiter {
   readonly after: number;

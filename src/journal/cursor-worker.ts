@@ -26,7 +26,7 @@
  * ```
  */
 import { RestartBudgetExhaustedError } from '../errors.js';
-import { onAbort } from '../core/abort.js';
+import { onAbort } from '../core/callbacks.js';
 import { sleep, systemClock, type Clock } from '../core/clock.js';
 import { functionOption, integerOption, objectOption } from '../core/options.js';
 import { RestartBudget, resolveRestartPolicy, type RestartPolicy } from '../core/restart-budget.js';

@@ -53,6 +53,7 @@ import {
   WorkerStuckError,
   type DiscardReason,
 } from '../../errors.js';
+import { callSafely } from '../callbacks.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { Emitter } from '../events.js';
 import {
@@ -955,7 +956,7 @@ export class WorkerPool<K extends PoolKey, M, R>
 
   #discard(job: Job<K, M, R>, reason: DiscardReason, detail: string): void {
     this.#discarded[reason]++;
-    this.#onDiscard?.({ key: job.key, msg: job.msg }, reason);
+    callSafely(this.#onDiscard, { key: job.key, msg: job.msg }, reason);
     this.emit('job:discarded', { key: job.skey, reason });
     job.reject?.(new DiscardedError(reason, detail));
   }

@@ -248,6 +248,32 @@ test("rate limit 'delay' at a rate that is not a whole number of ms per job does
   await pool.close();
 });
 
+test('an onDiscard that throws does not break the pool; its error becomes a process warning', async (t) => {
+  const surfaced: unknown[] = [];
+  const onWarning = (w: Error): void => void surfaced.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.removeListener('warning', onWarning));
+  const { pool, ran, release } = busyPool({
+    queue: { limit: 1, discard: 'newest' },
+    onDiscard: () => {
+      throw new Error('broken reporter');
+    },
+  });
+  void pool.call({ key: 'k', msg: 'a' });
+  await assert.rejects(
+    pool.call({ key: 'k', msg: 'b' }),
+    (e: unknown) => reasonOf(e) === 'loadshed',
+  );
+  release();
+  await pool.drain();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(ran, ['blocker', 'a']);
+  assert.equal(surfaced.length, 1);
+  assert.match((surfaced[0] as Error).message, /broken reporter/);
+  assert.equal((surfaced[0] as { code?: string }).code, 'SLUICE_CALLBACK_THREW');
+  await pool.close();
+});
+
 test('close discards what is queued with reason shutdown and reports it', async () => {
   const { pool, dropped, release } = busyPool();
   const queued = pool.call({ key: 'k', msg: 'queued' });
