@@ -11,8 +11,8 @@ export function assertBooks<K extends PoolKey, M, R>(pool: WorkerPool<K, M, R>):
     `accepted ${s.accepted} != completed ${s.completed} + failed ${s.failed} + discarded ${discarded} + queued ${s.queued} + in flight ${s.inFlight}`,
   );
   assert.ok(
-    s.inFlight <= Math.max(s.workers.length, 0) || s.state !== 'open',
-    'more in flight than workers',
+    s.inFlight <= s.workers.length,
+    `${s.inFlight} in flight on ${s.workers.length} workers`,
   );
 }
 
