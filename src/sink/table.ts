@@ -28,7 +28,14 @@ export interface ResolvedTable<V> {
   readonly mode: 'upsert' | 'insert';
   readonly conflict: readonly string[];
   readonly idColumn: string | undefined;
-  readonly toRow: (entry: SinkEntry<V>) => Record<string, unknown>;
+  /** Every column an INSERT names: `idColumn` (insert mode) first, then `columns`. */
+  readonly written: readonly string[];
+  /** The columns that must carry a unique index: `conflict`, or `idColumn`. */
+  readonly unique: readonly string[];
+  /** The `ON CONFLICT ...` clause of the mode (SQLite and PostgreSQL share its syntax). */
+  readonly onConflict: string;
+  /** The row for an entry: `toRow(entry)` (or the value), plus the id in insert mode. */
+  readonly rowOf: (entry: SinkEntry<V>) => Record<string, unknown>;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -76,19 +83,39 @@ export function resolveTable<V>(options: TableSinkOptions<V>): ResolvedTable<V> 
     o.toRow === undefined
       ? (entry: SinkEntry<V>) => entry.value as Record<string, unknown>
       : functionOption<(entry: SinkEntry<V>) => Record<string, unknown>>('toRow', o.toRow);
-  return { table, columns, mode, conflict, idColumn, toRow };
+  const written = idColumn === undefined ? columns : [idColumn, ...columns];
+  const updates = columns.filter((c) => !conflict.includes(c));
+  const target = (idColumn === undefined ? conflict : [idColumn]).map(quote).join(', ');
+  const onConflict =
+    mode === 'insert' || updates.length === 0
+      ? `ON CONFLICT (${target}) DO NOTHING`
+      : `ON CONFLICT (${target}) DO UPDATE SET ${updates.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')}`;
+  const rowOf =
+    idColumn === undefined
+      ? toRow
+      : (entry: SinkEntry<V>) => ({ ...toRow(entry), [idColumn]: entry.id });
+  return {
+    table,
+    columns,
+    mode,
+    conflict,
+    idColumn,
+    written,
+    unique: idColumn === undefined ? conflict : [idColumn],
+    onConflict,
+    rowOf,
+  };
 }
 
 /** Upsert batches: one row per conflict key, the last write, in the order of last writes. */
 export function coalesce<V>(
   table: ResolvedTable<V>,
   entries: readonly SinkEntry<V>[],
-  rowOf: (entry: SinkEntry<V>) => Record<string, unknown>,
 ): Record<string, unknown>[] {
-  if (table.mode !== 'upsert') return entries.map(rowOf);
+  if (table.mode !== 'upsert') return entries.map(table.rowOf);
   const byKey = new Map<string, Record<string, unknown>>();
   for (const e of entries) {
-    const row = rowOf(e);
+    const row = table.rowOf(e);
     const key = JSON.stringify(table.conflict.map((c) => row[c] ?? null));
     byKey.delete(key);
     byKey.set(key, row);

@@ -69,38 +69,21 @@ export async function postgresSink<V = Record<string, unknown>>(
   let types: Map<string, string>;
   try {
     types = await columnTypes(pool, schema, table.table);
-    const written =
-      table.idColumn === undefined ? table.columns : [table.idColumn, ...table.columns];
-    for (const c of written) {
-      if (!types.has(c))
+    for (const c of table.written) {
+      if (!types.has(c)) {
         throw new ConfigError('columns', `columns of ${schema}.${table.table} (it has no ${c})`, c);
+      }
     }
-    await checkUnique(
-      pool,
-      schema,
-      table.table,
-      table.mode === 'upsert' ? table.conflict : [table.idColumn as string],
-    );
+    await checkUnique(pool, schema, table.table, table.unique);
   } catch (error) {
     if (owned) await pool.end();
     throw error;
   }
 
-  const written = table.idColumn === undefined ? table.columns : [table.idColumn, ...table.columns];
-  const updates = table.columns.filter((c) => !table.conflict.includes(c));
-  const onConflict =
-    table.mode === 'insert'
-      ? `ON CONFLICT (${quote(table.idColumn as string)}) DO NOTHING`
-      : updates.length === 0
-        ? `ON CONFLICT (${table.conflict.map(quote).join(', ')}) DO NOTHING`
-        : `ON CONFLICT (${table.conflict.map(quote).join(', ')}) DO UPDATE SET ${updates.map((c) => `${quote(c)} = EXCLUDED.${quote(c)}`).join(', ')}`;
+  const { written } = table;
   const text =
     `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')}) ` +
-    `SELECT * FROM unnest(${written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`).join(', ')}) ${onConflict}`;
-  const rowOf = (entry: SinkEntry<V>): Record<string, unknown> =>
-    table.idColumn === undefined
-      ? table.toRow(entry)
-      : { ...table.toRow(entry), [table.idColumn]: entry.id };
+    `SELECT * FROM unnest(${written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`).join(', ')}) ${table.onConflict}`;
   let closed = false;
 
   return {
@@ -108,7 +91,7 @@ export async function postgresSink<V = Record<string, unknown>>(
     async writeBatch(entries: readonly SinkEntry<V>[], _context?: SinkContext): Promise<void> {
       if (closed) throw new ClosedError('sink is closed');
       if (entries.length === 0) return;
-      const rows = coalesce(table, entries, rowOf);
+      const rows = coalesce(table, entries);
       const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
       await pool.query({ text, values: columns });
     },

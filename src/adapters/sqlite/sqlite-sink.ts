@@ -62,32 +62,16 @@ export function sqliteSink<V = Record<string, unknown>>(
     throw new ConfigError('database', 'a better-sqlite3 Database or a file path', options.database);
   }
   try {
-    checkTable(
-      db,
-      table.table,
-      [...table.columns, ...(table.idColumn === undefined ? [] : [table.idColumn])],
-      table.mode === 'upsert' ? table.conflict : [table.idColumn as string],
-    );
+    checkTable(db, table.table, table.written, table.unique);
   } catch (error) {
     if (owned) db.close();
     throw error;
   }
 
-  const written = table.idColumn === undefined ? table.columns : [table.idColumn, ...table.columns];
-  const updates = table.columns.filter((c) => !table.conflict.includes(c));
-  const onConflict =
-    table.mode === 'insert'
-      ? `ON CONFLICT (${quote(table.idColumn as string)}) DO NOTHING`
-      : updates.length === 0
-        ? `ON CONFLICT (${table.conflict.map(quote).join(', ')}) DO NOTHING`
-        : `ON CONFLICT (${table.conflict.map(quote).join(', ')}) DO UPDATE SET ${updates.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')}`;
+  const { written } = table;
   const insert: Statement = db.prepare(
-    `INSERT INTO ${quote(table.table)} (${written.map(quote).join(', ')}) VALUES (${written.map(() => '?').join(', ')}) ${onConflict}`,
+    `INSERT INTO ${quote(table.table)} (${written.map(quote).join(', ')}) VALUES (${written.map(() => '?').join(', ')}) ${table.onConflict}`,
   );
-  const rowOf = (entry: SinkEntry<V>): Record<string, unknown> =>
-    table.idColumn === undefined
-      ? table.toRow(entry)
-      : { ...table.toRow(entry), [table.idColumn]: entry.id };
   const write = db.transaction((rows: Record<string, unknown>[]) => {
     for (const row of rows) insert.run(written.map((c) => toSqlite(row[c])));
   });
@@ -98,7 +82,7 @@ export function sqliteSink<V = Record<string, unknown>>(
     writeBatch(entries: readonly SinkEntry<V>[], _context?: SinkContext): Promise<void> {
       try {
         if (closed) throw new ClosedError('sink is closed');
-        if (entries.length > 0) write.immediate(coalesce(table, entries, rowOf));
+        if (entries.length > 0) write.immediate(coalesce(table, entries));
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error);
