@@ -21,6 +21,8 @@
  *   forgets, `call` awaits the handler's result.
  * - routing mode: where a job goes (keyPersistent, stickyQueuer, queuer, roundRobin, random,
  *   customHash); the keyed modes keep one key on one worker at a time, in order.
+ * - dead letter: an entry that could not be written, kept with its error and attempts
+ *   instead of dropped; it can be replayed into the journal or purged.
  * - sink: where entries finally land; writes a batch all or nothing, idempotent by entry id.
  * - watermark: the position below which every entry has finished, when they finish out of
  *   order; what a consumer may safely commit.
@@ -121,6 +123,14 @@ export {
 } from './journal/codec.js';
 export { MemoryJournal, type MemoryJournalOptions } from './journal/memory-journal.js';
 export { Cursor, type CursorOptions } from './journal/cursor.js';
+export {
+  MemoryDeadLetters,
+  replayDeadLetters,
+  checkIds,
+  type DeadLetter,
+  type DeadLetterInput,
+  type DeadLetterStore,
+} from './journal/dead-letters.js';
 export {
   CursorWorker,
   type CursorAction,

@@ -1,3 +1,4 @@
 /** `sluice/testing`: conformance suites every backend must pass. */
 export { journalConformance, type JournalHarness } from './journal-conformance.js';
 export { sinkConformance, type SinkHarness, type BalanceRow } from './sink-conformance.js';
+export { deadLetterConformance, type DeadLetterHarness } from './dead-letter-conformance.js';

@@ -2,3 +2,4 @@
 export { SqliteJournal, type SqliteJournalOptions } from './sqlite-journal.js';
 export { APPLICATION_ID, SCHEMA_VERSION } from './schema.js';
 export { sqliteSink, type SqliteSinkOptions } from './sqlite-sink.js';
+export { SqliteDeadLetters } from './sqlite-dead-letters.js';

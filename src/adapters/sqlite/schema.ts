@@ -39,6 +39,19 @@ const migrations: readonly string[] = [
     updated_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // v2: dead letters, kept beside the log they came from.
+  `
+  CREATE TABLE sluice_dead_letters (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    position  INTEGER NOT NULL,
+    entry_id  TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    payload   BLOB,
+    error     TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    failed_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -1,0 +1,106 @@
+/**
+ * Dead letters: entries that could not be written, kept with why, instead of dropped.
+ *
+ * A store keeps each letter with the error and the attempts made, in the order they
+ * failed (ids increase). `replayDeadLetters` puts letters back into a journal, so the
+ * pipeline tries them again, and removes them from the store; `remove` purges them. A
+ * replayed letter is appended with the idempotency id `dead-letter:<id>`: if replay is
+ * interrupted after the append and before the removal, replaying again appends nothing new.
+ */
+import { InputError } from '../errors.js';
+import type { Payload } from './codec.js';
+import type { Journal } from './journal.js';
+import { rejecting } from './validate.js';
+
+export interface DeadLetterInput {
+  /** Journal position the entry had. */
+  readonly position: number;
+  /** The entry's id (its idempotency key at the sink). */
+  readonly entryId: string;
+  readonly key: string;
+  readonly payload: Payload;
+  /** What the last attempt failed with. */
+  readonly error: string;
+  readonly attempts: number;
+}
+
+export interface DeadLetter extends DeadLetterInput {
+  /** Store id: increases in the order letters were added. */
+  readonly id: number;
+  /** When it was added, in ms since the epoch. */
+  readonly failedAt: number;
+}
+
+export interface DeadLetterStore {
+  add(letters: readonly DeadLetterInput[]): Promise<number[]>;
+  /** Letters with id > `after`, oldest first, at most `limit` (default 100). */
+  list(options?: { after?: number; limit?: number }): Promise<DeadLetter[]>;
+  /** The letters with these ids that exist, in id order. */
+  get(ids: readonly number[]): Promise<DeadLetter[]>;
+  /** Removes these ids; returns the letters removed. */
+  remove(ids: readonly number[]): Promise<DeadLetter[]>;
+  count(): Promise<number>;
+}
+
+/** Checks the ids a caller named. */
+export function checkIds(ids: unknown): readonly number[] {
+  if (!Array.isArray(ids) || !ids.every((id) => Number.isSafeInteger(id) && (id as number) > 0)) {
+    throw new InputError('dead letter ids must be an array of positive integers');
+  }
+  return ids as number[];
+}
+
+/** Appends the named letters to `journal` again and removes them from `store`. */
+export async function replayDeadLetters(
+  store: DeadLetterStore,
+  journal: Journal,
+  ids: readonly number[],
+): Promise<{ replayed: number; positions: number[] }> {
+  const letters = await store.get(checkIds(ids));
+  if (letters.length === 0) return { replayed: 0, positions: [] };
+  const positions = await journal.append(
+    letters.map((l) => ({ key: l.key, id: `dead-letter:${l.id}`, payload: l.payload })),
+  );
+  await store.remove(letters.map((l) => l.id));
+  return { replayed: letters.length, positions };
+}
+
+/** MemoryDeadLetters: the store's reference semantics, in memory. */
+export class MemoryDeadLetters implements DeadLetterStore {
+  readonly #letters = new Map<number, DeadLetter>();
+  #nextId = 1;
+
+  add(letters: readonly DeadLetterInput[]): Promise<number[]> {
+    const now = Date.now();
+    return Promise.resolve(
+      letters.map((l) => {
+        const id = this.#nextId++;
+        this.#letters.set(id, { ...l, id, failedAt: now });
+        return id;
+      }),
+    );
+  }
+
+  list(options: { after?: number; limit?: number } = {}): Promise<DeadLetter[]> {
+    const after = options.after ?? 0;
+    const limit = options.limit ?? 100;
+    return Promise.resolve([...this.#letters.values()].filter((l) => l.id > after).slice(0, limit));
+  }
+
+  get(ids: readonly number[]): Promise<DeadLetter[]> {
+    return rejecting(() => {
+      const wanted = new Set(checkIds(ids));
+      return Promise.resolve([...this.#letters.values()].filter((l) => wanted.has(l.id)));
+    });
+  }
+
+  async remove(ids: readonly number[]): Promise<DeadLetter[]> {
+    const removed = await this.get(ids);
+    for (const l of removed) this.#letters.delete(l.id);
+    return removed;
+  }
+
+  count(): Promise<number> {
+    return Promise.resolve(this.#letters.size);
+  }
+}

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import {
+  SCHEMA_VERSION,
+  SqliteDeadLetters,
+  SqliteJournal,
+} from '../../../src/adapters/sqlite/index.js';
+import { deadLetterConformance } from '../../../src/testing/index.js';
+import { tempDir } from '../../helpers/temp.js';
+
+const dir = tempDir();
+let n = 0;
+
+deadLetterConformance('SqliteDeadLetters', {
+  open: async () => {
+    const journal = await SqliteJournal.open(join(dir, `dlq-${++n}.db`));
+    return { store: new SqliteDeadLetters(journal), journal, close: () => journal.close() };
+  },
+});
+
+test('dead letters survive a reopen of the journal file', async () => {
+  const path = join(dir, 'reopen.db');
+  let journal = await SqliteJournal.open(path);
+  await new SqliteDeadLetters(journal).add([
+    { position: 4, entryId: 'e4', key: 'k', payload: { bad: true }, error: 'no', attempts: 3 },
+  ]);
+  await journal.close();
+  journal = await SqliteJournal.open(path);
+  const [letter] = await new SqliteDeadLetters(journal).list();
+  assert.deepEqual(
+    { position: letter?.position, payload: letter?.payload, attempts: letter?.attempts },
+    { position: 4, payload: { bad: true }, attempts: 3 },
+  );
+  await journal.close();
+});
+
+test('a journal written by schema v1 is migrated to the current schema, its entries kept', async () => {
+  const path = join(dir, 'v1.db');
+  const journal = await SqliteJournal.open(path);
+  await journal.append([{ key: 'k', payload: 'from v1' }]);
+  await journal.commit('c', 1);
+  await journal.close();
+  // Turn the file back into what schema v1 wrote.
+  const db = new BetterSqlite3(path);
+  db.exec('DROP TABLE sluice_dead_letters');
+  db.pragma('user_version = 1');
+  db.close();
+
+  const migrated = await SqliteJournal.open(path);
+  assert.equal(migrated.database.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+  assert.equal((await migrated.read(0))[0]?.payload, 'from v1');
+  assert.equal(await migrated.committed('c'), 1);
+  assert.equal(await new SqliteDeadLetters(migrated).count(), 0);
+  await migrated.close();
+});
