@@ -102,6 +102,16 @@ export type { RateLimit } from './core/pool/rate-limiter.js';
 export type { ThreadOptions } from './core/pool/thread-worker.js';
 export { Emitter } from './core/events.js';
 export { Watermark } from './core/watermark.js';
+export { Histogram, type HistogramSnapshot } from './core/histogram.js';
+export {
+  WriteBehind,
+  type WriteBehindOptions,
+  type WriteBehindMetrics,
+  type WriteBehindEvents,
+  type WriteBehindCloseResult,
+  type WriteOptions,
+  type DeadLetters,
+} from './core/write-behind.js';
 export { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './core/restart-budget.js';
 export type {
   Journal,

@@ -15,6 +15,7 @@
  * - `truncate` never removes an entry a consumer has not committed past, unless forced.
  */
 import type { Payload } from './codec.js';
+import type { DeadLetterStore } from './dead-letters.js';
 
 export type { Payload } from './codec.js';
 
@@ -98,6 +99,8 @@ export interface Journal {
   waitForAppend(after: number, options?: { signal?: AbortSignal }): Promise<void>;
   truncate(before: number, options?: TruncateOptions): Promise<TruncateResult>;
   stats(): Promise<JournalStats>;
+  /** Where entries that cannot be written are kept, beside this journal (optional). */
+  deadLetters?(): DeadLetterStore;
   /** Waits for pending appends, then releases the backend. Idempotent. */
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@
 import { ClosedError, InputError } from '../errors.js';
 import { AppendWaiters } from './append-waiters.js';
 import { jsonCodec, type Codec } from './codec.js';
+import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
 import type {
   Journal,
   JournalEntry,
@@ -44,6 +45,7 @@ export class MemoryJournal implements Journal {
   readonly #ids = new Map<string, number>();
   readonly #checkpoints = new Map<string, number>();
   readonly #waiters = new AppendWaiters();
+  readonly #deadLetters = new MemoryDeadLetters();
   #bytes = 0;
   #closed = false;
 
@@ -162,6 +164,10 @@ export class MemoryJournal implements Journal {
         })),
       });
     });
+  }
+
+  deadLetters(): DeadLetterStore {
+    return this.#deadLetters;
   }
 
   close(): Promise<void> {

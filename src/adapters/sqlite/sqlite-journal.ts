@@ -44,6 +44,7 @@ import {
   systemClock,
   type Clock,
   type Codec,
+  type DeadLetterStore,
   type EncodedRecord,
   type Encoded,
   type Journal,
@@ -58,6 +59,7 @@ import {
 } from '../../index.js';
 import { ENTRY_COLUMNS, keyQuery, regionQuery, type ReadQuery } from './read-query.js';
 import { migrate } from './schema.js';
+import { SqliteDeadLetters } from './sqlite-dead-letters.js';
 
 export interface SqliteJournalOptions {
   /** `'full'`: survives power loss; `'normal'`: survives a process kill only. @default 'full' */
@@ -115,6 +117,7 @@ export class SqliteJournal implements Journal {
   #transactions = 0;
   #poll: Timer | undefined;
   #closed = false;
+  #deadLetterStore: DeadLetterStore | undefined;
 
   private constructor(path: string, db: Database, options: Required<SqliteJournalOptions>) {
     this.path = path;
@@ -186,6 +189,12 @@ export class SqliteJournal implements Journal {
   /** Write transactions committed since open: appends per transaction shows group commit at work. */
   get writeTransactions(): number {
     return this.#transactions;
+  }
+
+  /** Dead letters in this journal's file (table `sluice_dead_letters`). */
+  deadLetters(): DeadLetterStore {
+    this.#deadLetterStore ??= new SqliteDeadLetters(this, { codec: this.#codec });
+    return this.#deadLetterStore;
   }
 
   /** The underlying database, for adapters that keep their tables beside the journal. */

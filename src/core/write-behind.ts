@@ -1,0 +1,524 @@
+/**
+ * WriteBehind: the durable pipeline from `write()` to the store.
+ *
+ * ```
+ * write ─▶ Journal.append (durable) ─▶ reader (from the checkpoint) ─▶ WorkerPool (by key)
+ *        ─▶ the worker's Batcher ─▶ Sink.writeBatch (retry transient; split out poison)
+ *        ─▶ Watermark ─▶ commit the checkpoint
+ * ```
+ *
+ * Promises:
+ * - `write` resolves once the entry is in the journal; from then on it reaches the sink or
+ *   the dead letters, across restarts: on open, whatever the journal holds past the
+ *   checkpoint is processed first. The checkpoint only moves to the watermark (every entry
+ *   at or below it is in the sink or the dead letters), so workers finishing out of order
+ *   lose nothing.
+ * - Per-key order: a key's entries go to one worker (keyPersistent routing, no resizing) and
+ *   its Batcher flushes them in order, one flush at a time.
+ * - Bounded memory: at most `maxBacklog` entries are appended and not yet finished; beyond
+ *   that `write` waits (or rejects with QueueFullError under `overflow: 'reject'`).
+ * - Transient sink errors (per `sink.isTransient`) are retried with backoff for as long as
+ *   it takes; the entries wait in the journal and backpressure reaches `write`. A permanent
+ *   error splits the batch in halves until the failing entries are found: the others land,
+ *   each failing one goes to the dead letters with its error and attempt count.
+ *
+ * `journal: 'memory'` runs the same pipeline on a MemoryJournal whose handled entries are
+ * truncated as the checkpoint moves: faster, bounded, and it LOSES whatever is not yet in
+ * the sink if the process dies.
+ */
+import { ClosedError, InputError, QueueFullError } from '../errors.js';
+import { Batcher } from './batcher.js';
+import { systemClock, type Clock, type Timer } from './clock.js';
+import { Emitter } from './events.js';
+import { Histogram, type HistogramSnapshot } from './histogram.js';
+import { choiceOption, integerOption, numberOption, objectOption } from './options.js';
+import { WorkerPool, type WorkerStats } from './pool/worker-pool.js';
+import { resolveRetryPolicy, retry, type RetryPolicy } from './retry.js';
+import { Watermark } from './watermark.js';
+import {
+  MemoryDeadLetters,
+  replayDeadLetters,
+  type DeadLetter,
+  type DeadLetterStore,
+} from '../journal/dead-letters.js';
+import type { Journal, JournalEntry } from '../journal/journal.js';
+import { MemoryJournal } from '../journal/memory-journal.js';
+import type { Payload } from '../journal/codec.js';
+import type { Sink, SinkEntry } from '../sink/sink.js';
+
+export interface WriteBehindOptions<V> {
+  /** A durable journal, or `'memory'` (no durability: see the module doc). */
+  journal: Journal | 'memory';
+  sink: Sink<V>;
+  /** @default { maxSize: 500, maxDelayMs: 20 } */
+  batch?: { maxSize?: number; maxDelayMs?: number };
+  /** Workers writing in parallel (one sink write each at a time). @default 4 */
+  workers?: number;
+  /** Backoff for transient sink errors; retried until they pass (or close). */
+  retry?: Partial<Omit<RetryPolicy, 'maxAttempts'>>;
+  /** Entries appended and not yet in the sink or dead letters. @default 100000 */
+  maxBacklog?: number;
+  /** What `write` does at `maxBacklog`. @default 'wait' */
+  overflow?: 'wait' | 'reject';
+  /** Within a batch, keep only the last entry of each key. @default false */
+  coalesce?: boolean;
+  /** Consumer name of the checkpoint. @default 'write-behind' */
+  consumer?: string;
+  /** Where failing entries go. @default the journal's own store */
+  deadLetters?: DeadLetterStore;
+  /** @default systemClock */
+  clock?: Clock;
+}
+
+/** The pipeline's dead letters: look at them, put them back in the journal, or purge them. */
+export interface DeadLetters {
+  list(options?: { after?: number; limit?: number }): Promise<DeadLetter[]>;
+  count(): Promise<number>;
+  /** Appends these letters to the journal again (the pipeline retries them) and removes them. */
+  replay(ids: readonly number[]): Promise<{ replayed: number; positions: number[] }>;
+  /** Removes these letters for good; returns how many were removed. */
+  purge(ids: readonly number[]): Promise<number>;
+}
+
+export interface WriteOptions {
+  /** Idempotency key: a write whose id is already in the journal is not written again. */
+  id?: string;
+}
+
+export interface WriteBehindMetrics {
+  written: number;
+  persisted: number;
+  retried: number;
+  deadLettered: number;
+  batches: number;
+  /** Entries appended and not yet finished. */
+  backlog: number;
+  /** Journal positions the checkpoint is behind the newest append. */
+  lag: number;
+  batchSize: HistogramSnapshot;
+  flushLatencyMs: HistogramSnapshot;
+  endToEndLatencyMs: HistogramSnapshot;
+  workers: WorkerStats[];
+}
+
+export interface WriteBehindEvents {
+  'batch:flushed': { workerId: number; size: number; latencyMs: number };
+  'entry:deadLettered': { position: number; key: string; error: string };
+  'sink:retry': { attempt: number; delayMs: number; error: unknown };
+  [event: string]: unknown;
+}
+
+export interface WriteBehindCloseResult {
+  /** Whether everything written reached the sink or the dead letters before the deadline. */
+  drained: boolean;
+  /** Entries left in the journal for the next open. */
+  remaining: number;
+}
+
+const DEFAULT_RETRY = { minDelayMs: 50, maxDelayMs: 5_000, multiplier: 2, jitter: 'full' } as const;
+
+export class WriteBehind<V extends Payload>
+  extends Emitter<WriteBehindEvents>
+  implements AsyncDisposable
+{
+  readonly journal: Journal;
+  readonly deadLetters: DeadLetters;
+  readonly #store: DeadLetterStore;
+  readonly #sink: Sink<V>;
+  readonly #memory: boolean;
+  readonly #consumer: string;
+  readonly #maxBacklog: number;
+  readonly #overflow: 'wait' | 'reject';
+  readonly #coalesce: boolean;
+  readonly #retry: RetryPolicy;
+  readonly #clock: Clock;
+  readonly #pool: WorkerPool<string, JournalEntry, void>;
+  readonly #batchers: Batcher<JournalEntry, void>[];
+  readonly #watermark: Watermark;
+  readonly #stop = new AbortController();
+
+  /** Highest position appended (or found at open). */
+  #head: number;
+  /** Appends started and not yet resolved (they will each add at most one entry). */
+  #appending = 0;
+  #committed: number;
+  #committing: Promise<void> | undefined;
+  #reader: Promise<void>;
+  #closing: Promise<WriteBehindCloseResult> | undefined;
+  #roomWaiters: (() => void)[] = [];
+  #markWaiters: { position: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  readonly #failed = new Map<number, unknown>();
+  /** Append time by position, for end-to-end latency (only entries written by this process). */
+  readonly #appendedAt = new Map<number, number>();
+
+  #written = 0;
+  #persisted = 0;
+  #retried = 0;
+  #deadLettered = 0;
+  #batches = 0;
+  readonly #batchSize = new Histogram();
+  readonly #flushLatency = new Histogram();
+  readonly #endToEnd = new Histogram();
+
+  private constructor(
+    journal: Journal,
+    memory: boolean,
+    options: WriteBehindOptions<V>,
+    committed: number,
+    head: number,
+  ) {
+    super();
+    const o = objectOption('options', options);
+    this.journal = journal;
+    this.#memory = memory;
+    this.#sink = options.sink;
+    this.#consumer = (o.consumer as string | undefined) ?? 'write-behind';
+    this.#maxBacklog = integerOption('maxBacklog', o.maxBacklog, 100_000, 1);
+    this.#overflow = choiceOption('overflow', o.overflow, 'wait', ['wait', 'reject']);
+    this.#coalesce = o.coalesce === true;
+    this.#clock = (o.clock as Clock | undefined) ?? systemClock;
+    this.#retry = resolveRetryPolicy({
+      ...DEFAULT_RETRY,
+      ...(o.retry as object | undefined),
+      maxAttempts: Number.MAX_SAFE_INTEGER,
+    });
+    const store = options.deadLetters ?? journal.deadLetters?.() ?? new MemoryDeadLetters();
+    this.#store = store;
+    this.deadLetters = {
+      list: (opts) => store.list(opts),
+      count: () => store.count(),
+      replay: (ids) => replayDeadLetters(store, journal, ids),
+      purge: async (ids) => (await store.remove(ids)).length,
+    };
+    const b = objectOption('batch', o.batch);
+    const maxSize = integerOption('batch.maxSize', b.maxSize, 500, 1);
+    const maxDelayMs = numberOption('batch.maxDelayMs', b.maxDelayMs, 20, 0);
+    const workers = integerOption('workers', o.workers, 4, 1, 256);
+    this.#batchers = Array.from(
+      { length: workers },
+      (_, workerId) =>
+        new Batcher<JournalEntry, void>({
+          maxSize,
+          maxDelayMs,
+          maxPending: Math.max(maxSize, this.#maxBacklog),
+          clock: this.#clock,
+          flush: (entries) => this.#flush(workerId, entries),
+        }),
+    );
+    // The pool routes each entry to its key's worker, whose Batcher takes it; the job ends
+    // as soon as the entry is in the Batcher, so the worker keeps routing while it batches.
+    this.#pool = new WorkerPool<string, JournalEntry, void>({
+      workers,
+      routing: 'keyPersistent',
+      clock: this.#clock,
+      handler: (entry, ctx) => {
+        void (this.#batchers[ctx.workerId] as Batcher<JournalEntry, void>)
+          .submit(entry)
+          .catch(() => {
+            // Only a close gives up on a flush; its entries stay in the journal.
+          });
+      },
+    });
+    this.#committed = committed;
+    this.#head = head;
+    this.#watermark = new Watermark(committed);
+    this.#reader = this.#read(committed);
+  }
+
+  /** Opens the pipeline and starts processing what the journal holds past the checkpoint. */
+  static async open<V extends Payload>(options: WriteBehindOptions<V>): Promise<WriteBehind<V>> {
+    const o = objectOption('options', options);
+    const sink = o.sink as Sink<V> | undefined;
+    if (sink === undefined || typeof sink.writeBatch !== 'function') {
+      throw new InputError('WriteBehind.open() needs a `sink` with writeBatch()');
+    }
+    const memory = o.journal === 'memory';
+    const journal = memory ? new MemoryJournal() : (o.journal as Journal | undefined);
+    if (journal === undefined || typeof journal.append !== 'function') {
+      throw new InputError("WriteBehind.open() needs a `journal`: a Journal or 'memory'");
+    }
+    const consumer = (o.consumer as string | undefined) ?? 'write-behind';
+    const committed = await journal.committed(consumer);
+    const head = (await journal.stats()).head;
+    return new WriteBehind(journal, memory, options, committed, head);
+  }
+
+  /** Resolves once the entry is durable in the journal (in memory mode: accepted). */
+  async write(key: string, value: V, options: WriteOptions = {}): Promise<number> {
+    if (this.#closing !== undefined)
+      throw new ClosedError('write-behind is closed: the write was not accepted');
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new InputError(
+        `key must be a non-empty string, got ${JSON.stringify(key) ?? typeof key}`,
+      );
+    }
+    await this.#room();
+    this.#appending++;
+    try {
+      const [position] = await this.journal.append([
+        { key, payload: value, ...(options.id === undefined ? {} : { id: options.id }) },
+      ]);
+      const p = position as number;
+      if (p > this.#head) {
+        this.#head = p;
+        this.#appendedAt.set(p, this.#clock.now());
+        this.#written++;
+      }
+      return p;
+    } finally {
+      this.#appending--;
+    }
+  }
+
+  /** Resolves once the entry is in the sink; rejects if it went to the dead letters. */
+  async writeAndWait(key: string, value: V, options: WriteOptions = {}): Promise<number> {
+    const position = await this.write(key, value, options);
+    await this.#whenFinished(position);
+    return position;
+  }
+
+  /** Resolves once everything written so far is in the sink or the dead letters. */
+  async flush(): Promise<void> {
+    const target = this.#head;
+    const done = this.#whenFinished(target, true);
+    while (this.#watermark.mark < target && this.#stop.signal.aborted === false) {
+      await Promise.race([done, Promise.all(this.#batchers.map((b) => b.flushNow()))]);
+      if (this.#watermark.mark < target) await new Promise((r) => setImmediate(r));
+    }
+    await done;
+  }
+
+  /**
+   * Stops accepting writes, drains within `deadlineMs`, then stops. What is not in the sink
+   * stays in the journal for the next open; the result says how much.
+   */
+  close(options: { deadlineMs?: number } = {}): Promise<WriteBehindCloseResult> {
+    this.#closing ??= this.#close(
+      numberOption('deadlineMs', objectOption('close options', options).deadlineMs, Infinity, 0),
+    );
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  metrics(): WriteBehindMetrics {
+    return {
+      written: this.#written,
+      persisted: this.#persisted,
+      retried: this.#retried,
+      deadLettered: this.#deadLettered,
+      batches: this.#batches,
+      backlog: this.#head - this.#watermark.mark,
+      lag: this.#head - this.#committed,
+      batchSize: this.#batchSize.snapshot(),
+      flushLatencyMs: this.#flushLatency.snapshot(),
+      endToEndLatencyMs: this.#endToEnd.snapshot(),
+      workers: this.#pool.stats().workers,
+    };
+  }
+
+  // ---- reading and routing --------------------------------------------------------------
+
+  async #read(from: number): Promise<void> {
+    let position = from;
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      const room = this.#maxBacklog - this.#watermark.pending;
+      if (room <= 0) {
+        await this.#whenFinished(this.#watermark.mark + 1, true).catch(() => {});
+        continue;
+      }
+      const entries = await this.journal.read(position, { limit: Math.min(room, 1000) });
+      if (entries.length === 0) {
+        await this.journal.waitForAppend(position, { signal }).catch(() => {});
+        continue;
+      }
+      for (const entry of entries) {
+        this.#watermark.begin(entry.position);
+        this.#pool.cast({ key: entry.key, msg: entry });
+        position = entry.position;
+      }
+      if (position > this.#head) this.#head = position;
+    }
+  }
+
+  // ---- writing to the sink --------------------------------------------------------------
+
+  /** One batch of one worker: write it, retrying transient errors, splitting out poison. */
+  async #flush(workerId: number, entries: JournalEntry[]): Promise<void> {
+    const started = this.#clock.now();
+    let batch = entries;
+    if (this.#coalesce) {
+      const last = new Map<string, JournalEntry>();
+      for (const e of entries) last.set(e.key, e);
+      batch = entries.filter((e) => last.get(e.key) === e);
+    }
+    await this.#writeOrSplit(batch);
+    for (const e of entries) this.#finish(e.position);
+    this.#batches++;
+    this.#batchSize.record(batch.length);
+    const latencyMs = this.#clock.now() - started;
+    this.#flushLatency.record(latencyMs);
+    this.emit('batch:flushed', { workerId, size: batch.length, latencyMs });
+    this.#advance();
+  }
+
+  async #writeOrSplit(batch: JournalEntry[]): Promise<void> {
+    let attempts = 0;
+    try {
+      await retry(
+        (attempt) => {
+          attempts = attempt;
+          return this.#sink.writeBatch(batch.map(toSinkEntry<V>), {
+            signal: this.#stop.signal,
+            attempt,
+          });
+        },
+        this.#retry,
+        {
+          signal: this.#stop.signal,
+          clock: this.#clock,
+          isRetryable: (e) => this.#sink.isTransient(e),
+          onRetry: (error, attempt, delayMs) => {
+            this.#retried++;
+            this.emit('sink:retry', { attempt, delayMs, error });
+          },
+        },
+      );
+      this.#persisted += batch.length;
+    } catch (error) {
+      if (this.#stop.signal.aborted) throw error; // closing: the batch stays in the journal
+      if (batch.length > 1) {
+        const half = Math.ceil(batch.length / 2);
+        await this.#writeOrSplit(batch.slice(0, half));
+        await this.#writeOrSplit(batch.slice(half));
+        return;
+      }
+      const entry = batch[0] as JournalEntry;
+      const message = error instanceof Error ? error.message : String(error);
+      await this.#store.add([
+        {
+          position: entry.position,
+          entryId: sinkId(entry),
+          key: entry.key,
+          payload: entry.payload,
+          error: message,
+          attempts,
+        },
+      ]);
+      this.#deadLettered++;
+      this.#failed.set(entry.position, error);
+      this.emit('entry:deadLettered', { position: entry.position, key: entry.key, error: message });
+    }
+  }
+
+  #finish(position: number): void {
+    this.#watermark.finish(position);
+    const appendedAt = this.#appendedAt.get(position);
+    if (appendedAt !== undefined) {
+      this.#appendedAt.delete(position);
+      this.#endToEnd.record(this.#clock.now() - appendedAt);
+    }
+  }
+
+  /** After the mark moved: wake waiters, free room, commit the checkpoint. */
+  #advance(): void {
+    const mark = this.#watermark.mark;
+    if (this.#markWaiters.length > 0) {
+      this.#markWaiters = this.#markWaiters.filter((w) => {
+        if (w.position > mark) return true;
+        const failure = this.#failed.get(w.position);
+        if (failure !== undefined) w.reject(failure);
+        else w.resolve();
+        return false;
+      });
+    }
+    for (const [position] of this.#failed) if (position <= mark) this.#failed.delete(position);
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
+    this.#commit();
+  }
+
+  /** Commits the mark; one commit at a time, the latest mark wins. */
+  #commit(): void {
+    if (this.#committing !== undefined || this.#watermark.mark <= this.#committed) return;
+    const mark = this.#watermark.mark;
+    this.#committing = (async () => {
+      try {
+        await this.journal.commit(this.#consumer, mark);
+        this.#committed = mark;
+        if (this.#memory) await this.journal.truncate(mark + 1);
+      } finally {
+        this.#committing = undefined;
+      }
+      this.#commit();
+    })();
+    this.#committing.catch(() => {
+      // A failed commit is retried with the next mark; the entries stay in the journal.
+    });
+  }
+
+  // ---- waiting ----------------------------------------------------------------------------
+
+  async #room(): Promise<void> {
+    while (this.#head + this.#appending - this.#watermark.mark >= this.#maxBacklog) {
+      if (this.#overflow === 'reject')
+        throw new QueueFullError('write-behind backlog', this.#maxBacklog);
+      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+      if (this.#closing !== undefined)
+        throw new ClosedError('write-behind is closed: the write was not accepted');
+    }
+  }
+
+  /** Resolves when `position` is finished (in the sink; `anyOutcome`: or dead-lettered). */
+  #whenFinished(position: number, anyOutcome = false): Promise<void> {
+    if (this.#watermark.mark >= position) {
+      const failure = anyOutcome ? undefined : this.#failed.get(position);
+      return failure === undefined ? Promise.resolve() : Promise.reject(failure);
+    }
+    return new Promise((resolve, reject) =>
+      this.#markWaiters.push({ position, resolve, reject: anyOutcome ? () => resolve() : reject }),
+    );
+  }
+
+  async #close(deadlineMs: number): Promise<WriteBehindCloseResult> {
+    let timer: Timer | undefined;
+    const drained = await Promise.race([
+      this.flush().then(() => true),
+      new Promise<boolean>((resolve) => {
+        if (deadlineMs !== Infinity) timer = this.#clock.setTimer(() => resolve(false), deadlineMs);
+      }),
+    ]);
+    timer?.cancel();
+    this.#stop.abort(new ClosedError('write-behind is closing'));
+    for (const wake of this.#roomWaiters.splice(0)) wake();
+    // Nothing more will finish: wake whoever waits on the mark (the reader among them).
+    for (const w of this.#markWaiters.splice(0)) {
+      w.reject(
+        new ClosedError(
+          'write-behind closed before this entry reached the sink; it stays in the journal',
+        ),
+      );
+    }
+    await Promise.all(this.#batchers.map((b) => b.close({ deadlineMs: 0 })));
+    await this.#pool.close({ deadlineMs: 0 });
+    await this.#reader.catch(() => {});
+    await this.#committing?.catch(() => {});
+    this.#commit();
+    await this.#committing?.catch(() => {});
+    const remaining = this.#head - this.#watermark.mark;
+    if (this.#memory) await this.journal.close();
+    return { drained, remaining };
+  }
+}
+
+function sinkId(entry: JournalEntry): string {
+  return entry.id ?? String(entry.position);
+}
+
+function toSinkEntry<V>(entry: JournalEntry): SinkEntry<V> {
+  return { id: sinkId(entry), key: entry.key, value: entry.payload as V };
+}

@@ -1,0 +1,297 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import {
+  BatchError,
+  ClosedError,
+  EncodeError,
+  InputError,
+  MemoryJournal,
+  MemorySink,
+  QueueFullError,
+  WriteBehind,
+  type SinkEntry,
+} from '../../src/index.js';
+import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
+import { tempDir } from '../helpers/temp.js';
+
+type Row = { account: string; seq: number };
+const fast = { batch: { maxSize: 50, maxDelayMs: 1 }, retry: { minDelayMs: 1, maxDelayMs: 5 } };
+const transient = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+const dir = tempDir();
+
+test('.write() then .flush(): every entry reaches the sink, the last write per key wins, in order', async () => {
+  const sink = new MemorySink<Row>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Row>({
+    journal: new MemoryJournal(),
+    sink,
+    workers: 3,
+    ...fast,
+  });
+  const seqByAccount = new Map<string, number>();
+  for (let i = 0; i < 1000; i++) {
+    const account = `acct-${i % 37}`;
+    const seq = (seqByAccount.get(account) ?? 0) + 1;
+    seqByAccount.set(account, seq);
+    await wb.write(account, { account, seq });
+  }
+  await wb.flush();
+  assert.equal(sink.rows.size, 1000);
+  // Per key, the sink saw the writes in order.
+  const seen = new Map<string, number[]>();
+  for (const batch of sink.batches)
+    for (const e of batch) seen.set(e.key, [...(seen.get(e.key) ?? []), e.value.seq]);
+  for (const [account, seqs] of seen) {
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: seqByAccount.get(account)! }, (_, i) => i + 1),
+      account,
+    );
+  }
+  const m = wb.metrics();
+  assert.deepEqual(
+    {
+      written: m.written,
+      persisted: m.persisted,
+      deadLettered: m.deadLettered,
+      backlog: m.backlog,
+    },
+    {
+      written: 1000,
+      persisted: 1000,
+      deadLettered: 0,
+      backlog: 0,
+    },
+  );
+  assert.ok(m.batches < 1000, 'writes were batched');
+  assert.ok(m.batchSize.p99 <= 50);
+  assert.equal(m.endToEndLatencyMs.count, 1000);
+  assert.deepEqual(await wb.close(), { drained: true, remaining: 0 });
+  assert.equal(await wb.journal.committed('write-behind'), 1000);
+});
+
+test('.writeAndWait() resolves once the entry is in the sink', async () => {
+  const sink = new MemorySink<Row>();
+  const wb = await WriteBehind.open<Row>({ journal: new MemoryJournal(), sink, ...fast });
+  const position = await wb.writeAndWait('acct-1', { account: 'acct-1', seq: 1 });
+  assert.equal(position, 1);
+  assert.equal(sink.rows.get('acct-1')?.value.seq, 1);
+  await wb.close();
+});
+
+test('transient sink errors are retried until they pass; nothing is lost or dead-lettered', async () => {
+  let failures = 0;
+  const sink = new MemorySink<Row>({
+    mode: 'insert',
+    beforeWrite: () => {
+      if (failures++ < 5) throw transient();
+    },
+    isTransient: (e) => (e as { code?: string }).code === 'ECONNRESET',
+  });
+  const wb = await WriteBehind.open<Row>({
+    journal: new MemoryJournal(),
+    sink,
+    workers: 1,
+    ...fast,
+  });
+  const retries: number[] = [];
+  wb.on('sink:retry', (e) => retries.push(e.attempt));
+  for (let i = 0; i < 20; i++) await wb.write(`k${i}`, { account: `k${i}`, seq: i });
+  await wb.flush();
+  assert.equal(sink.rows.size, 20);
+  assert.equal(wb.metrics().retried, 5);
+  assert.equal(await wb.deadLetters.count(), 0);
+  assert.ok(retries.length === 5);
+  await wb.close();
+});
+
+test('poison: exactly the entries the sink refuses are dead-lettered; the rest land; replay lands them after a fix', async () => {
+  let strict = true;
+  const sink = new MemorySink<Row>({
+    mode: 'insert',
+    check: (e: SinkEntry<Row>) => {
+      if (strict && e.value.seq % 250 === 7)
+        throw new RangeError(`seq ${e.value.seq} violates a constraint`);
+    },
+  });
+  const wb = await WriteBehind.open<Row>({
+    journal: new MemoryJournal(),
+    sink,
+    workers: 2,
+    ...fast,
+  });
+  const deadEvents: number[] = [];
+  wb.on('entry:deadLettered', (e) => deadEvents.push(e.position));
+  for (let i = 0; i < 1000; i++) await wb.write(`k${i % 10}`, { account: `k${i % 10}`, seq: i });
+  const poisoned = wb.writeAndWait('k0', { account: 'k0', seq: 2007 });
+  await assert.rejects(poisoned, /seq 2007 violates a constraint/);
+  await wb.flush();
+  assert.equal(sink.rows.size, 1000 - 4);
+  const letters = await wb.deadLetters.list();
+  assert.deepEqual(
+    letters.map((l) => (l.payload as Row).seq),
+    [7, 257, 507, 757, 2007].filter((s) => letters.some((l) => (l.payload as Row).seq === s)),
+  );
+  assert.equal(letters.length, 5);
+  assert.ok(letters.every((l) => /violates a constraint/.test(l.error) && l.attempts >= 1));
+  assert.equal(deadEvents.length, 5);
+  assert.equal(wb.metrics().deadLettered, 5);
+  strict = false;
+  const { replayed } = await wb.deadLetters.replay(letters.map((l) => l.id));
+  assert.equal(replayed, 5);
+  await wb.flush();
+  assert.equal(sink.rows.size, 1000 + 1);
+  assert.equal(await wb.deadLetters.count(), 0);
+  await wb.close();
+});
+
+test('maxBacklog: writes wait while the sink is down, or reject with overflow reject', async () => {
+  let down = true;
+  const sink = new MemorySink<Row>({
+    beforeWrite: () => {
+      if (down) throw transient();
+    },
+    isTransient: () => true,
+  });
+  const wb = await WriteBehind.open<Row>({
+    journal: new MemoryJournal(),
+    sink,
+    maxBacklog: 10,
+    ...fast,
+  });
+  for (let i = 0; i < 10; i++) await wb.write(`k${i}`, { account: `k${i}`, seq: i });
+  let eleventh = false;
+  const waiting = wb.write('k10', { account: 'k10', seq: 10 }).then(() => (eleventh = true));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(eleventh, false, 'the 11th write waits for room');
+  assert.equal(wb.metrics().backlog, 10);
+  down = false;
+  await waiting;
+  await wb.flush();
+  assert.equal(sink.rows.size, 11);
+  await wb.close();
+
+  const rejecting = await WriteBehind.open<Row>({
+    journal: new MemoryJournal(),
+    sink: new MemorySink<Row>({
+      beforeWrite: () => Promise.reject(transient()),
+      isTransient: () => true,
+    }),
+    maxBacklog: 2,
+    overflow: 'reject',
+    ...fast,
+  });
+  await rejecting.write('a', { account: 'a', seq: 1 });
+  await rejecting.write('b', { account: 'b', seq: 2 });
+  await assert.rejects(rejecting.write('c', { account: 'c', seq: 3 }), QueueFullError);
+  const closed = await rejecting.close({ deadlineMs: 50 });
+  assert.deepEqual(closed, { drained: false, remaining: 2 });
+});
+
+test('recovery: what a closed pipeline left in the journal lands on the next open', async () => {
+  const path = join(dir, 'recovery.db');
+  let journal = await SqliteJournal.open(path);
+  const down = new MemorySink<Row>({
+    beforeWrite: () => Promise.reject(transient()),
+    isTransient: () => true,
+  });
+  let wb = await WriteBehind.open<Row>({ journal, sink: down, ...fast });
+  for (let i = 0; i < 100; i++) await wb.write(`k${i % 7}`, { account: `k${i % 7}`, seq: i });
+  const result = await wb.close({ deadlineMs: 20 });
+  assert.deepEqual(result, { drained: false, remaining: 100 });
+  await journal.close();
+
+  journal = await SqliteJournal.open(path);
+  const up = new MemorySink<Row>({ mode: 'insert' });
+  wb = await WriteBehind.open<Row>({ journal, sink: up, ...fast });
+  await wb.flush();
+  await new Promise((r) => setTimeout(r, 20));
+  while (wb.metrics().backlog > 0 || up.rows.size < 100)
+    await wb.flush().then(() => new Promise((r) => setTimeout(r, 5)));
+  assert.equal(up.rows.size, 100);
+  assert.deepEqual(await wb.close(), { drained: true, remaining: 0 });
+  assert.equal(await journal.committed('write-behind'), 100);
+  await journal.close();
+});
+
+test('coalesce: within a batch only the last entry of each key is written', async () => {
+  const sink = new MemorySink<Row>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Row>({
+    journal: new MemoryJournal(),
+    sink,
+    workers: 1,
+    coalesce: true,
+    batch: { maxSize: 100, maxDelayMs: 5 },
+  });
+  const writes = [];
+  for (let i = 0; i < 30; i++) writes.push(wb.write(`k${i % 3}`, { account: `k${i % 3}`, seq: i }));
+  await Promise.all(writes);
+  await wb.flush();
+  const written = sink.batches.flat();
+  assert.ok(written.length < 30, `coalesced ${written.length} of 30`);
+  assert.deepEqual(
+    [...new Set(written.map((e) => e.key))]
+      .sort()
+      .map((k) => Math.max(...written.filter((e) => e.key === k).map((e) => e.value.seq))),
+    [27, 28, 29],
+  );
+  assert.equal(wb.metrics().backlog, 0);
+  await wb.close();
+});
+
+test("journal: 'memory' runs the same pipeline and truncates what reached the sink", async () => {
+  const sink = new MemorySink<Row>();
+  const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, ...fast });
+  for (let i = 0; i < 200; i++) await wb.write(`k${i % 5}`, { account: `k${i % 5}`, seq: i });
+  await wb.flush();
+  await new Promise((r) => setTimeout(r, 5));
+  const stats = await wb.journal.stats();
+  assert.ok(stats.entries < 200, `${stats.entries} entries still held`);
+  assert.equal(sink.rows.size, 5);
+  await wb.close();
+});
+
+test('bad input gets a typed error at the call; nothing else is affected', async () => {
+  const sink = new MemorySink<unknown>();
+  const wb = await WriteBehind.open({ journal: new MemoryJournal(), sink, ...fast });
+  await wb.write('good', { ok: 1 });
+  await assert.rejects(wb.write('', { ok: 2 }), InputError);
+  await assert.rejects(wb.write('bad', { big: 10n } as never), EncodeError);
+  await wb.write('good2', { ok: 3 });
+  await wb.flush();
+  assert.deepEqual([...sink.rows.keys()].sort(), ['good', 'good2']);
+  assert.equal(wb.metrics().written, 2);
+  await assert.rejects(
+    WriteBehind.open({ journal: new MemoryJournal(), sink: {} as never }),
+    InputError,
+  );
+  await assert.rejects(
+    WriteBehind.open({ journal: new MemoryJournal(), sink, batch: { maxSize: 0 } }),
+    /Expected `batch.maxSize` to be an integer >= 1/,
+  );
+  await wb.close();
+});
+
+test('.close() refuses new writes with ClosedError and is idempotent', async () => {
+  const wb = await WriteBehind.open({
+    journal: new MemoryJournal(),
+    sink: new MemorySink(),
+    ...fast,
+  });
+  await wb.write('a', 1);
+  const first = wb.close();
+  assert.equal(wb.close(), first);
+  await assert.rejects(wb.write('b', 2), ClosedError);
+  assert.deepEqual(await first, { drained: true, remaining: 0 });
+});
+
+test('writeAndWait() of a dead-lettered entry rejects with the sink error', async () => {
+  const sink = new MemorySink<number>({
+    check: () => {
+      throw new BatchError(new Error('never'), 1, 1);
+    },
+  });
+  const wb = await WriteBehind.open<number>({ journal: new MemoryJournal(), sink, ...fast });
+  await assert.rejects(wb.writeAndWait('k', 1), BatchError);
+  await wb.close();
+});
