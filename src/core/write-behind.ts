@@ -277,9 +277,10 @@ export class WriteBehind<V extends Payload>
     return position;
   }
 
-  /** Resolves once everything written so far is in the sink or the dead letters. */
+  /** Resolves once everything in the journal now is in the sink or the dead letters. */
   async flush(): Promise<void> {
-    const target = this.#head;
+    // The journal's head, not only our own appends: replays and other writers count too.
+    const target = Math.max(this.#head, (await this.journal.stats()).head);
     const done = this.#whenFinished(target, true);
     while (this.#watermark.mark < target && this.#stop.signal.aborted === false) {
       await Promise.race([done, Promise.all(this.#batchers.map((b) => b.flushNow()))]);
