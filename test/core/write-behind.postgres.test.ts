@@ -94,3 +94,83 @@ if (db.skip !== undefined) {
     await wb.close();
   });
 }
+
+if (db.skip === undefined) {
+  const { pool, schema } = db;
+
+  test(
+    'outage: connections dropped, then black-holed; writes wait at maxBacklog; after healing everything lands once',
+    { timeout: 120_000 },
+    async () => {
+      const { TcpProxy } = await import('../helpers/tcp-proxy.js');
+      const proxy = new TcpProxy(5432);
+      await proxy.start();
+      await pool.query(
+        `CREATE TABLE ${schema}.outage (sluice_id text UNIQUE, account text NOT NULL, seq integer NOT NULL, amount integer NOT NULL)`,
+      );
+      const sink = await postgresSink<Row>({
+        connectionString: `postgres://postgres@127.0.0.1:${proxy.port}/test`,
+        schema,
+        table: 'outage',
+        columns: ['account', 'seq', 'amount'],
+        mode: 'insert',
+        maxConnections: 2,
+        queryTimeoutMs: 500,
+        connectTimeoutMs: 500,
+      });
+      const journal = await SqliteJournal.open(join(tempDir(), 'outage.db'));
+      const MAX_BACKLOG = 1_000;
+      const wb = await WriteBehind.open<Row>({
+        journal,
+        sink,
+        workers: 2,
+        maxBacklog: MAX_BACKLOG,
+        batch: { maxSize: 100, maxDelayMs: 5 },
+        retry: { minDelayMs: 20, maxDelayMs: 200 },
+      });
+      let maxBacklogSeen = 0;
+      const sampler = setInterval(
+        () => (maxBacklogSeen = Math.max(maxBacklogSeen, wb.metrics().backlog)),
+        5,
+      );
+      const TOTAL = 6_000;
+      let next = 0;
+      let acknowledged = 0;
+      const writers = Promise.all(
+        Array.from({ length: 10 }, async () => {
+          while (next < TOTAL) {
+            const i = next++;
+            await wb.write(`acct-${i % 40}`, { account: `acct-${i % 40}`, seq: i, amount: 1 });
+            acknowledged++;
+          }
+        }),
+      );
+      const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+      while (wb.metrics().persisted < 1_000) await pause(10);
+      proxy.down();
+      await pause(1_500);
+      const duringDown = acknowledged;
+      await pause(500);
+      assert.equal(acknowledged, duringDown, 'writes wait once the backlog is full');
+      assert.ok(wb.metrics().backlog <= MAX_BACKLOG);
+      proxy.blackhole();
+      await pause(2_000);
+      assert.ok(wb.metrics().retried > 0, 'the sink was retried');
+      proxy.heal();
+      await writers;
+      await wb.flush();
+      clearInterval(sampler);
+      const { rows } = await pool.query<{ n: string; d: string }>(
+        `SELECT count(*) AS n, count(DISTINCT sluice_id) AS d FROM ${schema}.outage`,
+      );
+      assert.equal(Number(rows[0]?.n), TOTAL, 'nothing lost, nothing duplicated');
+      assert.equal(Number(rows[0]?.d), TOTAL);
+      assert.ok(maxBacklogSeen <= MAX_BACKLOG, `backlog reached ${maxBacklogSeen}`);
+      assert.equal(await wb.deadLetters.count(), 0, 'an outage is not poison');
+      await wb.close();
+      await sink.close();
+      await journal.close();
+      await proxy.stop();
+    },
+  );
+}

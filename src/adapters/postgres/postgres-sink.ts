@@ -41,6 +41,13 @@ export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {
   connectionString?: string;
   /** Connections of the sink's own pool: one per worker writing in parallel. @default 4 */
   maxConnections?: number;
+  /**
+   * Own pool: a write that gets no answer this long fails (transient) and its connection is
+   * dropped, so a half-open connection cannot hang a worker. @default 30000
+   */
+  queryTimeoutMs?: number;
+  /** Own pool: give up connecting after this long (transient). @default 10000 */
+  connectTimeoutMs?: number;
   /** @default 'public' */
   schema?: string;
 }
@@ -65,7 +72,17 @@ export async function postgresSink<V = Record<string, unknown>>(
     new pg.Pool({
       connectionString: options.connectionString,
       max: integerOption('maxConnections', options.maxConnections, 4, 1),
+      query_timeout: integerOption('queryTimeoutMs', options.queryTimeoutMs, 30_000, 1),
+      connectionTimeoutMillis: integerOption(
+        'connectTimeoutMs',
+        options.connectTimeoutMs,
+        10_000,
+        1,
+      ),
     });
+  // An idle client whose connection breaks emits 'error' on the pool; without a listener
+  // that would crash the process. The next write simply gets a fresh connection.
+  if (owned) pool.on('error', () => {});
   let types: Map<string, string>;
   try {
     types = await columnTypes(pool, schema, table.table);

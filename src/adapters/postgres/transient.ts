@@ -41,7 +41,7 @@ export function isTransientPostgresError(error: unknown): boolean {
   const message = (error as { message?: unknown }).message;
   return (
     typeof message === 'string' &&
-    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(
+    /Connection terminated|connection timeout|timeout expired|Query read timeout|Client has encountered a connection error/i.test(
       message,
     )
   );
