@@ -252,8 +252,7 @@ export class WriteBehind<V extends Payload>
         `key must be a non-empty string, got ${JSON.stringify(key) ?? typeof key}`,
       );
     }
-    await this.#room();
-    this.#appending++;
+    await this.#room(); // counts this write in #appending when it lets it through
     try {
       const [position] = await this.journal.append([
         { key, payload: value, ...(options.id === undefined ? {} : { id: options.id }) },
@@ -464,14 +463,19 @@ export class WriteBehind<V extends Payload>
 
   // ---- waiting ----------------------------------------------------------------------------
 
+  /** Waits until there is room for one more entry, then takes it (in `#appending`). */
   async #room(): Promise<void> {
     while (this.#head + this.#appending - this.#watermark.mark >= this.#maxBacklog) {
-      if (this.#overflow === 'reject')
+      if (this.#overflow === 'reject') {
         throw new QueueFullError('write-behind backlog', this.#maxBacklog);
+      }
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
-      if (this.#closing !== undefined)
+      if (this.#closing !== undefined) {
         throw new ClosedError('write-behind is closed: the write was not accepted');
+      }
     }
+    // Taken in the same synchronous step as the check, so concurrent writers cannot all pass.
+    this.#appending++;
   }
 
   /** Resolves when `position` is finished (in the sink; `anyOutcome`: or dead-lettered). */

@@ -101,10 +101,15 @@ if (db.skip === undefined) {
   test(
     'outage: connections dropped, then black-holed; writes wait at maxBacklog; after healing everything lands once',
     { timeout: 120_000 },
-    async () => {
+    async (t) => {
       const { TcpProxy } = await import('../helpers/tcp-proxy.js');
       const proxy = new TcpProxy(5432);
       await proxy.start();
+      // Cleanup runs even when an assertion fails, so a failure cannot hang the run.
+      const cleanups: (() => Promise<unknown> | void)[] = [() => proxy.stop()];
+      t.after(async () => {
+        for (const cleanup of cleanups.reverse()) await cleanup();
+      });
       await pool.query(
         `CREATE TABLE ${schema}.outage (sluice_id text UNIQUE, account text NOT NULL, seq integer NOT NULL, amount integer NOT NULL)`,
       );
@@ -119,6 +124,10 @@ if (db.skip === undefined) {
         connectTimeoutMs: 500,
       });
       const journal = await SqliteJournal.open(join(tempDir(), 'outage.db'));
+      cleanups.push(
+        () => sink.close(),
+        () => journal.close(),
+      );
       const MAX_BACKLOG = 1_000;
       const wb = await WriteBehind.open<Row>({
         journal,
@@ -128,11 +137,13 @@ if (db.skip === undefined) {
         batch: { maxSize: 100, maxDelayMs: 5 },
         retry: { minDelayMs: 20, maxDelayMs: 200 },
       });
+      cleanups.push(() => wb.close({ deadlineMs: 0 }));
       let maxBacklogSeen = 0;
       const sampler = setInterval(
         () => (maxBacklogSeen = Math.max(maxBacklogSeen, wb.metrics().backlog)),
         5,
       );
+      cleanups.push(() => clearInterval(sampler));
       const TOTAL = 6_000;
       let next = 0;
       let acknowledged = 0;
@@ -167,10 +178,6 @@ if (db.skip === undefined) {
       assert.equal(Number(rows[0]?.d), TOTAL);
       assert.ok(maxBacklogSeen <= MAX_BACKLOG, `backlog reached ${maxBacklogSeen}`);
       assert.equal(await wb.deadLetters.count(), 0, 'an outage is not poison');
-      await wb.close();
-      await sink.close();
-      await journal.close();
-      await proxy.stop();
     },
   );
 }

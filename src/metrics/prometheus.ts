@@ -1,0 +1,114 @@
+/**
+ * `sluice/prometheus`: a WriteBehind's metrics in Prometheus text, through prom-client.
+ *
+ * The values are read from `wb.metrics()` when the registry is scraped, so nothing is
+ * added to the write path. Counters end in `_total`; latency and batch-size quantiles over
+ * recent batches are gauges with a `quantile` label, as a summary's would be.
+ *
+ * ```ts
+ * const registry = prometheusRegistry(wb);
+ * http.createServer(async (req, res) => res.end(await registry.metrics())).listen(9464);
+ * ```
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { WriteBehindMetrics } from '../core/write-behind.js';
+
+export interface PrometheusOptions {
+  /** Register into this registry instead of a new one. */
+  registry?: Registry;
+  /** Metric name prefix. @default 'sluice_' */
+  prefix?: string;
+  /** Labels on every metric (e.g. which pipeline). */
+  labels?: Record<string, string>;
+}
+
+/** Anything with a metrics snapshot: a WriteBehind. */
+export interface HasMetrics {
+  metrics(): WriteBehindMetrics;
+}
+
+export function prometheusRegistry(source: HasMetrics, options: PrometheusOptions = {}): Registry {
+  const registry = options.registry ?? new Registry();
+  const prefix = options.prefix ?? 'sluice_';
+  const labels = options.labels ?? {};
+  if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
+  let snapshot: WriteBehindMetrics | undefined;
+  // One snapshot per scrape, taken by whichever collector runs first.
+  const read = (): WriteBehindMetrics => (snapshot ??= source.metrics());
+  const scraped = (): void => {
+    queueMicrotask(() => (snapshot = undefined));
+  };
+
+  const counter = (name: string, help: string, value: (m: WriteBehindMetrics) => number): void => {
+    let reported = 0;
+    new Counter({
+      name: `${prefix}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        const now = value(read());
+        if (now > reported) this.inc(now - reported);
+        reported = now;
+        scraped();
+      },
+    });
+  };
+  const gauge = (name: string, help: string, value: (m: WriteBehindMetrics) => number): void => {
+    new Gauge({
+      name: `${prefix}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(read()));
+        scraped();
+      },
+    });
+  };
+  const quantiles = (
+    name: string,
+    help: string,
+    pick: (m: WriteBehindMetrics) => { p50: number; p99: number; max: number },
+  ): void => {
+    new Gauge({
+      name: `${prefix}${name}`,
+      help,
+      labelNames: ['quantile'],
+      registers: [registry],
+      collect() {
+        const h = pick(read());
+        this.set({ quantile: '0.5' }, h.p50);
+        this.set({ quantile: '0.99' }, h.p99);
+        this.set({ quantile: '1' }, h.max);
+        scraped();
+      },
+    });
+  };
+
+  counter('writes_total', 'Writes accepted into the journal.', (m) => m.written);
+  counter('persisted_total', 'Entries written to the sink.', (m) => m.persisted);
+  counter('retries_total', 'Sink writes retried after a transient error.', (m) => m.retried);
+  counter('dead_lettered_total', 'Entries set aside as dead letters.', (m) => m.deadLettered);
+  counter('batches_total', 'Batches written to the sink.', (m) => m.batches);
+  gauge(
+    'backlog',
+    'Entries appended and not yet in the sink or the dead letters.',
+    (m) => m.backlog,
+  );
+  gauge(
+    'checkpoint_lag',
+    'Journal positions the checkpoint is behind the newest append.',
+    (m) => m.lag,
+  );
+  quantiles('batch_size', 'Entries per batch, over recent batches.', (m) => m.batchSize);
+  quantiles(
+    'flush_latency_ms',
+    'Time to write a batch, ms, over recent batches.',
+    (m) => m.flushLatencyMs,
+  );
+  quantiles(
+    'end_to_end_latency_ms',
+    'From append to sink, ms, over recent entries.',
+    (m) => m.endToEndLatencyMs,
+  );
+  return registry;
+}

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryJournal, MemorySink, WriteBehind } from '../../src/index.js';
+import { prometheusRegistry } from '../../src/metrics/prometheus.js';
+
+/** Parses Prometheus text into name{labels} → value. */
+function parse(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+test('prometheusRegistry() exposes the pipeline counters, gauges and quantiles as Prometheus text', async () => {
+  const wb = await WriteBehind.open<number>({
+    journal: new MemoryJournal(),
+    sink: new MemorySink<number>(),
+    batch: { maxSize: 10, maxDelayMs: 1 },
+  });
+  const registry = prometheusRegistry(wb, { labels: { pipeline: 'test' } });
+  for (let i = 0; i < 25; i++) await wb.write(`k${i % 5}`, i);
+  await wb.flush();
+  const text = await registry.metrics();
+  assert.match(text, /# TYPE sluice_writes_total counter/);
+  const m = parse(text);
+  assert.equal(m.get('sluice_writes_total{pipeline="test"}'), 25);
+  assert.equal(m.get('sluice_persisted_total{pipeline="test"}'), 25);
+  assert.equal(m.get('sluice_backlog{pipeline="test"}'), 0);
+  assert.ok((m.get('sluice_batches_total{pipeline="test"}') ?? 0) >= 3);
+  assert.ok((m.get('sluice_batch_size{quantile="1",pipeline="test"}') ?? 99) <= 10);
+  assert.ok(m.has('sluice_end_to_end_latency_ms{quantile="0.99",pipeline="test"}'));
+
+  for (let i = 0; i < 5; i++) await wb.write('k', i);
+  await wb.flush();
+  const again = parse(await registry.metrics());
+  assert.equal(
+    again.get('sluice_writes_total{pipeline="test"}'),
+    30,
+    'counters keep counting across scrapes',
+  );
+  await wb.close();
+});
