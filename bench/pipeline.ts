@@ -1,0 +1,240 @@
+/**
+ * bench/pipeline: entries of ~200 bytes over 10,000 keys into PostgreSQL, side by side:
+ *
+ * - floor: COPY of the same rows over 4 connections (the store's own bulk-ingest rate);
+ * - sluice durable: SQLite journal (synchronous=FULL) → 4 workers → postgresSink, insert and
+ *   upsert modes;
+ * - sluice in memory: the same pipeline on an in-memory journal;
+ * - naive: one INSERT per write over 16 connections;
+ * - BullMQ (Redis as this machine runs it, no persistence): enqueue each entry, a worker
+ *   (concurrency 16) does the same per-row INSERT.
+ *
+ * Writers: 1,000 producers each awaiting its write. Latency is per write (sampled). The
+ * naive and BullMQ runs use fewer entries (they are slow; rates are rates).
+ * Needs PostgreSQL and Redis on 127.0.0.1 (bash scripts/ci-services.sh).
+ * Run: npm run bench -- pipeline    (--smoke for a quick check)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Queue, Worker } from 'bullmq';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { WriteBehind, type Journal } from '../src/index.js';
+import { SqliteJournal } from '../src/adapters/sqlite/index.js';
+import { postgresSink } from '../src/adapters/postgres/index.js';
+import { printTable, save, smoke, toRow, type Result } from './lib/report.js';
+
+const ENTRIES = smoke ? 5_000 : 1_000_000;
+const SLOW_ENTRIES = smoke ? 1_000 : 30_000;
+const KEYS = 10_000;
+const PRODUCERS = 1_000;
+const connectionString =
+  process.env['SLUICE_BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+type Row = { account: string; seq: number; amount: number; note: string };
+const row = (i: number): Row => ({
+  account: `acct-${i % KEYS}`,
+  seq: i,
+  amount: (i * 7919) % 100_000,
+  note: 'x'.repeat(150),
+});
+
+const admin = new pg.Pool({ connectionString, max: 16 });
+const schema = `sluice_bench_pipeline_${process.pid}`;
+await admin.query(`CREATE SCHEMA ${schema}`);
+let tables = 0;
+async function table(mode: 'insert' | 'upsert'): Promise<string> {
+  const name = `t${++tables}`;
+  await admin.query(
+    mode === 'upsert'
+      ? `CREATE TABLE ${schema}.${name} (account text PRIMARY KEY, seq bigint NOT NULL, amount integer NOT NULL, note text)`
+      : `CREATE TABLE ${schema}.${name} (sluice_id text UNIQUE, account text NOT NULL, seq bigint NOT NULL, amount integer NOT NULL, note text)`,
+  );
+  return name;
+}
+const count = async (name: string): Promise<number> =>
+  Number(
+    (await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.${name}`)).rows[0]?.n,
+  );
+
+/** 1,000 producers, each awaiting its write; latency sampled on every 16th. */
+async function produce(
+  entries: number,
+  write: (i: number) => Promise<unknown>,
+): Promise<{ seconds: number; latenciesMs: number[] }> {
+  const latenciesMs: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: PRODUCERS }, async () => {
+      for (let i = next++; i < entries; i = next++) {
+        if ((i & 15) === 0) {
+          const t0 = performance.now();
+          await write(i);
+          latenciesMs.push(performance.now() - t0);
+        } else await write(i);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - start) / 1000, latenciesMs };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-pipeline-'));
+const results: Result[] = [];
+
+// floor: COPY over 4 connections
+{
+  const name = await table('insert');
+  const start = performance.now();
+  const per = Math.ceil(ENTRIES / 4);
+  await Promise.all(
+    [0, 1, 2, 3].map(async (c) => {
+      const client = await admin.connect();
+      try {
+        const lines = function* (): Generator<string> {
+          for (let i = c * per; i < Math.min(ENTRIES, (c + 1) * per); i++) {
+            const r = row(i);
+            yield `e${i}\t${r.account}\t${r.seq}\t${r.amount}\t${r.note}\n`;
+          }
+        };
+        await pipeline(
+          Readable.from(lines()),
+          client.query(
+            copyFrom(`COPY ${schema}.${name} (sluice_id, account, seq, amount, note) FROM STDIN`),
+          ),
+        );
+      } finally {
+        client.release();
+      }
+    }),
+  );
+  results.push({
+    variant: 'floor: COPY, 4 connections',
+    items: ENTRIES,
+    seconds: (performance.now() - start) / 1000,
+    latenciesMs: [],
+  });
+}
+
+async function sluice(
+  variant: string,
+  journal: Journal | 'memory',
+  mode: 'insert' | 'upsert',
+): Promise<void> {
+  const name = await table(mode);
+  const sink = await postgresSink<Row>({
+    connectionString,
+    schema,
+    table: name,
+    columns: ['account', 'seq', 'amount', 'note'],
+    mode,
+    conflict: ['account'],
+    maxConnections: 4,
+  });
+  const wb = await WriteBehind.open<Row>({
+    journal,
+    sink,
+    workers: 4,
+    batch: { maxSize: 1000, maxDelayMs: 10 },
+    maxBacklog: 200_000,
+  });
+  const start = performance.now();
+  const { latenciesMs } = await produce(ENTRIES, (i) =>
+    wb.write(`acct-${i % KEYS}`, row(i), { id: `e${i}` }),
+  );
+  await wb.flush();
+  const seconds = (performance.now() - start) / 1000;
+  await wb.close();
+  await sink.close();
+  const landed = await count(name);
+  if (landed !== (mode === 'insert' ? ENTRIES : Math.min(ENTRIES, KEYS)))
+    throw new Error(`${variant}: ${landed} rows`);
+  results.push({ variant, items: ENTRIES, seconds, latenciesMs });
+}
+
+for (const mode of ['insert', 'upsert'] as const) {
+  const journal = await SqliteJournal.open(join(dir, `${mode}.db`));
+  await sluice(`sluice durable (SQLite journal), ${mode}`, journal, mode);
+  await journal.close();
+}
+await sluice('sluice in memory, insert', 'memory', 'insert');
+
+const insertSql = (name: string): string =>
+  `INSERT INTO ${schema}.${name} (sluice_id, account, seq, amount, note) VALUES ($1, $2, $3, $4, $5)`;
+
+// naive: one INSERT per write over 16 connections
+{
+  const name = await table('insert');
+  const r = await produce(SLOW_ENTRIES, (i) => {
+    const v = row(i);
+    return admin.query(insertSql(name), [`e${i}`, v.account, v.seq, v.amount, v.note]);
+  });
+  results.push({ variant: 'naive: INSERT per write, 16 connections', items: SLOW_ENTRIES, ...r });
+}
+
+// BullMQ: enqueue, a worker inserts per job
+{
+  const name = await table('insert');
+  const connection = { host: '127.0.0.1', port: 6379 };
+  const queueName = `sluice-bench-${process.pid}`;
+  const queue = new Queue<Row & { id: string }>(queueName, { connection });
+  let done = 0;
+  let finished: () => void = () => {};
+  const allDone = new Promise<void>((resolve) => (finished = resolve));
+  const worker = new Worker<Row & { id: string }>(
+    queueName,
+    async (job) => {
+      const v = job.data;
+      await admin.query(insertSql(name), [v.id, v.account, v.seq, v.amount, v.note]);
+      if (++done === SLOW_ENTRIES) finished();
+    },
+    { connection, concurrency: 16 },
+  );
+  const start = performance.now();
+  const r = await produce(SLOW_ENTRIES, (i) =>
+    queue.add('write', { ...row(i), id: `e${i}` }, { removeOnComplete: true }),
+  );
+  await allDone;
+  const seconds = (performance.now() - start) / 1000;
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  results.push({
+    variant: 'BullMQ enqueue + worker INSERT, concurrency 16',
+    items: SLOW_ENTRIES,
+    seconds,
+    latenciesMs: r.latenciesMs,
+  });
+}
+
+rmSync(dir, { recursive: true, force: true });
+await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+await admin.end();
+
+const rows = results.map(toRow);
+console.log(
+  `bench/pipeline: ~200-byte entries over ${KEYS.toLocaleString('en-US')} keys into PostgreSQL, ${PRODUCERS} producers awaiting each write; ` +
+    `${ENTRIES.toLocaleString('en-US')} entries (${SLOW_ENTRIES.toLocaleString('en-US')} for naive and BullMQ); latency is per write, until it resolves`,
+);
+printTable('pipeline', rows, rows[0]!.variant, 'time vs floor');
+const floor = rows[0]!;
+for (const r of rows.slice(1)) {
+  console.log(
+    `${r.variant}: ${((100 * r.itemsPerSec) / floor.itemsPerSec).toFixed(0)}% of the COPY floor`,
+  );
+}
+const durable = rows.find((r) => r.variant.startsWith('sluice durable (SQLite journal), insert'))!;
+const naive = rows.find((r) => r.variant.startsWith('naive'))!;
+const bull = rows.find((r) => r.variant.startsWith('BullMQ'))!;
+console.log(
+  `sluice durable insert: ${(durable.itemsPerSec / bull.itemsPerSec).toFixed(1)}x BullMQ, ${(durable.itemsPerSec / naive.itemsPerSec).toFixed(1)}x naive`,
+);
+save('pipeline', rows, {
+  entries: ENTRIES,
+  slowEntries: SLOW_ENTRIES,
+  keys: KEYS,
+  producers: PRODUCERS,
+});
