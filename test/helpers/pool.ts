@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { PoolKey, WorkerPool } from '../../src/index.js';
+import type { ManualClock, PoolKey, WorkerPool } from '../../src/index.js';
 
 /** The pool's books balance: every accepted job ended somewhere, in flight within bounds. */
 export function assertBooks<K extends PoolKey, M, R>(pool: WorkerPool<K, M, R>): void {
@@ -43,4 +43,15 @@ export function booked<P>(pool: P): P {
 export function checkBooks(): void {
   for (const pool of created) assertBooks(pool);
   created.clear();
+}
+
+/** Moves a manual clock until the pool has nothing queued or in flight (at most `steps` × 5 ms). */
+export async function runUntilIdle<K extends PoolKey, M, R>(
+  pool: WorkerPool<K, M, R>,
+  clock: ManualClock,
+  steps = 2_000,
+): Promise<void> {
+  for (let i = 0; i < steps && (pool.stats().inFlight > 0 || pool.stats().queued > 0); i++) {
+    await clock.advance(5);
+  }
 }

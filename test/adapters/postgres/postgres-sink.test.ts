@@ -159,6 +159,19 @@ if (db.skip !== undefined) {
   });
 }
 
+test('postgresSink() against an unreachable server rejects with a transient error and leaves no pool open', async () => {
+  const error = await postgresSink({
+    connectionString: 'postgres://postgres@127.0.0.1:1/test',
+    table: 't',
+    columns: ['a'],
+    mode: 'upsert',
+    conflict: ['a'],
+    connectTimeoutMs: 1_000,
+  }).catch((e: unknown) => e);
+  assert.ok(error instanceof Error);
+  assert.equal(isTransientPostgresError(error), true, String(error));
+});
+
 test('isTransientPostgresError() follows the SQLSTATE table', () => {
   const err = (code: string): Error => Object.assign(new Error(code), { code });
   for (const code of [

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ManualClock, WorkerPool, sleep, type RoutingMode } from '../../../src/index.js';
-import { assertBooks } from '../../helpers/pool.js';
+import { assertBooks, runUntilIdle } from '../../helpers/pool.js';
 
 type Step =
   | {
@@ -115,9 +115,7 @@ test('WorkerPool books balance and every call settles, whatever the options and 
         }
         assertBooks(pool);
       }
-      for (let i = 0; i < 2_000 && (pool.stats().inFlight > 0 || pool.stats().queued > 0); i++) {
-        await clock.advance(5);
-      }
+      await runUntilIdle(pool, clock, 2_000);
       await clock.tick();
       const s = pool.stats();
       assert.equal(s.queued + s.inFlight, 0, 'everything ran or was discarded');

@@ -2,7 +2,7 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ManualClock, WorkerPool, sleep } from '../../../src/index.js';
-import { assertBooks, booked, checkBooks } from '../../helpers/pool.js';
+import { assertBooks, booked, checkBooks, runUntilIdle } from '../../helpers/pool.js';
 
 afterEach(checkBooks);
 
@@ -76,13 +76,7 @@ for (const routing of ['keyPersistent', 'stickyQueuer'] as const) {
             }
             assert.ok(pool.stats().inFlight <= pool.stats().workers.length);
           }
-          for (
-            let i = 0;
-            i < 10_000 && (pool.stats().inFlight > 0 || pool.stats().queued > 0);
-            i++
-          ) {
-            await clock.advance(5);
-          }
+          await runUntilIdle(pool, clock, 10_000);
           await Promise.all(calls);
           assert.deepEqual(violations, []);
           assert.deepEqual(seen, submitted);
