@@ -12,6 +12,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { WriteBehindMetrics } from '../core/write-behind.js';
+import type { Journal } from '../journal/journal.js';
 
 export interface PrometheusOptions {
   /** Register into this registry instead of a new one. */
@@ -110,5 +111,73 @@ export function prometheusRegistry(source: HasMetrics, options: PrometheusOption
     'From append to sink, ms, over recent entries.',
     (m) => m.endToEndLatencyMs,
   );
+  return registry;
+}
+
+/**
+ * The journal's own gauges, read from `journal.stats()` (and its dead-letter store) when
+ * the registry is scraped: what any process can see in a journal file, pipeline or not.
+ */
+export function journalCollectors(journal: Journal, options: PrometheusOptions = {}): Registry {
+  const registry = options.registry ?? new Registry();
+  const prefix = options.prefix ?? 'sluice_';
+  if (options.labels !== undefined && Object.keys(options.labels).length > 0) {
+    registry.setDefaultLabels(options.labels);
+  }
+  let stats: ReturnType<Journal['stats']> | undefined;
+  // One stats() per scrape, shared by the gauges.
+  const read = (): ReturnType<Journal['stats']> => {
+    if (stats === undefined) {
+      stats = journal.stats();
+      void stats.finally(() => setImmediate(() => (stats = undefined))).catch(() => {});
+    }
+    return stats;
+  };
+  const gauge = (
+    name: string,
+    help: string,
+    set: (g: Gauge, s: Awaited<ReturnType<Journal['stats']>>) => void,
+    labelNames: string[] = [],
+  ): void => {
+    new Gauge({
+      name: `${prefix}${name}`,
+      help,
+      labelNames,
+      registers: [registry],
+      async collect() {
+        set(this, await read());
+      },
+    });
+  };
+  gauge('journal_head', 'Position of the newest journal entry.', (g, s) => g.set(s.head));
+  gauge('journal_entries', 'Entries retained in the journal.', (g, s) => g.set(s.entries));
+  gauge('journal_bytes', 'Storage the journal uses, bytes.', (g, s) => g.set(s.bytes));
+  gauge(
+    'consumer_checkpoint',
+    'Position a consumer has committed.',
+    (g, s) => {
+      for (const c of s.consumers) g.set({ consumer: c.consumer }, c.position);
+    },
+    ['consumer'],
+  );
+  gauge(
+    'consumer_lag',
+    'Entries appended after a consumer checkpoint.',
+    (g, s) => {
+      for (const c of s.consumers) g.set({ consumer: c.consumer }, c.lag);
+    },
+    ['consumer'],
+  );
+  const store = journal.deadLetters?.();
+  if (store !== undefined) {
+    new Gauge({
+      name: `${prefix}dead_letters`,
+      help: 'Dead letters waiting in the journal (not replayed or purged).',
+      registers: [registry],
+      async collect() {
+        this.set(await store.count());
+      },
+    });
+  }
   return registry;
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * The `sluice` command. Each subcommand lives in its own file; this one only declares the
+ * arguments. Every failure ends in one line on stderr and a non-zero exit (fail.ts).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { dashboard } from './dashboard.js';
+import { demo } from './demo.js';
+import { dlqList, dlqPurge, dlqReplay } from './dlq.js';
+import { positiveInteger, run, UsageError } from './fail.js';
+import { inspect } from './inspect.js';
+
+const program = new Command('sluice')
+  .description('Durable write-behind: journal every write at once, then batch it into your store.')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .configureOutput({
+    writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `sluice: ${s.slice(7)}` : s),
+  });
+
+const portOption = (): Option =>
+  new Option('--port <port>', 'port to listen on (0: any free port)').default('7070');
+const hostOption = (): Option =>
+  new Option('--host <host>', 'address to listen on; beyond loopback needs --token').default(
+    '127.0.0.1',
+  );
+const tokenOption = (): Option =>
+  new Option('--token <token>', 'required on every request (Bearer header or ?token=)').env(
+    'SLUICE_DASHBOARD_TOKEN',
+  );
+
+program
+  .command('demo')
+  .description(
+    'write N messages from simulated accounts through a durable SQLite journal into a table, then verify them',
+  )
+  .option('--writes <n>', 'messages to write', '200000')
+  .option('--keys <n>', 'simulated accounts (per-account order is checked)', '2000')
+  .option(
+    '--dir <path>',
+    'folder for the journal, the SQLite table and the resume state',
+    'sluice-demo',
+  )
+  .option('--sink <url>', 'write into PostgreSQL at this postgres:// URL instead of SQLite')
+  .option('--memory', 'in-memory mode: no journal, nothing survives a crash')
+  .option('--kill-after <n>', 'SIGKILL the process after n acknowledged writes')
+  .option('--resume', 'recover a killed demo in --dir and finish it')
+  .option('--rate <n>', 'at most n writes per second')
+  .option('--dashboard', 'serve the live dashboard while the demo runs (and after, until Ctrl-C)')
+  .addOption(portOption())
+  .addOption(hostOption())
+  .addOption(tokenOption())
+  .action((o: Record<string, string | boolean | undefined>) =>
+    run(() => {
+      const str = (k: string): string | undefined => o[k] as string | undefined;
+      if (o['resume'] === true && (o['sink'] !== undefined || o['memory'] === true)) {
+        throw new UsageError(
+          '--resume takes the sink and sizes of the run it resumes: drop --sink and --memory',
+        );
+      }
+      return demo({
+        writes: positiveInteger('--writes', str('writes')),
+        keys: positiveInteger('--keys', str('keys')),
+        dir: str('dir') as string,
+        ...(str('sink') === undefined ? {} : { sink: str('sink') as string }),
+        memory: o['memory'] === true,
+        ...(str('killAfter') === undefined
+          ? {}
+          : { killAfter: positiveInteger('--kill-after', str('killAfter')) }),
+        resume: o['resume'] === true,
+        ...(str('rate') === undefined ? {} : { rate: positiveInteger('--rate', str('rate')) }),
+        ...(o['dashboard'] === true
+          ? {
+              dashboard: {
+                port: positiveInteger('--port', str('port'), 0),
+                host: str('host') as string,
+                ...(str('token') === undefined ? {} : { token: str('token') as string }),
+              },
+            }
+          : {}),
+      });
+    }),
+  );
+
+program
+  .command('inspect')
+  .description(
+    'show a journal: head, size, consumers with checkpoint and lag, backlog, dead letters',
+  )
+  .argument('<journal>', 'journal file (such as sluice-demo/journal.db)')
+  .option('--json', 'print JSON')
+  .action((path: string, o: { json?: boolean }) =>
+    run(() => inspect(path, { json: o.json === true })),
+  );
+
+const dlq = program
+  .command('dlq')
+  .description('list, replay or purge the dead letters of a journal');
+dlq
+  .command('list')
+  .description('list dead letters, oldest first')
+  .argument('<journal>', 'journal file')
+  .option('--limit <n>', 'most letters to show', '20')
+  .option('--after <id>', 'show letters after this id (paging)', '0')
+  .option('--json', 'print JSON')
+  .action((path: string, o: { limit: string; after: string; json?: boolean }) =>
+    run(() =>
+      dlqList(path, {
+        limit: positiveInteger('--limit', o.limit),
+        after: positiveInteger('--after', o.after, 0),
+        json: o.json === true,
+      }),
+    ),
+  );
+dlq
+  .command('replay')
+  .description('append dead letters to the journal again, so the pipeline retries them')
+  .argument('<journal>', 'journal file')
+  .argument('[ids...]', 'dead letter ids')
+  .option('--all', 'every dead letter')
+  .action((path: string, ids: string[], o: { all?: boolean }) =>
+    run(() => dlqReplay(path, ids, o.all === true)),
+  );
+dlq
+  .command('purge')
+  .description('remove dead letters for good')
+  .argument('<journal>', 'journal file')
+  .argument('[ids...]', 'dead letter ids')
+  .option('--all', 'every dead letter')
+  .action((path: string, ids: string[], o: { all?: boolean }) =>
+    run(() => dlqPurge(path, ids, o.all === true)),
+  );
+
+program
+  .command('dashboard')
+  .description('serve a live page for a journal: throughput, backlog, lag, dead letters, /metrics')
+  .argument('<journal>', 'journal file')
+  .addOption(portOption())
+  .addOption(hostOption())
+  .addOption(tokenOption())
+  .option('--consumer <name>', 'the checkpoint that counts as "in the sink"', 'write-behind')
+  .action((path: string, o: { port: string; host: string; token?: string; consumer: string }) =>
+    run(() =>
+      dashboard(path, {
+        port: positiveInteger('--port', o.port, 0),
+        host: o.host,
+        consumer: o.consumer,
+        ...(o.token === undefined ? {} : { token: o.token }),
+      }),
+    ),
+  );
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version exit 0; usage mistakes were already printed with the usage hint.
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else {
+    throw error;
+  }
+}

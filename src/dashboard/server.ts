@@ -1,0 +1,214 @@
+/**
+ * The dashboard's web server: one page, live numbers over server-sent events, Prometheus
+ * text at /metrics and JSON under /api. Built on node:http; nothing to install.
+ *
+ * It listens on 127.0.0.1 by default. Listening anywhere else requires a token, checked on
+ * every request (an `Authorization: Bearer` header or a `token` query parameter, which is
+ * how the page passes it on to its own requests).
+ *
+ * Routes: `/` the page, `/app.js` its script, `/events` the sample stream (the history
+ * first, then one sample per interval), `/api/snapshot` the latest sample,
+ * `/api/history` the kept samples, `/api/dead-letters?limit=n`, `/metrics`.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../errors.js';
+import { integerOption } from '../core/options.js';
+import { APP_JS, page } from './page.js';
+import type { DashboardSample, DashboardSource } from './source.js';
+
+export interface DashboardOptions {
+  source: DashboardSource;
+  /** 0 picks a free port. @default 7070 */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** Required when `host` is not a loopback address. */
+  token?: string;
+  /** How often a sample is taken and sent. @default 1000 */
+  intervalMs?: number;
+  /** Samples kept for the charts. @default 600 */
+  history?: number;
+}
+
+/** A sample with the rates since the one before it. */
+export interface DashboardPoint extends DashboardSample {
+  /** Entries written per second since the previous sample. */
+  writeRate: number;
+  /** Entries persisted per second since the previous sample. */
+  persistRate: number;
+}
+
+export interface Dashboard {
+  readonly url: string;
+  readonly port: number;
+  /** The newest point, once one was taken. */
+  latest(): DashboardPoint | undefined;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/;
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const host = options.host ?? '127.0.0.1';
+  const port = integerOption('port', options.port, 7070, 0, 65_535);
+  const intervalMs = integerOption('intervalMs', options.intervalMs, 1000, 50);
+  const keep = integerOption('history', options.history, 600, 2);
+  const token = options.token;
+  if (token !== undefined && (typeof token !== 'string' || token.length < 8)) {
+    throw new ConfigError('token', 'a string of at least 8 characters', token);
+  }
+  if (!isLoopback(host) && token === undefined) {
+    throw new ConfigError(
+      'token',
+      `set when listening beyond loopback (host ${host}): anyone who can reach it would see the data`,
+      token,
+    );
+  }
+  const { source } = options;
+  const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+  const expected = token === undefined ? undefined : digest(token);
+
+  const history: DashboardPoint[] = [];
+  const clients = new Set<ServerResponse>();
+  let sampling = false;
+  const tick = async (): Promise<void> => {
+    if (sampling) return; // a slow sample: skip this tick rather than pile up
+    sampling = true;
+    try {
+      const s = await source.sample();
+      const prev = history.at(-1);
+      const dt = prev === undefined ? 0 : (s.t - prev.t) / 1000;
+      const point: DashboardPoint = {
+        ...s,
+        writeRate: dt > 0 ? Math.max(0, (s.written - (prev?.written ?? 0)) / dt) : 0,
+        persistRate: dt > 0 ? Math.max(0, (s.persisted - (prev?.persisted ?? 0)) / dt) : 0,
+      };
+      history.push(point);
+      if (history.length > keep) history.shift();
+      const frame = `event: sample\ndata: ${JSON.stringify(point)}\n\n`;
+      for (const res of clients) res.write(frame);
+    } catch (error) {
+      const frame = `event: failure\ndata: ${JSON.stringify(String((error as Error).message ?? error))}\n\n`;
+      for (const res of clients) res.write(frame);
+    } finally {
+      sampling = false;
+    }
+  };
+  await tick();
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+
+  const authorized = (req: IncomingMessage, url: URL): boolean => {
+    if (expected === undefined) return true;
+    const header = req.headers.authorization;
+    const given = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('token');
+    return given !== null && timingSafeEqual(digest(given), expected);
+  };
+
+  const json = (res: ServerResponse, body: unknown): void => {
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify(body));
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://dashboard');
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('x-content-type-options', 'nosniff');
+    if (!authorized(req, url)) {
+      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('unauthorized: this dashboard needs its token\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' });
+      res.end();
+      return;
+    }
+    switch (url.pathname) {
+      case '/':
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy':
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        });
+        res.end(page(source.title, url.searchParams.get('token') ?? undefined));
+        return;
+      case '/app.js':
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+        res.end(APP_JS);
+        return;
+      case '/events': {
+        res.writeHead(200, {
+          'content-type': 'text/event-stream',
+          connection: 'keep-alive',
+        });
+        res.write(`retry: 2000\nevent: history\ndata: ${JSON.stringify(history)}\n\n`);
+        clients.add(res);
+        req.on('close', () => clients.delete(res));
+        return;
+      }
+      case '/api/snapshot':
+        json(res, history.at(-1) ?? null);
+        return;
+      case '/api/history':
+        json(res, history);
+        return;
+      case '/api/dead-letters': {
+        const limit = Math.min(
+          1000,
+          Math.max(1, Number(url.searchParams.get('limit') ?? 20) || 20),
+        );
+        json(res, await source.deadLetters(limit));
+        return;
+      }
+      case '/metrics': {
+        const text = await source.prometheus();
+        if (text === undefined) {
+          res.writeHead(501, { 'content-type': 'text/plain; charset=utf-8' });
+          res.end('metrics need the prom-client package: npm install prom-client\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': text.contentType });
+        res.end(text.body);
+        return;
+      }
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('not found\n');
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`${(error as Error).message ?? String(error)}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`;
+  return {
+    url: `http://${shownHost}:${bound}/${query}`,
+    port: bound,
+    latest: () => history.at(-1),
+    close: async () => {
+      clearInterval(timer);
+      for (const res of clients) res.end();
+      clients.clear();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
