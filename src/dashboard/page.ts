@@ -12,6 +12,7 @@ export function page(title: string, token: string | undefined): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>sluice · ${escapeHtml(title)}</title>
 <style>
   :root { --bg: #0f1419; --panel: #171d24; --line: #2a323c; --text: #d7dde4; --dim: #8593a3;
@@ -33,7 +34,8 @@ export function page(title: string, token: string | undefined): string {
   .tile .value { font-size: 22px; font-variant-numeric: tabular-nums; margin-top: 2px; }
   .tile.warn .value { color: var(--amber); }
   .tile.bad .value { color: var(--red); }
-  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
+  .charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 16px; }
+  .tables { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
   .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 12px; }
   .panel h2 { font-size: 13px; font-weight: 600; margin: 0 0 8px; color: var(--dim);
               text-transform: uppercase; letter-spacing: .04em; }
@@ -76,7 +78,7 @@ export function page(title: string, token: string | undefined): string {
     <div class="panel pipeline"><h2>Latency, ms (recent)</h2><div class="legend" data-for="latency"></div><canvas id="latency"></canvas></div>
     <div class="panel pipeline"><h2>Batch size, entries (recent)</h2><div class="legend" data-for="batchSize"></div><canvas id="batchSize"></canvas></div>
   </section>
-  <section class="charts">
+  <section class="tables">
     <div class="panel pipeline"><h2>Workers</h2><table id="workers"><thead><tr><th>Worker</th><th>State</th><th class="num">Processed</th><th class="num">Queued</th><th class="num">Failed</th><th class="num">Restarts</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Consumers</h2><table id="consumers"><thead><tr><th>Consumer</th><th class="num">Checkpoint</th><th class="num">Lag</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Dead letters</h2><table id="deadLetterList"><thead><tr><th class="num">Id</th><th>Key</th><th class="num">Attempts</th><th>Error</th></tr></thead><tbody></tbody></table><div class="empty" id="noDeadLetters">None: every entry reached the sink.</div></div>

@@ -45,6 +45,8 @@ export interface Dashboard {
   readonly port: number;
   /** The newest point, once one was taken. */
   latest(): DashboardPoint | undefined;
+  /** Takes a sample now (and sends it), besides the periodic ones. */
+  refresh(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,18 @@ const LOOPBACK = /^(127(\.\d{1,3}){3}|::1|localhost)$/;
 
 export function isLoopback(host: string): boolean {
   return LOOPBACK.test(host);
+}
+
+/** A sample with its rates: the counters' change since `prev`, per second. */
+export function toPoint(sample: DashboardSample, prev: DashboardPoint | undefined): DashboardPoint {
+  const dt = prev === undefined ? 0 : (sample.t - prev.t) / 1000;
+  const rate = (now: number, before: number): number =>
+    dt > 0 ? Math.max(0, (now - before) / dt) : 0;
+  return {
+    ...sample,
+    writeRate: rate(sample.written, prev?.written ?? 0),
+    persistRate: rate(sample.persisted, prev?.persisted ?? 0),
+  };
 }
 
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
@@ -81,14 +95,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (sampling) return; // a slow sample: skip this tick rather than pile up
     sampling = true;
     try {
-      const s = await source.sample();
-      const prev = history.at(-1);
-      const dt = prev === undefined ? 0 : (s.t - prev.t) / 1000;
-      const point: DashboardPoint = {
-        ...s,
-        writeRate: dt > 0 ? Math.max(0, (s.written - (prev?.written ?? 0)) / dt) : 0,
-        persistRate: dt > 0 ? Math.max(0, (s.persisted - (prev?.persisted ?? 0)) / dt) : 0,
-      };
+      const point = toPoint(await source.sample(), history.at(-1));
       history.push(point);
       if (history.length > keep) history.shift();
       const frame = `event: sample\ndata: ${JSON.stringify(point)}\n\n`;
@@ -204,6 +211,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     url: `http://${shownHost}:${bound}/${query}`,
     port: bound,
     latest: () => history.at(-1),
+    refresh: tick,
     close: async () => {
       clearInterval(timer);
       for (const res of clients) res.end();

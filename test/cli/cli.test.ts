@@ -1,0 +1,331 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import BetterSqlite3 from 'better-sqlite3';
+import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
+import { sluice, startSluice, type CliResult } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
+
+const dir = tempDir('sluice-cli-');
+
+/** A failure the way the command must report it: one line, no stack trace. */
+function assertOneLineError(r: CliResult, pattern: RegExp, code = 1): void {
+  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0] as string, /^sluice: /);
+  assert.match(lines[0] as string, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+}
+
+/** A journal with 10 entries, a checkpoint at 6 and two dead letters. */
+async function preparedJournal(name: string): Promise<string> {
+  const path = join(dir, name);
+  const journal = await SqliteJournal.open(path);
+  await journal.append(
+    Array.from({ length: 10 }, (_, i) => ({ key: `k${i % 3}`, payload: { i } })),
+  );
+  await journal.commit('write-behind', 6);
+  await journal.deadLetters().add([
+    {
+      position: 3,
+      entryId: '3',
+      key: 'k0',
+      payload: { i: 2 },
+      error: 'violates check "positive"',
+      attempts: 1,
+    },
+    {
+      position: 5,
+      entryId: '5',
+      key: 'k2',
+      payload: { i: 4 },
+      error: 'value too long',
+      attempts: 2,
+    },
+  ]);
+  await journal.close();
+  return path;
+}
+
+describe('sluice demo', () => {
+  test('writes, then verifies every acknowledged write is in the table in order', async () => {
+    const r = await sluice([
+      'demo',
+      '--writes',
+      '3000',
+      '--keys',
+      '40',
+      '--dir',
+      join(dir, 'demo'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /verification: OK: 3,000 rows for 3,000 acknowledged writes, per-account order kept/,
+    );
+    assert.match(r.stdout, /write latency\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms/);
+    assert.match(r.stdout, /dead letters\s+0/);
+    assert.equal(r.stderr, '');
+    const db = new BetterSqlite3(join(dir, 'demo', 'store.db'), { readonly: true });
+    const n = (
+      db.prepare('SELECT count(DISTINCT sluice_id) AS n FROM messages').get() as { n: number }
+    ).n;
+    db.close();
+    assert.equal(n, 3000);
+  });
+
+  test('--memory runs the same pipeline without a journal', async () => {
+    const r = await sluice([
+      'demo',
+      '--memory',
+      '--writes',
+      '2000',
+      '--keys',
+      '20',
+      '--dir',
+      join(dir, 'mem'),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /in-memory mode/);
+    assert.match(r.stdout, /verification: OK: 2,000 rows/);
+    assert.equal(existsSync(join(dir, 'mem', 'journal.db')), false);
+  });
+
+  test('--kill-after dies by SIGKILL; --resume recovers and loses nothing', async () => {
+    const where = join(dir, 'crash');
+    const killed = await sluice([
+      'demo',
+      '--writes',
+      '20000',
+      '--keys',
+      '200',
+      '--dir',
+      where,
+      '--kill-after',
+      '7000',
+    ]);
+    assert.equal(killed.signal, 'SIGKILL');
+    const acks = readFileSync(join(where, 'acks.log'), 'utf8').trim().split('\n');
+    assert.equal(acks.length, 7000);
+
+    const resumed = await sluice(['demo', '--dir', where, '--resume']);
+    assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
+    assert.match(resumed.stdout, /recovering [\d,]+ journal entries not yet in the sink/);
+    assert.match(
+      resumed.stdout,
+      /verification: OK: 20,000 rows for 20,000 acknowledged writes \(7,000 acknowledged before the crash \+ 13,000 now\)/,
+    );
+  });
+
+  test('the verification catches an acknowledged write that went missing', async () => {
+    const where = join(dir, 'lost');
+    const killed = await sluice([
+      'demo',
+      '--writes',
+      '6000',
+      '--keys',
+      '60',
+      '--dir',
+      where,
+      '--kill-after',
+      '3000',
+    ]);
+    assert.equal(killed.signal, 'SIGKILL');
+    // w0 was acknowledged and, long before the kill, written to the table: take it away.
+    const store = new BetterSqlite3(join(where, 'store.db'));
+    assert.equal(store.prepare("DELETE FROM messages WHERE sluice_id = 'w0'").run().changes, 1);
+    store.close();
+    const resumed = await sluice(['demo', '--dir', where, '--resume']);
+    assert.equal(resumed.code, 1);
+    assert.match(resumed.stdout, /verification: FAILED: 5,999 rows for 6,000 acknowledged writes/);
+  });
+
+  test('bad options are refused in one line with a usage exit code', async () => {
+    assertOneLineError(
+      await sluice(['demo', '--writes', 'lots']),
+      /--writes must be an integer ≥ 1, got "lots"/,
+      2,
+    );
+    assertOneLineError(
+      await sluice(['demo', '--memory', '--kill-after', '5']),
+      /--memory keeps nothing/,
+      2,
+    );
+    assertOneLineError(
+      await sluice(['demo', '--resume', '--dir', join(dir, 'never-ran')]),
+      /nothing to resume in .*never-ran/,
+      2,
+    );
+    assertOneLineError(
+      await sluice(['demo', '--sink', 'mysql://x', '--dir', join(dir, 'badsink')]),
+      /--sink takes a postgres:\/\/ URL/,
+      2,
+    );
+  });
+});
+
+describe('sluice inspect', () => {
+  test('reports head, consumers, backlog and dead letters, as text and JSON', async () => {
+    const path = await preparedJournal('inspect.db');
+    const text = await sluice(['inspect', path]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /head\s+10\n/);
+    assert.match(text.stdout, /write-behind: checkpoint 6, lag 4/);
+    assert.match(text.stdout, /backlog\s+4 /);
+    assert.match(text.stdout, /dead letters\s+2/);
+
+    const json = await sluice(['inspect', path, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout) as Record<string, unknown>;
+    assert.equal(report['head'], 10);
+    assert.equal(report['entries'], 10);
+    assert.equal(report['backlog'], 4);
+    assert.equal(report['deadLetters'], 2);
+    assert.deepEqual(report['consumers'], [{ consumer: 'write-behind', position: 6, lag: 4 }]);
+  });
+
+  test('a missing, corrupt or foreign file is one clear line, never a stack trace', async () => {
+    assertOneLineError(
+      await sluice(['inspect', join(dir, 'nope.db')]),
+      /no journal at .*nope\.db: the file does not exist/,
+      2,
+    );
+    const garbage = join(dir, 'garbage.db');
+    writeFileSync(garbage, Buffer.alloc(8192, 0x5a));
+    assertOneLineError(await sluice(['inspect', garbage]), /garbage\.db/);
+    const foreign = join(dir, 'foreign.db');
+    const other = new BetterSqlite3(foreign);
+    other.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)');
+    other.close();
+    assertOneLineError(await sluice(['inspect', foreign]), /not a sluice journal/);
+    const folder = join(dir, 'a-folder');
+    mkdirSync(folder);
+    assertOneLineError(await sluice(['inspect', folder]), /is a directory/, 2);
+  });
+
+  test('unknown flags and commands print usage', async () => {
+    const flag = await sluice(['inspect', 'x.db', '--bogus']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /unknown option '--bogus'/);
+    assert.match(flag.stderr, /--help/);
+    const command = await sluice(['frobnicate']);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /unknown command 'frobnicate'/);
+    const missing = await sluice(['inspect']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing required argument 'journal'/);
+  });
+
+  test('--help works on every command', async () => {
+    for (const args of [
+      [],
+      ['demo'],
+      ['inspect'],
+      ['dlq'],
+      ['dlq', 'list'],
+      ['dlq', 'replay'],
+      ['dlq', 'purge'],
+      ['dashboard'],
+    ]) {
+      const r = await sluice([...args, '--help']);
+      assert.equal(r.code, 0, `${args.join(' ')} --help: ${r.stderr}`);
+      assert.match(r.stdout, /^Usage: sluice/);
+    }
+  });
+});
+
+describe('sluice dlq', () => {
+  test('list shows each letter with its error; JSON too', async () => {
+    const path = await preparedJournal('dlq-list.db');
+    const r = await sluice(['dlq', 'list', path]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /#1\n\s+key\s+k0\n/);
+    assert.match(r.stdout, /error\s+violates check "positive"/);
+    assert.match(r.stdout, /after 2 attempts/);
+    assert.match(r.stdout, /2 of 2 dead letters/);
+    const page = await sluice(['dlq', 'list', path, '--limit', '1']);
+    assert.match(page.stdout, /1 of 2 dead letters; next page: --after 1/);
+    const json = await sluice(['dlq', 'list', path, '--json', '--after', '1']);
+    const letters = JSON.parse(json.stdout) as { id: number; key: string }[];
+    assert.deepEqual(
+      letters.map((l) => [l.id, l.key]),
+      [[2, 'k2']],
+    );
+  });
+
+  test('replay puts letters back into the journal; purge removes them', async () => {
+    const path = await preparedJournal('dlq-replay.db');
+    const replay = await sluice(['dlq', 'replay', path, '2']);
+    assert.equal(replay.code, 0, replay.stderr);
+    assert.match(replay.stdout, /replayed 1 dead letter into the journal at position 11/);
+
+    const journal = await SqliteJournal.open(path, { create: false });
+    const [entry] = await journal.read(10);
+    assert.deepEqual([entry?.key, entry?.payload], ['k2', { i: 4 }]);
+    assert.equal(await journal.deadLetters().count(), 1);
+    await journal.close();
+
+    const purge = await sluice(['dlq', 'purge', path, '--all']);
+    assert.equal(purge.code, 0, purge.stderr);
+    assert.match(purge.stdout, /purged 1 dead letter\n/);
+    const none = await sluice(['dlq', 'list', path]);
+    assert.match(none.stdout, /no dead letters/);
+  });
+
+  test('ids are required, and must be ids', async () => {
+    const path = await preparedJournal('dlq-bad.db');
+    assertOneLineError(
+      await sluice(['dlq', 'replay', path]),
+      /name the dead letter ids, or use --all/,
+      2,
+    );
+    assertOneLineError(
+      await sluice(['dlq', 'purge', path, 'seven']),
+      /a dead letter id must be an integer/,
+      2,
+    );
+    assertOneLineError(
+      await sluice(['dlq', 'purge', path, '1', '--all']),
+      /give ids or --all, not both/,
+      2,
+    );
+    const journal = await SqliteJournal.open(path, { create: false });
+    assert.equal(await journal.deadLetters().count(), 2, 'nothing removed by the refused calls');
+    await journal.close();
+  });
+});
+
+describe('sluice dashboard', () => {
+  test('serves a journal: snapshot, Prometheus text, and stops on Ctrl-C', async () => {
+    const path = await preparedJournal('dash.db');
+    const running = startSluice(['dashboard', path, '--port', '0']);
+    const [, url] = await running.waitFor(/dashboard (http:\/\/127\.0\.0\.1:\d+\/)/);
+    const snapshot = (await (await fetch(`${url}api/snapshot`)).json()) as Record<string, unknown>;
+    assert.equal(snapshot['written'], 10);
+    assert.equal(snapshot['persisted'], 6);
+    assert.equal(snapshot['backlog'], 4);
+    assert.equal(snapshot['deadLetters'], 2);
+    assert.equal(snapshot['pipeline'], undefined);
+    const metrics = await (await fetch(`${url}metrics`)).text();
+    assert.match(metrics, /^sluice_journal_head 10$/m);
+    assert.match(metrics, /^sluice_consumer_lag\{consumer="write-behind"\} 4$/m);
+    assert.match(metrics, /^sluice_dead_letters 2$/m);
+    const page = await fetch(url as string);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<canvas id="throughput">/);
+    assert.equal((await fetch(`${url}nothing-here`)).status, 404);
+    running.child.kill('SIGINT');
+    const r = await running.done;
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('listening beyond loopback without a token is refused', async () => {
+    const path = await preparedJournal('dash-open.db');
+    assertOneLineError(
+      await sluice(['dashboard', path, '--host', '0.0.0.0', '--port', '0']),
+      /token.*beyond loopback/,
+    );
+  });
+});
