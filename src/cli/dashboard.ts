@@ -15,11 +15,13 @@ export async function dashboard(
       host: options.host,
       ...(options.token === undefined ? {} : { token: options.token }),
     });
-    process.stdout.write(`dashboard ${server.url} watching ${path} (Ctrl-C to stop)\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
+    // Listen before saying where: a Ctrl-C right after the line must find the handler.
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
     });
+    process.stdout.write(`dashboard ${server.url} watching ${path} (Ctrl-C to stop)\n`);
+    await stopped;
     await server.close();
     return 0;
   } finally {

@@ -239,8 +239,10 @@ export async function demo(o: DemoOptions): Promise<number> {
   );
   await store.close();
   if (dashboard !== undefined) {
+    // Listen before saying so: a Ctrl-C that comes right after the line must find the handler.
+    const interrupted = new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
     out.write(`dashboard still at ${dashboard.url} (Ctrl-C to stop)\n`);
-    await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+    await interrupted;
     await dashboard.close();
   }
   if (journal !== 'memory') await journal.close();

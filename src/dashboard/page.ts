@@ -93,7 +93,8 @@ export function page(title: string, token: string | undefined): string {
 /** The page's script (served at /app.js, so the page's CSP can forbid inline scripts). */
 export const APP_JS = String.raw`'use strict';
 (function () {
-  var token = new URLSearchParams(location.search).get('token');
+  // The token this script was served with (by parameter or header) goes on every request.
+  var token = new URL(document.currentScript.src).searchParams.get('token');
   var q = token ? '?token=' + encodeURIComponent(token) : '';
   var points = [];
   var KEEP = 600;

@@ -111,12 +111,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const timer = setInterval(() => void tick(), intervalMs);
   timer.unref();
 
-  const authorized = (req: IncomingMessage, url: URL): boolean => {
-    if (expected === undefined) return true;
+  const tokenOf = (req: IncomingMessage, url: URL): string | null => {
     const header = req.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('token');
-    return given !== null && timingSafeEqual(digest(given), expected);
+    return header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('token');
   };
+  const authorized = (given: string | null): boolean =>
+    expected === undefined || (given !== null && timingSafeEqual(digest(given), expected));
 
   const json = (res: ServerResponse, body: unknown): void => {
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
@@ -127,7 +127,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const url = new URL(req.url ?? '/', 'http://dashboard');
     res.setHeader('cache-control', 'no-store');
     res.setHeader('x-content-type-options', 'nosniff');
-    if (!authorized(req, url)) {
+    const given = tokenOf(req, url);
+    if (!authorized(given)) {
       res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' });
       res.end('unauthorized: this dashboard needs its token\n');
       return;
@@ -144,7 +145,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           'content-security-policy':
             "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
         });
-        res.end(page(source.title, url.searchParams.get('token') ?? undefined));
+        // The page passes the token it was served with on to its own requests.
+        res.end(page(source.title, expected === undefined ? undefined : (given ?? undefined)));
         return;
       case '/app.js':
         res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });

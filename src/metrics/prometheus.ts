@@ -125,11 +125,16 @@ export function journalCollectors(journal: Journal, options: PrometheusOptions =
     registry.setDefaultLabels(options.labels);
   }
   let stats: ReturnType<Journal['stats']> | undefined;
-  // One stats() per scrape, shared by the gauges.
+  // One stats() per scrape: a scrape calls every collector in the same turn, so they all
+  // share the call in flight; the next scrape starts a new one.
   const read = (): ReturnType<Journal['stats']> => {
     if (stats === undefined) {
-      stats = journal.stats();
-      void stats.finally(() => setImmediate(() => (stats = undefined))).catch(() => {});
+      const pending = journal.stats();
+      stats = pending;
+      const forget = (): void => {
+        if (stats === pending) stats = undefined;
+      };
+      pending.then(forget, forget);
     }
     return stats;
   };

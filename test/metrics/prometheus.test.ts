@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryJournal, MemorySink, WriteBehind } from '../../src/index.js';
-import { prometheusRegistry } from '../../src/metrics/prometheus.js';
+import { journalCollectors, prometheusRegistry } from '../../src/metrics/prometheus.js';
 
 /** Parses Prometheus text into name{labels} → value. */
 function parse(text: string): Map<string, number> {
@@ -42,4 +42,26 @@ test('prometheusRegistry() exposes the pipeline counters, gauges and quantiles a
     'counters keep counting across scrapes',
   );
   await wb.close();
+});
+
+test('journalCollectors() exposes what a journal holds: head, checkpoints, lag, dead letters', async () => {
+  const journal = new MemoryJournal();
+  await journal.append(Array.from({ length: 7 }, (_, i) => ({ key: 'k', payload: i })));
+  await journal.commit('a', 5);
+  await journal.commit('b', 2);
+  await journal.deadLetters().add([
+    { position: 1, entryId: '1', key: 'k', payload: 0, error: 'bad', attempts: 1 },
+  ]);
+  const registry = journalCollectors(journal);
+  const m = parse(await registry.metrics());
+  assert.equal(m.get('sluice_journal_head'), 7);
+  assert.equal(m.get('sluice_journal_entries'), 7);
+  assert.equal(m.get('sluice_consumer_checkpoint{consumer="a"}'), 5);
+  assert.equal(m.get('sluice_consumer_lag{consumer="b"}'), 5);
+  assert.equal(m.get('sluice_dead_letters'), 1);
+  assert.ok((m.get('sluice_journal_bytes') ?? 0) > 0);
+
+  await journal.append([{ key: 'k', payload: 8 }]);
+  const again = parse(await registry.metrics());
+  assert.equal(again.get('sluice_journal_head'), 8, 'each scrape reads the journal again');
 });
