@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Starts the servers the tests and benchmarks need, if they are not already running.
+# Starts the servers the tests and benchmarks need (and installs chromium for the browser
+# test), if they are not already there.
 # Idempotent: a running server is left alone. Exits non-zero if one cannot be reached.
 set -euo pipefail
 
@@ -28,3 +29,14 @@ if ! up 6379; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 wait_for Redis 6379
+
+# The dashboard's browser test drives Debian's chromium.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get install -y --no-install-recommends chromium ||
+    { "${as_root[@]}" apt-get update && "${as_root[@]}" apt-get install -y --no-install-recommends chromium; }
+fi
+/usr/bin/chromium --version

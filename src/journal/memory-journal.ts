@@ -39,8 +39,13 @@ interface Stored extends EncodedRecord {
 
 export class MemoryJournal implements Journal {
   readonly #codec: Codec;
-  /** `#entries[i]` has position `#first + i`. */
-  #entries: Stored[] = [];
+  /**
+   * `#entries[#offset + i]` has position `#first + i`. Truncation only moves `#offset` (and
+   * clears the slots); the array is compacted once the dead prefix is most of it, so
+   * truncating after every batch costs O(batch), not O(retained).
+   */
+  #entries: (Stored | undefined)[] = [];
+  #offset = 0;
   #first = 1;
   readonly #ids = new Map<string, number>();
   readonly #checkpoints = new Map<string, number>();
@@ -54,7 +59,7 @@ export class MemoryJournal implements Journal {
   }
 
   get #head(): number {
-    return this.#first + this.#entries.length - 1;
+    return this.#first + this.#entries.length - this.#offset - 1;
   }
 
   append(records: readonly JournalRecord[]): Promise<number[]> {
@@ -83,11 +88,12 @@ export class MemoryJournal implements Journal {
       this.#open();
       const { limit, region } = checkRead(after, options);
       const out: JournalEntry[] = [];
-      for (let i = Math.max(0, after + 1 - this.#first); i < this.#entries.length; i++) {
+      const base = this.#first - this.#offset; // position of #entries[0]
+      for (let i = Math.max(this.#offset, after + 1 - base); i < this.#entries.length; i++) {
         const e = this.#entries[i] as Stored;
         if (!inRegion(region, e.key, e.type)) continue;
         out.push({
-          position: this.#first + i,
+          position: base + i,
           key: e.key,
           type: e.type,
           id: e.id,
@@ -138,12 +144,18 @@ export class MemoryJournal implements Journal {
         limit = Math.min(limit, Math.min(...this.#checkpoints.values()) + 1);
       }
       const n = Math.max(0, limit - this.#first);
-      for (const e of this.#entries.slice(0, n)) {
+      for (let i = this.#offset; i < this.#offset + n; i++) {
+        const e = this.#entries[i] as Stored;
         if (e.id !== undefined) this.#ids.delete(e.id);
         this.#bytes -= typeof e.payload === 'string' ? e.payload.length : e.payload.byteLength;
+        this.#entries[i] = undefined;
       }
-      this.#entries = this.#entries.slice(n);
+      this.#offset += n;
       this.#first += n;
+      if (this.#offset >= 1024 && this.#offset * 2 >= this.#entries.length) {
+        this.#entries = this.#entries.slice(this.#offset);
+        this.#offset = 0;
+      }
       return Promise.resolve({ removed: n, firstRetained: this.#first });
     });
   }
@@ -155,7 +167,7 @@ export class MemoryJournal implements Journal {
       return Promise.resolve({
         head,
         first: this.#first,
-        entries: this.#entries.length,
+        entries: this.#entries.length - this.#offset,
         bytes: this.#bytes,
         consumers: [...this.#checkpoints].map(([consumer, position]) => ({
           consumer,

@@ -1,0 +1,22 @@
+import pg from 'pg';
+import { WriteBehind } from '../src/index.js';
+import { SqliteJournal } from '../src/adapters/sqlite/index.js';
+import { postgresSink } from '../src/adapters/postgres/index.js';
+const cs = 'postgres://postgres@127.0.0.1:5432/test';
+const admin = new pg.Pool({ connectionString: cs });
+await admin.query('DROP TABLE IF EXISTS prof_t; CREATE TABLE prof_t (sluice_id text UNIQUE, account text NOT NULL, seq bigint NOT NULL, amount integer NOT NULL, note text)');
+type Row = { account: string; seq: number; amount: number; note: string };
+const sink = await postgresSink<Row>({ connectionString: cs, table: 'prof_t', columns: ['account','seq','amount','note'], mode: 'insert', maxConnections: 4 });
+const mode = process.argv[2] ?? 'memory';
+const journal = mode === 'memory' ? 'memory' as const : await SqliteJournal.open('/tmp/prof/j-' + process.pid + '.db');
+const wb = await WriteBehind.open<Row>({ journal, sink, workers: 4, batch: { maxSize: 1000, maxDelayMs: 10 }, maxBacklog: 200_000 });
+const N = 300_000; let next = 0;
+const t0 = performance.now();
+await Promise.all(Array.from({ length: 1000 }, async () => {
+  for (let i = next++; i < N; i = next++) await wb.write(`acct-${i % 10000}`, { account: `acct-${i % 10000}`, seq: i, amount: i % 1000, note: 'x'.repeat(150) }, { id: `e${i}` });
+}));
+const tw = performance.now();
+await wb.flush();
+const t1 = performance.now();
+console.log(mode, 'writes/s', Math.round(N / ((tw - t0) / 1000)), 'end-to-end/s', Math.round(N / ((t1 - t0) / 1000)));
+await wb.close(); await sink.close(); await admin.end();
