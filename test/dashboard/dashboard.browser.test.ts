@@ -129,6 +129,10 @@ test('the dashboard shows a running demo live', { skip: chromiumGate() }, async 
   await demo.waitFor(/dashboard still at/);
   demo.child.kill('SIGINT');
   const result = await demo.done;
-  assert.equal(result.code, 0, `signal ${result.signal}; stderr: ${result.stderr}; stdout: ${result.stdout.slice(-600)}`);
+  assert.equal(
+    result.code,
+    0,
+    `signal ${result.signal}; stderr: ${result.stderr}; stdout: ${result.stdout.slice(-600)}`,
+  );
   assert.match(result.stdout, /verification: OK: 150,000 rows/);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
 import type { DashboardSample, DashboardSource } from '../../src/dashboard/source.js';
@@ -15,16 +15,7 @@ function scripted(samples: Partial<DashboardSample>[]): DashboardSource & { take
       const s = samples[Math.min(i++, samples.length - 1)] ?? {};
       source.taken++;
       if (s.t === -1) return Promise.reject(new Error('journal is closed'));
-      return Promise.resolve({
-        t: 0,
-        written: 0,
-        persisted: 0,
-        backlog: 0,
-        lag: 0,
-        deadLetters: 0,
-        journal: { head: 0, entries: 0, bytes: 0, consumers: [] },
-        ...s,
-      });
+      return Promise.resolve(scriptedSample(s));
     },
     deadLetters: () => Promise.resolve([]),
     prometheus: () => Promise.resolve(undefined),
@@ -111,7 +102,7 @@ describe('startDashboard', () => {
     );
     t.after(() => dash.close());
     const frames: string[] = [];
-    const res = await new Promise<import('node:http').IncomingMessage>((resolve) =>
+    const res = await new Promise<IncomingMessage>((resolve) =>
       request(`${dash.url}events`, resolve).end(),
     );
     assert.equal(res.headers['content-type'], 'text/event-stream');
