@@ -30,6 +30,7 @@ import BetterSqlite3, { type Database, type Statement, type Transaction } from '
 import {
   AppendWaiters,
   ClosedError,
+  ConfigError,
   InputError,
   JournalFormatError,
   checkConsumer,
@@ -72,6 +73,13 @@ export interface SqliteJournalOptions {
   maxGroupRecords?: number;
   /** How often `waitForAppend` checks for appends by other processes. @default 250 */
   pollIntervalMs?: number;
+  /**
+   * The (key, position) index that makes exact-key reads a seek. `false` drops it: appends
+   * get about 20% cheaper (one B-tree less to update, at random places), and exact-key reads
+   * then scan forward from `after` like prefix reads. For a journal that is only read in
+   * order, such as a WriteBehind's. Unset: the file keeps what it has (new files get it).
+   */
+  keyIndex?: boolean;
   /** @default systemClock */
   clock?: Clock;
 }
@@ -119,7 +127,11 @@ export class SqliteJournal implements Journal {
   #closed = false;
   #deadLetterStore: DeadLetterStore | undefined;
 
-  private constructor(path: string, db: Database, options: Required<SqliteJournalOptions>) {
+  private constructor(
+    path: string,
+    db: Database,
+    options: Required<Omit<SqliteJournalOptions, 'keyIndex'>>,
+  ) {
     this.path = path;
     this.#db = db;
     this.#codec = options.codec;
@@ -150,7 +162,11 @@ export class SqliteJournal implements Journal {
         throw new InputError('SqliteJournal.open() needs a file path');
       }
       const o = objectOption('options', options);
-      const resolved: Required<SqliteJournalOptions> = {
+      const keyIndex = o.keyIndex;
+      if (keyIndex !== undefined && typeof keyIndex !== 'boolean') {
+        throw new ConfigError('keyIndex', 'a boolean', keyIndex);
+      }
+      const resolved: Required<Omit<SqliteJournalOptions, 'keyIndex'>> = {
         synchronous: choiceOption('synchronous', o.synchronous, 'full', ['full', 'normal']),
         codec: (o.codec as Codec | undefined) ?? jsonCodec,
         create: o.create !== false,
@@ -171,6 +187,12 @@ export class SqliteJournal implements Journal {
       }
       try {
         migrate(db, path);
+        if (keyIndex === false) db.exec('DROP INDEX IF EXISTS sluice_entries_by_key');
+        if (keyIndex === true) {
+          db.exec(
+            'CREATE INDEX IF NOT EXISTS sluice_entries_by_key ON sluice_entries (key, position)',
+          );
+        }
         db.pragma('journal_mode = WAL');
         db.pragma(`synchronous = ${resolved.synchronous.toUpperCase()}`);
         db.pragma('busy_timeout = 5000');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { InputError, JournalFormatError } from '../../../src/index.js';
+import { ConfigError, InputError, JournalFormatError } from '../../../src/index.js';
 import { SCHEMA_VERSION, SqliteJournal } from '../../../src/adapters/sqlite/index.js';
 import { keyQuery, regionQuery, type ReadQuery } from '../../../src/adapters/sqlite/read-query.js';
 import { journalConformance } from '../../../src/testing/index.js';
@@ -135,4 +135,41 @@ test('.waitForAppend() notices an append made by another process', async () => {
   assert.equal((await reader.read(0))[0]?.payload, 'from elsewhere');
   await writer.close();
   await reader.close();
+});
+
+test('keyIndex: false drops the key index; exact-key reads still return the right entries', async () => {
+  const path = fresh();
+  const hasIndex = (j: SqliteJournal): boolean =>
+    j.database
+      .prepare("SELECT count(*) FROM sqlite_master WHERE name = 'sluice_entries_by_key'")
+      .pluck()
+      .get() === 1;
+  let journal = await SqliteJournal.open(path, { keyIndex: false });
+  assert.equal(hasIndex(journal), false);
+  await journal.append(Array.from({ length: 50 }, (_, i) => ({ key: `k${i % 5}`, payload: i })));
+  const k3 = await journal.read(10, { region: { keys: ['k3', 'k1'] }, limit: 4 });
+  assert.deepEqual(
+    k3.map((e) => [e.position, e.key, e.payload]),
+    [
+      [12, 'k1', 11],
+      [14, 'k3', 13],
+      [17, 'k1', 16],
+      [19, 'k3', 18],
+    ],
+  );
+  await journal.close();
+
+  // Unset: the file keeps what it has (an inspector must not rebuild it).
+  journal = await SqliteJournal.open(path);
+  assert.equal(hasIndex(journal), false);
+  await journal.close();
+  journal = await SqliteJournal.open(path, { keyIndex: true });
+  assert.equal(hasIndex(journal), true);
+  assert.equal((await journal.read(0, { region: { keys: ['k4'] } })).length, 10);
+  await journal.close();
+
+  await assert.rejects(
+    SqliteJournal.open(path, { keyIndex: 'no' as unknown as boolean }),
+    (e: unknown) => e instanceof ConfigError && /keyIndex/.test(e.message),
+  );
 });
