@@ -156,7 +156,7 @@ async function sluice(
 }
 
 for (const mode of ['insert', 'upsert'] as const) {
-  const journal = await SqliteJournal.open(join(dir, `${mode}.db`));
+  const journal = await SqliteJournal.open(join(dir, `${mode}.db`), { keyIndex: false });
   await sluice(`sluice durable (SQLite journal), ${mode}`, journal, mode);
   await journal.close();
 }

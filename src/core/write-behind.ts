@@ -62,6 +62,13 @@ export interface WriteBehindOptions<V> {
   overflow?: 'wait' | 'reject';
   /** Within a batch, keep only the last entry of each key. @default false */
   coalesce?: boolean;
+  /**
+   * Handled entries kept in a durable journal behind the checkpoint; older ones are deleted
+   * as the checkpoint moves (never past another consumer's checkpoint). Ids deduplicate
+   * only while their entry is kept, so this is also the idempotency window. `Infinity`
+   * keeps everything. (A memory journal keeps nothing it has handled.) @default 100000
+   */
+  retain?: number;
   /** Consumer name of the checkpoint. @default 'write-behind' */
   consumer?: string;
   /** Where failing entries go. @default the journal's own store */
@@ -115,6 +122,10 @@ export interface WriteBehindCloseResult {
   remaining: number;
 }
 
+/** Entries deleted from a durable journal per trim: at least, and at most. */
+const TRIM_MIN = 1_000;
+const TRIM_MAX = 10_000;
+
 const DEFAULT_RETRY = { minDelayMs: 50, maxDelayMs: 5_000, multiplier: 2, jitter: 'full' } as const;
 
 export class WriteBehind<V extends Payload>
@@ -130,6 +141,9 @@ export class WriteBehind<V extends Payload>
   readonly #maxBacklog: number;
   readonly #overflow: 'wait' | 'reject';
   readonly #coalesce: boolean;
+  readonly #retain: number;
+  /** Lowest position the journal may still hold: where the next truncation starts. */
+  #retainedFrom: number;
   readonly #retry: RetryPolicy;
   readonly #clock: Clock;
   readonly #pool: WorkerPool<string, JournalEntry, void>;
@@ -166,6 +180,7 @@ export class WriteBehind<V extends Payload>
     options: WriteBehindOptions<V>,
     committed: number,
     head: number,
+    first: number,
   ) {
     super();
     const o = objectOption('options', options);
@@ -176,6 +191,8 @@ export class WriteBehind<V extends Payload>
     this.#maxBacklog = integerOption('maxBacklog', o.maxBacklog, 100_000, 1);
     this.#overflow = choiceOption('overflow', o.overflow, 'wait', ['wait', 'reject']);
     this.#coalesce = o.coalesce === true;
+    this.#retain = o.retain === Infinity ? Infinity : integerOption('retain', o.retain, 100_000, 0);
+    this.#retainedFrom = first;
     this.#clock = (o.clock as Clock | undefined) ?? systemClock;
     this.#retry = resolveRetryPolicy({
       ...DEFAULT_RETRY,
@@ -239,8 +256,8 @@ export class WriteBehind<V extends Payload>
     }
     const consumer = (o.consumer as string | undefined) ?? 'write-behind';
     const committed = await journal.committed(consumer);
-    const head = (await journal.stats()).head;
-    return new WriteBehind(journal, memory, options, committed, head);
+    const { head, first } = await journal.stats();
+    return new WriteBehind(journal, memory, options, committed, head, first);
   }
 
   /** Resolves once the entry is durable in the journal (in memory mode: accepted). */
@@ -451,6 +468,7 @@ export class WriteBehind<V extends Payload>
         await this.journal.commit(this.#consumer, mark);
         this.#committed = mark;
         if (this.#memory) await this.journal.truncate(mark + 1);
+        else await this.#trim(mark);
       } finally {
         this.#committing = undefined;
       }
@@ -459,6 +477,19 @@ export class WriteBehind<V extends Payload>
     this.#committing.catch(() => {
       // A failed commit is retried with the next mark; the entries stay in the journal.
     });
+  }
+
+  /**
+   * Deletes handled entries older than the retention window, once at least
+   * TRIM_MIN of them have piled up, at most TRIM_MAX at a time (a bounded pause).
+   */
+  async #trim(mark: number): Promise<void> {
+    const before = mark + 1 - this.#retain;
+    if (before - this.#retainedFrom < TRIM_MIN) return;
+    const { firstRetained } = await this.journal.truncate(
+      Math.min(before, this.#retainedFrom + TRIM_MAX),
+    );
+    this.#retainedFrom = firstRetained;
   }
 
   // ---- waiting ----------------------------------------------------------------------------

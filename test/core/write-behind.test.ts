@@ -1,9 +1,10 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   BatchError,
   ClosedError,
+  ConfigError,
   EncodeError,
   InputError,
   MemoryJournal,
@@ -294,4 +295,62 @@ test('writeAndWait() of a dead-lettered entry rejects with the sink error', asyn
   const wb = await WriteBehind.open<number>({ journal: new MemoryJournal(), sink, ...fast });
   await assert.rejects(wb.writeAndWait('k', 1), BatchError);
   await wb.close();
+});
+
+async function retaining(t: TestContext, name: string, retain: number) {
+  const journal = await SqliteJournal.open(join(dir, name));
+  const sink = new MemorySink<Row>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Row>({ journal, sink, retain, ...fast });
+  t.after(async () => {
+    await wb.close();
+    await journal.close();
+  });
+  const write = (i: number): Promise<number> =>
+    wb.write(`acct-${i % 7}`, { account: `acct-${i % 7}`, seq: i }, { id: `w${i}` });
+  return { journal, sink, wb, write };
+}
+
+test('retain: a durable journal keeps only the window behind the checkpoint; ids in it still deduplicate', async (t) => {
+  const { journal, sink, wb, write } = await retaining(t, 'retain.db', 500);
+  for (let i = 0; i < 5000; i++) await write(i);
+  await wb.flush();
+  const { first, entries, head } = await journal.stats();
+  assert.equal(head, 5000);
+  assert.ok(entries >= 500 && entries <= 500 + 1000, `kept ${entries} entries`);
+  assert.equal(first, head - entries + 1);
+  assert.equal(sink.rows.size, 5000);
+  // An id inside the window is still known; one far behind it is not.
+  assert.equal(await write(4990), 4991);
+  assert.equal(await write(10), 5001);
+});
+
+test("retain: never trims past another consumer's checkpoint", async (t) => {
+  const { journal, wb, write } = await retaining(t, 'retain-audit.db', 100);
+  await journal.commit('audit', 0);
+  for (let i = 0; i < 2000; i++) await write(i);
+  await wb.flush();
+  assert.equal((await journal.stats()).entries, 2000);
+  await journal.commit('audit', 1500);
+  for (let i = 2000; i < 4000; i++) await write(i);
+  await wb.flush();
+  assert.equal((await journal.stats()).first, 1501);
+});
+
+test('retain: Infinity keeps everything; a bad value is a ConfigError', async () => {
+  const journal = await SqliteJournal.open(join(dir, 'retain-all.db'));
+  const wb = await WriteBehind.open<Row>({
+    journal,
+    sink: new MemorySink<Row>(),
+    retain: Infinity,
+    ...fast,
+  });
+  for (let i = 0; i < 2500; i++) await wb.write('k', { account: 'k', seq: i });
+  await wb.flush();
+  assert.equal((await journal.stats()).entries, 2500);
+  await wb.close();
+  await assert.rejects(
+    WriteBehind.open<Row>({ journal, sink: new MemorySink<Row>(), retain: -1 }),
+    (e: unknown) => e instanceof ConfigError && /retain/.test(e.message),
+  );
+  await journal.close();
 });
