@@ -5,14 +5,16 @@
  * - sluice durable: SQLite journal (synchronous=FULL) → 4 workers → postgresSink, insert and
  *   upsert modes;
  * - sluice in memory: the same pipeline on an in-memory journal;
- * - naive: one INSERT per write over 16 connections.
- *
- * BullMQ is not in this run: its optional native dependency (msgpackr-extract) leaves npm
- * 11's lock file out of sync, so `npm ci` refuses it on a clean machine.
+ * - naive: one INSERT per write over 16 connections;
+ * - BullMQ (Redis as this machine runs it, no persistence, which flatters BullMQ): enqueue
+ *   each entry, a worker (concurrency 16) does the same per-row INSERT. BullMQ's optional
+ *   native msgpackr-extract is replaced by an empty stand-in (bench/stubs, package.json
+ *   overrides): npm cannot lock its per-platform packages here, and msgpackr then uses its
+ *   JavaScript decoder.
  *
  * Writers: 1,000 producers each awaiting its write. Latency is per write (sampled). The
- * naive run uses fewer entries (it is slow; rates are rates).
- * Needs PostgreSQL on 127.0.0.1 (bash scripts/ci-services.sh).
+ * naive and BullMQ runs use fewer entries (they are slow; rates are rates).
+ * Needs PostgreSQL and Redis on 127.0.0.1 (bash scripts/ci-services.sh).
  * Run: npm run bench -- pipeline    (--smoke for a quick check)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { WriteBehind, type Journal } from '../src/index.js';
@@ -175,6 +179,42 @@ const insertSql = (name: string): string =>
   results.push({ variant: 'naive: INSERT per write, 16 connections', items: SLOW_ENTRIES, ...r });
 }
 
+// BullMQ: enqueue, a worker inserts per job
+{
+  const name = await table('insert');
+  const connection = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  const queueName = `sluice-bench-${process.pid}`;
+  const queue = new Queue<Row & { id: string }>(queueName, { connection });
+  let done = 0;
+  let finished: () => void = () => {};
+  const allDone = new Promise<void>((resolve) => (finished = resolve));
+  const worker = new Worker<Row & { id: string }>(
+    queueName,
+    async (job) => {
+      const v = job.data;
+      await admin.query(insertSql(name), [v.id, v.account, v.seq, v.amount, v.note]);
+      if (++done === SLOW_ENTRIES) finished();
+    },
+    { connection, concurrency: 16 },
+  );
+  const start = performance.now();
+  const r = await produce(SLOW_ENTRIES, (i) =>
+    queue.add('write', { ...row(i), id: `e${i}` }, { removeOnComplete: true }),
+  );
+  await allDone;
+  const seconds = (performance.now() - start) / 1000;
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await connection.quit();
+  results.push({
+    variant: 'BullMQ enqueue + worker INSERT, concurrency 16',
+    items: SLOW_ENTRIES,
+    seconds,
+    latenciesMs: r.latenciesMs,
+  });
+}
+
 rmSync(dir, { recursive: true, force: true });
 await admin.query(`DROP SCHEMA ${schema} CASCADE`);
 await admin.end();
@@ -182,7 +222,7 @@ await admin.end();
 const rows = results.map(toRow);
 console.log(
   `bench/pipeline: ~200-byte entries over ${KEYS.toLocaleString('en-US')} keys into PostgreSQL, ${PRODUCERS} producers awaiting each write; ` +
-    `${ENTRIES.toLocaleString('en-US')} entries (${SLOW_ENTRIES.toLocaleString('en-US')} for naive); latency is per write, until it resolves`,
+    `${ENTRIES.toLocaleString('en-US')} entries (${SLOW_ENTRIES.toLocaleString('en-US')} for naive and BullMQ); latency is per write, until it resolves`,
 );
 printTable('pipeline', rows, rows[0]!.variant, 'time vs floor');
 const floor = rows[0]!;
@@ -193,8 +233,9 @@ for (const r of rows.slice(1)) {
 }
 const durable = rows.find((r) => r.variant.startsWith('sluice durable (SQLite journal), insert'))!;
 const naive = rows.find((r) => r.variant.startsWith('naive'))!;
+const bull = rows.find((r) => r.variant.startsWith('BullMQ'))!;
 console.log(
-  `sluice durable insert: ${(durable.itemsPerSec / naive.itemsPerSec).toFixed(1)}x naive`,
+  `sluice durable insert: ${(durable.itemsPerSec / bull.itemsPerSec).toFixed(1)}x BullMQ, ${(durable.itemsPerSec / naive.itemsPerSec).toFixed(1)}x naive`,
 );
 save('pipeline', rows, {
   entries: ENTRIES,
