@@ -1,0 +1,16 @@
+/** `sluice/dashboard`: the live page, for a pipeline in this process or a journal file. */
+export {
+  startDashboard,
+  toPoint,
+  isLoopback,
+  type Dashboard,
+  type DashboardOptions,
+  type DashboardPoint,
+} from './server.js';
+export {
+  journalSource,
+  pipelineSource,
+  type DashboardSample,
+  type DashboardSource,
+  type PrometheusText,
+} from './source.js';
