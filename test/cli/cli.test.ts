@@ -3,8 +3,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
 import { sluice, startSluice, type CliResult } from '../helpers/cli.js';
+import { connectionString } from '../helpers/postgres.js';
+import { postgres, serviceGate } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
 
 const dir = tempDir('sluice-cli-');
@@ -140,6 +143,35 @@ describe('sluice demo', () => {
     const resumed = await sluice(['demo', '--dir', where, '--resume']);
     assert.equal(resumed.code, 1);
     assert.match(resumed.stdout, /verification: FAILED: 5,999 rows for 6,000 acknowledged writes/);
+  });
+
+  test('--sink postgres:// runs the same demo into PostgreSQL', async (t) => {
+    const skip = await serviceGate(postgres);
+    if (skip !== undefined) return t.skip(skip);
+    const r = await sluice([
+      'demo',
+      '--writes',
+      '3000',
+      '--keys',
+      '30',
+      '--dir',
+      join(dir, 'pg'),
+      '--sink',
+      connectionString,
+    ]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /-> table sluice_demo_messages in postgres:\/\/127\.0\.0\.1:5432\/test/);
+    assert.match(
+      r.stdout,
+      /verification: OK: 3,000 rows for 3,000 acknowledged writes, per-account order kept/,
+    );
+    const pool = new pg.Pool({ connectionString });
+    const { rows } = await pool.query<{ n: string }>(
+      'SELECT count(DISTINCT sluice_id) AS n FROM sluice_demo_messages',
+    );
+    await pool.query('DROP TABLE sluice_demo_messages');
+    await pool.end();
+    assert.equal(Number(rows[0]?.n), 3000);
   });
 
   test('bad options are refused in one line with a usage exit code', async () => {
