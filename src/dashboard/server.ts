@@ -200,9 +200,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException): void => {
+      clearInterval(timer);
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new ConfigError('port', `a free port (${host}:${port} is in use; 0 picks any)`, port)
+          : error,
+      );
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });

@@ -181,3 +181,14 @@ describe('startDashboard', () => {
     assert.match(html, /&#60;script&#62;alert\(1\)/);
   });
 });
+
+test('a port in use is a ConfigError naming it', async (t) => {
+  const first = await open(scripted([{}]));
+  t.after(() => first.close());
+  await assert.rejects(
+    startDashboard({ source: scripted([{}]), port: first.port, intervalMs: HOUR }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      new RegExp(`127\\.0\\.0\\.1:${first.port} is in use`).test(e.message),
+  );
+});
