@@ -32,6 +32,7 @@ import { systemClock, type Clock, type Timer } from './clock.js';
 import { Emitter } from './events.js';
 import { Histogram, type HistogramSnapshot } from './histogram.js';
 import { choiceOption, integerOption, numberOption, objectOption } from './options.js';
+import { hashKey } from './pool/routing.js';
 import { WorkerPool, type WorkerStats } from './pool/worker-pool.js';
 import { resolveRetryPolicy, retry, type RetryPolicy } from './retry.js';
 import { Watermark } from './watermark.js';
@@ -146,7 +147,7 @@ export class WriteBehind<V extends Payload>
   #retainedFrom: number;
   readonly #retry: RetryPolicy;
   readonly #clock: Clock;
-  readonly #pool: WorkerPool<string, JournalEntry, void>;
+  readonly #pool: WorkerPool<string, JournalEntry[], void>;
   readonly #batchers: Batcher<JournalEntry, void>[];
   readonly #watermark: Watermark;
   readonly #stop = new AbortController();
@@ -222,18 +223,21 @@ export class WriteBehind<V extends Payload>
           flush: (entries) => this.#flush(workerId, entries),
         }),
     );
-    // The pool routes each entry to its key's worker, whose Batcher takes it; the job ends
-    // as soon as the entry is in the Batcher, so the worker keeps routing while it batches.
-    this.#pool = new WorkerPool<string, JournalEntry, void>({
+    // A job is the run of entries one read found for one worker (their keys hash to it,
+    // so a key always meets the same worker), in journal order; the worker hands them to
+    // its Batcher and is done, so it keeps taking jobs while the Batcher batches. One job
+    // per run rather than per entry keeps the pool's bookkeeping off the per-entry cost.
+    this.#pool = new WorkerPool<string, JournalEntry[], void>({
       workers,
-      routing: 'keyPersistent',
+      routing: { customHash: (slot) => Number(slot) },
       clock: this.#clock,
-      handler: (entry, ctx) => {
-        void (this.#batchers[ctx.workerId] as Batcher<JournalEntry, void>)
-          .submit(entry)
-          .catch(() => {
+      handler: (run, ctx) => {
+        const batcher = this.#batchers[ctx.workerId] as Batcher<JournalEntry, void>;
+        for (const entry of run) {
+          batcher.submit(entry).catch(() => {
             // Only a close gives up on a flush; its entries stay in the journal.
           });
+        }
       },
     });
     this.#committed = committed;
@@ -352,11 +356,17 @@ export class WriteBehind<V extends Payload>
         await this.journal.waitForAppend(position, { signal }).catch(() => {});
         continue;
       }
+      const runs = new Map<number, JournalEntry[]>();
+      const workers = this.#batchers.length;
       for (const entry of entries) {
         this.#watermark.begin(entry.position);
-        this.#pool.cast({ key: entry.key, msg: entry });
+        const slot = hashKey(entry.key) % workers;
+        const run = runs.get(slot);
+        if (run === undefined) runs.set(slot, [entry]);
+        else run.push(entry);
         position = entry.position;
       }
+      for (const [slot, run] of runs) this.#pool.cast({ key: String(slot), msg: run });
       if (position > this.#head) this.#head = position;
     }
   }
