@@ -45,7 +45,7 @@ program
   .option('--memory', 'in-memory mode: no journal, nothing survives a crash')
   .option('--kill-after <n>', 'SIGKILL the process after n acknowledged writes')
   .option('--resume', 'recover a killed demo in --dir and finish it')
-  .option('--rate <n>', 'at most n writes per second')
+  .option('--rate <n>', 'hold the average rate to n writes per second')
   .option('--dashboard', 'serve the live dashboard while the demo runs (and after, until Ctrl-C)')
   .addOption(portOption())
   .addOption(hostOption())
