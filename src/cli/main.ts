@@ -9,6 +9,16 @@ import { demo } from './demo.js';
 import { dlqList, dlqPurge, dlqReplay } from './dlq.js';
 import { positiveInteger, run, UsageError } from './fail.js';
 import { inspect } from './inspect.js';
+import { isLoopback } from '../dashboard/server.js';
+
+/** Refuses, before anything starts, a dashboard anyone on the network could read. */
+function checkHost(host: string, token: string | undefined): void {
+  if (!isLoopback(host) && token === undefined) {
+    throw new UsageError(
+      `--host ${host} listens beyond loopback: set --token (or SLUICE_DASHBOARD_TOKEN) so that only those who have it see the data`,
+    );
+  }
+}
 
 const program = new Command('sluice')
   .description('Durable write-behind: journal every write at once, then batch it into your store.')
@@ -53,6 +63,7 @@ program
   .action((o: Record<string, string | boolean | undefined>) =>
     run(() => {
       const str = (k: string): string | undefined => o[k] as string | undefined;
+      if (o['dashboard'] === true) checkHost(str('host') as string, str('token'));
       if (o['resume'] === true && (o['sink'] !== undefined || o['memory'] === true)) {
         throw new UsageError(
           '--resume takes the sink and sizes of the run it resumes: drop --sink and --memory',
@@ -140,14 +151,15 @@ program
   .addOption(tokenOption())
   .option('--consumer <name>', 'the checkpoint that counts as "in the sink"', 'write-behind')
   .action((path: string, o: { port: string; host: string; token?: string; consumer: string }) =>
-    run(() =>
-      dashboard(path, {
+    run(() => {
+      checkHost(o.host, o.token);
+      return dashboard(path, {
         port: positiveInteger('--port', o.port, 0),
         host: o.host,
         consumer: o.consumer,
         ...(o.token === undefined ? {} : { token: o.token }),
-      }),
-    ),
+      });
+    }),
   );
 
 try {

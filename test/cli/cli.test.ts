@@ -357,7 +357,14 @@ describe('sluice dashboard', () => {
     const path = await preparedJournal('dash-open.db');
     assertOneLineError(
       await sluice(['dashboard', path, '--host', '0.0.0.0', '--port', '0']),
-      /token.*beyond loopback/,
+      /--host 0\.0\.0\.0 listens beyond loopback: set --token/,
+      2,
     );
+    assertOneLineError(
+      await sluice(['demo', '--dashboard', '--host', '0.0.0.0', '--dir', join(dir, 'open')]),
+      /--host 0\.0\.0\.0 listens beyond loopback/,
+      2,
+    );
+    assert.equal(existsSync(join(dir, 'open')), false, 'refused before the demo started');
   });
 });
