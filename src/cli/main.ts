@@ -60,14 +60,20 @@ program
   .addOption(portOption())
   .addOption(hostOption())
   .addOption(tokenOption())
-  .action((o: Record<string, string | boolean | undefined>) =>
+  .action((o: Record<string, string | boolean | undefined>, command: Command) =>
     run(() => {
       const str = (k: string): string | undefined => o[k] as string | undefined;
       if (o['dashboard'] === true) checkHost(str('host') as string, str('token'));
-      if (o['resume'] === true && (o['sink'] !== undefined || o['memory'] === true)) {
-        throw new UsageError(
-          '--resume takes the sink and sizes of the run it resumes: drop --sink and --memory',
+      if (o['resume'] === true) {
+        const given = ['writes', 'keys', 'sink', 'memory', 'killAfter'].filter(
+          (k) => command.getOptionValueSource(k) === 'cli',
         );
+        if (given.length > 0) {
+          const flags = given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+          throw new UsageError(
+            `--resume finishes the run in --dir as it was started: drop ${flags.join(', ')}`,
+          );
+        }
       }
       return demo({
         writes: positiveInteger('--writes', str('writes')),

@@ -186,6 +186,11 @@ describe('sluice demo', () => {
       2,
     );
     assertOneLineError(
+      await sluice(['demo', '--resume', '--writes', '10', '--kill-after', '5']),
+      /--resume finishes the run in --dir as it was started: drop --writes, --kill-after/,
+      2,
+    );
+    assertOneLineError(
       await sluice(['demo', '--resume', '--dir', join(dir, 'never-ran')]),
       /nothing to resume in .*never-ran/,
       2,
