@@ -52,6 +52,8 @@ await admin.query(`CREATE SCHEMA ${schema}`);
 let tables = 0;
 async function table(mode: 'insert' | 'upsert'): Promise<string> {
   const name = `t${++tables}`;
+  // Each variant starts with the server's dirty pages written out, not the last one's.
+  await admin.query('CHECKPOINT');
   await admin.query(
     mode === 'upsert'
       ? `CREATE TABLE ${schema}.${name} (account text PRIMARY KEY, seq bigint NOT NULL, amount integer NOT NULL, note text)`
