@@ -13,8 +13,9 @@
  *   checkpoint is processed first. The checkpoint only moves to the watermark (every entry
  *   at or below it is in the sink or the dead letters), so workers finishing out of order
  *   lose nothing.
- * - Per-key order: a key's entries go to one worker (keyPersistent routing, no resizing) and
- *   its Batcher flushes them in order, one flush at a time.
+ * - Per-key order: a key's entries go to one worker (the key's hash picks it; the pool is
+ *   never resized), in journal order, and its Batcher flushes them in order, one flush at a
+ *   time.
  * - Bounded memory: at most `maxBacklog` entries are appended and not yet finished; beyond
  *   that `write` waits (or rejects with QueueFullError under `overflow: 'reject'`).
  * - Transient sink errors (per `sink.isTransient`) are retried with backoff for as long as
@@ -145,6 +146,8 @@ export class WriteBehind<V extends Payload>
   readonly #retain: number;
   /** Lowest position the journal may still hold: where the next truncation starts. */
   #retainedFrom: number;
+  /** No trim before the mark reaches this: set when another consumer held the last one back. */
+  #nextTrimAt = 0;
   readonly #retry: RetryPolicy;
   readonly #clock: Clock;
   readonly #pool: WorkerPool<string, JournalEntry[], void>;
@@ -495,11 +498,13 @@ export class WriteBehind<V extends Payload>
    */
   async #trim(mark: number): Promise<void> {
     const before = mark + 1 - this.#retain;
-    if (before - this.#retainedFrom < TRIM_MIN) return;
-    const { firstRetained } = await this.journal.truncate(
-      Math.min(before, this.#retainedFrom + TRIM_MAX),
-    );
+    if (mark < this.#nextTrimAt || before - this.#retainedFrom < TRIM_MIN) return;
+    const target = Math.min(before, this.#retainedFrom + TRIM_MAX);
+    const { firstRetained } = await this.journal.truncate(target);
     this.#retainedFrom = firstRetained;
+    // Held back (another consumer's checkpoint): try again TRIM_MIN entries later, not on
+    // every batch.
+    if (firstRetained < target) this.#nextTrimAt = mark + TRIM_MIN;
   }
 
   // ---- waiting ----------------------------------------------------------------------------

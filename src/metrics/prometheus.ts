@@ -23,16 +23,20 @@ export interface PrometheusOptions {
   labels?: Record<string, string>;
 }
 
+function resolve(options: PrometheusOptions): { registry: Registry; prefix: string } {
+  const registry = options.registry ?? new Registry();
+  const labels = options.labels ?? {};
+  if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
+  return { registry, prefix: options.prefix ?? 'sluice_' };
+}
+
 /** Anything with a metrics snapshot: a WriteBehind. */
 export interface HasMetrics {
   metrics(): WriteBehindMetrics;
 }
 
 export function prometheusRegistry(source: HasMetrics, options: PrometheusOptions = {}): Registry {
-  const registry = options.registry ?? new Registry();
-  const prefix = options.prefix ?? 'sluice_';
-  const labels = options.labels ?? {};
-  if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
+  const { registry, prefix } = resolve(options);
   let snapshot: WriteBehindMetrics | undefined;
   // One snapshot per scrape, taken by whichever collector runs first.
   const read = (): WriteBehindMetrics => (snapshot ??= source.metrics());
@@ -119,11 +123,7 @@ export function prometheusRegistry(source: HasMetrics, options: PrometheusOption
  * the registry is scraped: what any process can see in a journal file, pipeline or not.
  */
 export function journalCollectors(journal: Journal, options: PrometheusOptions = {}): Registry {
-  const registry = options.registry ?? new Registry();
-  const prefix = options.prefix ?? 'sluice_';
-  if (options.labels !== undefined && Object.keys(options.labels).length > 0) {
-    registry.setDefaultLabels(options.labels);
-  }
+  const { registry, prefix } = resolve(options);
   let stats: ReturnType<Journal['stats']> | undefined;
   // One stats() per scrape: a scrape calls every collector in the same turn, so they all
   // share the call in flight; the next scrape starts a new one.

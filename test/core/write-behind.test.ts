@@ -8,6 +8,7 @@ import {
   EncodeError,
   InputError,
   MemoryJournal,
+  type Journal,
   MemorySink,
   QueueFullError,
   WriteBehind,
@@ -297,10 +298,15 @@ test('writeAndWait() of a dead-lettered entry rejects with the sink error', asyn
   await wb.close();
 });
 
-async function retaining(t: TestContext, name: string, retain: number) {
+async function retaining(
+  t: TestContext,
+  name: string,
+  retain: number,
+  wrap: (journal: SqliteJournal) => Journal = (journal) => journal,
+) {
   const journal = await SqliteJournal.open(join(dir, name));
   const sink = new MemorySink<Row>({ mode: 'insert' });
-  const wb = await WriteBehind.open<Row>({ journal, sink, retain, ...fast });
+  const wb = await WriteBehind.open<Row>({ journal: wrap(journal), sink, retain, ...fast });
   t.after(async () => {
     await wb.close();
     await journal.close();
@@ -334,6 +340,49 @@ test("retain: never trims past another consumer's checkpoint", async (t) => {
   for (let i = 2000; i < 4000; i++) await write(i);
   await wb.flush();
   assert.equal((await journal.stats()).first, 1501);
+});
+
+/** The journal with its truncate calls counted, failing the first `failures` of them. */
+function countingTruncates(failures: number) {
+  const calls = { count: 0 };
+  const wrap = (journal: SqliteJournal): Journal =>
+    new Proxy(journal, {
+      get(target, property) {
+        if (property === 'truncate') {
+          return (before: number) => {
+            calls.count++;
+            if (calls.count <= failures) return Promise.reject(new Error('disk is busy'));
+            return target.truncate(before);
+          };
+        }
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+      },
+    });
+  return { calls, wrap };
+}
+
+test('retain: a trim that fails is tried again with a later checkpoint; nothing else is affected', async (t) => {
+  const { calls, wrap } = countingTruncates(1);
+  const { journal, sink, wb, write } = await retaining(t, 'retain-fail.db', 100, wrap);
+  for (let i = 0; i < 4000; i++) await write(i);
+  await wb.flush();
+  assert.ok(calls.count >= 2, `trimmed again after the failure (${calls.count} calls)`);
+  assert.equal(sink.rows.size, 4000);
+  assert.equal(wb.metrics().backlog, 0);
+  const { entries } = await journal.stats();
+  assert.ok(entries <= 100 + 1000, `kept ${entries} entries`);
+});
+
+test('retain: a trim held back by another consumer is not retried on every batch', async (t) => {
+  const { calls, wrap } = countingTruncates(0);
+  const { journal, wb, write } = await retaining(t, 'retain-held.db', 100, wrap);
+  await journal.commit('audit', 0);
+  for (let i = 0; i < 5000; i++) await write(i);
+  await wb.flush();
+  assert.ok(wb.metrics().batches > 50, 'many batches, so many checkpoint commits');
+  assert.ok(calls.count <= 5, `${calls.count} truncate calls for 5,000 held-back entries`);
+  assert.equal((await journal.stats()).entries, 5000);
 });
 
 test('retain: Infinity keeps everything; a bad value is a ConfigError', async () => {

@@ -75,7 +75,8 @@ export interface SqliteJournalOptions {
   pollIntervalMs?: number;
   /**
    * The (key, position) index that makes exact-key reads a seek. `false` drops it: appends
-   * get about 20% cheaper (one B-tree less to update, at random places), and exact-key reads
+   * get cheaper (one B-tree less to update, at random places; ~10% less CPU per append in
+   * the pipeline here), and exact-key reads
    * then scan forward from `after` like prefix reads. For a journal that is only read in
    * order, such as a WriteBehind's. Unset: the file keeps what it has (new files get it).
    */
