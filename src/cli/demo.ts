@@ -19,6 +19,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -58,6 +59,30 @@ interface DemoState {
 
 const PRODUCERS = 1000;
 
+/** What a demo leaves in its folder: all a new run may delete. */
+const DEMO_FILES = new Set(
+  ['demo.json', 'acks.log', 'journal.db', 'store.db'].flatMap((f) => [f, `${f}-wal`, `${f}-shm`]),
+);
+
+/**
+ * Empties (or creates) the demo's folder for a new run, refusing one that holds anything a
+ * demo did not put there: `--dir` names a folder, and it may not be the demo's own.
+ */
+function clearDemoDir(dir: string): void {
+  if (!existsSync(dir)) {
+    mkdirSync(dir, { recursive: true });
+    return;
+  }
+  const names = readdirSync(dir);
+  const foreign = names.find((name) => !DEMO_FILES.has(name));
+  if (foreign !== undefined) {
+    throw new UsageError(
+      `--dir ${dir} holds ${foreign}, which no demo wrote: give the demo a folder of its own`,
+    );
+  }
+  for (const name of names) rmSync(join(dir, name));
+}
+
 export async function demo(o: DemoOptions): Promise<number> {
   if (o.memory && (o.resume || o.killAfter !== undefined)) {
     throw new UsageError(
@@ -80,8 +105,7 @@ export async function demo(o: DemoOptions): Promise<number> {
     }
   } else {
     state = { writes: o.writes, keys: o.keys, ...(o.sink === undefined ? {} : { sink: o.sink }) };
-    rmSync(o.dir, { recursive: true, force: true });
-    mkdirSync(o.dir, { recursive: true });
+    clearDemoDir(o.dir);
     if (!o.memory) writeFileSync(statePath, JSON.stringify(state));
   }
   const { writes, keys } = state;

@@ -48,7 +48,7 @@ program
   .option('--keys <n>', 'simulated accounts (per-account order is checked)', '2000')
   .option(
     '--dir <path>',
-    'folder for the journal, the SQLite table and the resume state',
+    'a folder of its own for the journal, the SQLite table and the resume state',
     'sluice-demo',
   )
   .option('--sink <url>', 'write into PostgreSQL at this postgres:// URL instead of SQLite')

@@ -174,6 +174,24 @@ describe('sluice demo', () => {
     assert.equal(Number(rows[0]?.n), 3000);
   });
 
+  test('--dir is emptied only when it holds nothing but an earlier demo', async () => {
+    const mine = join(dir, 'twice');
+    for (let run = 0; run < 2; run++) {
+      const r = await sluice(['demo', '--writes', '500', '--keys', '5', '--dir', mine]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /verification: OK: 500 rows for 500 acknowledged writes/);
+    }
+    const theirs = join(dir, 'someone-elses');
+    mkdirSync(theirs);
+    writeFileSync(join(theirs, 'notes.txt'), 'keep me');
+    assertOneLineError(
+      await sluice(['demo', '--dir', theirs]),
+      /--dir .*someone-elses holds notes\.txt, which no demo wrote/,
+      2,
+    );
+    assert.equal(readFileSync(join(theirs, 'notes.txt'), 'utf8'), 'keep me');
+  });
+
   test('bad options are refused in one line with a usage exit code', async () => {
     assertOneLineError(
       await sluice(['demo', '--writes', 'lots']),

@@ -192,3 +192,17 @@ test('a port in use is a ConfigError naming it', async (t) => {
       new RegExp(`127\\.0\\.0\\.1:${first.port} is in use`).test(e.message),
   );
 });
+
+test('a source that fails a request answers 500 with its message; the server keeps serving', async (t) => {
+  const source = {
+    ...scripted([{ written: 3 }]),
+    deadLetters: () => Promise.reject(new Error('dead letters unreadable')),
+  };
+  const dash = await open(source);
+  t.after(() => dash.close());
+  const failed = await fetch(`${dash.url}api/dead-letters`);
+  assert.equal(failed.status, 500);
+  assert.match(await failed.text(), /dead letters unreadable/);
+  const snapshot = (await (await fetch(`${dash.url}api/snapshot`)).json()) as { written: number };
+  assert.equal(snapshot.written, 3);
+});
