@@ -35,6 +35,7 @@ interface Row {
 const entries: SinkEntry<Row>[] = Array.from({ length: ROWS }, (_, i) => ({
   id: `e${i}`,
   key: `acct-${i % KEYS}`,
+  version: i + 1,
   value: {
     account: `acct-${i % KEYS}`,
     seq: i,

@@ -20,6 +20,10 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_INPUT'
   | 'ERR_SLUICE_ENCODE'
   | 'ERR_SLUICE_JOURNAL_FORMAT'
+  | 'ERR_SLUICE_JOURNAL_WRITE'
+  | 'ERR_SLUICE_JOURNAL_LOCKED'
+  | 'ERR_SLUICE_SINK'
+  | 'ERR_SLUICE_DEAD_LETTERED'
   | 'ERR_SLUICE_RESTART_BUDGET'
   | 'ERR_SLUICE_DISCARDED'
   | 'ERR_SLUICE_WORKER_CRASHED'
@@ -112,6 +116,73 @@ export class EncodeError extends SluiceError {
 export class JournalFormatError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_SLUICE_JOURNAL_FORMAT', message, options);
+  }
+}
+
+/**
+ * The journal's storage refused a write (a full disk, an I/O error, a file locked past the
+ * busy timeout); `cause` is the storage's own error. Nothing of the call was written.
+ */
+export class JournalWriteError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_JOURNAL_WRITE', message, options);
+  }
+}
+
+/** Who holds a journal consumer, as recorded when the hold was taken. */
+export interface JournalHolder {
+  readonly pid: number;
+  readonly host: string;
+  /** When the hold was taken, in ms since the epoch. */
+  readonly since: number;
+}
+
+/**
+ * A journal consumer is already worked by a live pipeline (in this process or another): two
+ * would deliver every entry twice and move one checkpoint back and forth. `holder` names the
+ * one that has it, when it could be read.
+ */
+export class JournalLockedError extends SluiceError {
+  readonly consumer: string;
+  readonly holder: JournalHolder | undefined;
+
+  constructor(where: string, consumer: string, holder: JournalHolder | undefined) {
+    const who =
+      holder === undefined
+        ? 'another pipeline'
+        : `pid ${holder.pid} on ${holder.host} since ${new Date(holder.since).toISOString()}`;
+    super(
+      'ERR_SLUICE_JOURNAL_LOCKED',
+      `consumer "${consumer}" of ${where} is held by ${who}: one pipeline per journal consumer`,
+    );
+    this.consumer = consumer;
+    this.holder = holder;
+  }
+}
+
+/** A sink could not be set up or reached; `cause` is the driver's own error. */
+export class SinkError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_SINK', message, options);
+  }
+}
+
+/**
+ * The entry was refused by the sink and went to the dead letters (`cause` is the sink's
+ * error); it can be replayed from there once fixed.
+ */
+export class DeadLetteredError extends SluiceError {
+  readonly position: number;
+  readonly key: string;
+
+  constructor(position: number, key: string, cause: unknown) {
+    super(
+      'ERR_SLUICE_DEAD_LETTERED',
+      `entry ${position} (key ${JSON.stringify(key)}) was refused by the sink and dead-lettered: ${describe(cause)}`,
+      { cause },
+    );
+    this.position = position;
+    this.key = key;
   }
 }
 

@@ -39,11 +39,16 @@ export {
   InputError,
   EncodeError,
   JournalFormatError,
+  JournalWriteError,
+  JournalLockedError,
+  SinkError,
+  DeadLetteredError,
   RestartBudgetExhaustedError,
   DiscardedError,
   WorkerCrashedError,
   WorkerStuckError,
   type DiscardReason,
+  type JournalHolder,
   type SluiceErrorCode,
 } from './errors.js';
 export {
@@ -114,6 +119,7 @@ export {
 } from './core/write-behind.js';
 export { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './core/restart-budget.js';
 export type {
+  ConsumerHold,
   Journal,
   JournalEntry,
   JournalRecord,
@@ -150,7 +156,7 @@ export {
   type PoisonOptions,
 } from './journal/cursor-worker.js';
 
-export type { Sink, SinkContext, SinkEntry } from './sink/sink.js';
+export type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink/sink.js';
 export { MemorySink, type MemorySinkOptions } from './sink/memory-sink.js';
 export { functionSink, type FunctionSinkOptions } from './sink/function-sink.js';
 export {
@@ -158,6 +164,7 @@ export {
   identifier,
   quote,
   resolveTable,
+  skippedResult,
   type ResolvedTable,
   type TableSinkOptions,
 } from './sink/table.js';

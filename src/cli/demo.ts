@@ -28,6 +28,7 @@ import {
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SqliteJournal } from '../adapters/sqlite/index.js';
+import { JournalLockedError } from '../errors.js';
 import { WriteBehind } from '../core/write-behind.js';
 import { pipelineSource } from '../dashboard/source.js';
 import { startDashboard, type Dashboard } from '../dashboard/server.js';
@@ -58,11 +59,43 @@ interface DemoState {
 }
 
 const PRODUCERS = 1000;
+const CONSUMER = 'write-behind';
 
 /** What a demo leaves in its folder: all a new run may delete. */
 const DEMO_FILES = new Set(
   ['demo.json', 'acks.log', 'journal.db', 'store.db'].flatMap((f) => [f, `${f}-wal`, `${f}-shm`]),
 );
+/** The journal's consumer lock: a demo's too, but never deleted (see consumer-lock.ts). */
+const LOCK_FILE = `journal.db.${CONSUMER}.lock`;
+
+/**
+ * Refuses a folder whose journal a running demo (or any pipeline) is working on, before
+ * anything in it is touched: a second run would delete the files of the one in progress.
+ */
+async function refuseBusyDir(dir: string): Promise<void> {
+  const path = join(dir, 'journal.db');
+  if (!existsSync(path)) return;
+  let journal: SqliteJournal;
+  try {
+    journal = await SqliteJournal.open(path, { create: false });
+  } catch {
+    return; // not a journal we can open: the run that follows reports or replaces it
+  }
+  try {
+    const hold = await journal.acquire(CONSUMER);
+    await hold.release();
+  } catch (error) {
+    if (error instanceof JournalLockedError) {
+      const who = error.holder === undefined ? 'another process' : `pid ${error.holder.pid}`;
+      throw new UsageError(
+        `--dir ${dir} is in use by a running demo (${who}): wait for it, or give this one another folder`,
+      );
+    }
+    throw error;
+  } finally {
+    await journal.close();
+  }
+}
 
 /**
  * Empties (or creates) the demo's folder for a new run, refusing one that holds anything a
@@ -74,13 +107,13 @@ function clearDemoDir(dir: string): void {
     return;
   }
   const names = readdirSync(dir);
-  const foreign = names.find((name) => !DEMO_FILES.has(name));
+  const foreign = names.find((name) => !DEMO_FILES.has(name) && name !== LOCK_FILE);
   if (foreign !== undefined) {
     throw new UsageError(
       `--dir ${dir} holds ${foreign}, which no demo wrote: give the demo a folder of its own`,
     );
   }
-  for (const name of names) rmSync(join(dir, name));
+  for (const name of names) if (name !== LOCK_FILE) rmSync(join(dir, name));
 }
 
 export async function demo(o: DemoOptions): Promise<number> {
@@ -89,6 +122,7 @@ export async function demo(o: DemoOptions): Promise<number> {
       '--memory keeps nothing across a crash: it cannot be combined with --kill-after or --resume',
     );
   }
+  await refuseBusyDir(o.dir);
   const statePath = join(o.dir, 'demo.json');
   const acksPath = join(o.dir, 'acks.log');
   let state: DemoState;
@@ -124,7 +158,7 @@ export async function demo(o: DemoOptions): Promise<number> {
     batch: { maxSize: 1000, maxDelayMs: 10 },
   });
   const out = process.stdout;
-  const recovered = (await wb.journal.stats()).head - (await wb.journal.committed('write-behind'));
+  const recovered = (await wb.journal.stats()).head - (await wb.journal.committed(CONSUMER));
 
   out.write(
     `sluice demo: ${count(writes)} writes from ${count(keys)} accounts${o.resume ? `, resumed (${count(acked.size)} acknowledged before the crash)` : ''}\n`,

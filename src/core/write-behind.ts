@@ -18,24 +18,41 @@
  *   time.
  * - Bounded memory: at most `maxBacklog` entries are appended and not yet finished; beyond
  *   that `write` waits (or rejects with QueueFullError under `overflow: 'reject'`).
- * - Transient sink errors (per `sink.isTransient`) are retried with backoff for as long as
- *   it takes; the entries wait in the journal and backpressure reaches `write`. A permanent
- *   error splits the batch in halves until the failing entries are found: the others land,
- *   each failing one goes to the dead letters with its error and attempt count.
+ * - A sink that cannot take writes now (`sink.classify(error) === 'unavailable'`: a lost
+ *   connection, a lock timeout, a table being migrated) is an outage, not bad entries: the
+ *   batch is retried as it is, with backoff, for as long as it takes (`sink:unavailable`,
+ *   then `sink:available`); the entries wait in the journal and backpressure reaches
+ *   `write`. An error that blames an entry (`'rejected'`, or `'unknown'`) splits the batch
+ *   in halves until the failing entries are found: the others land, each failing one goes
+ *   to the dead letters with its error and attempt count. When every entry of a batch then
+ *   fails alone with the same `'unknown'` error, that was the sink failing: an outage again.
+ * - One pipeline per journal consumer: `open` takes the consumer (`journal.acquire`) and
+ *   refuses with JournalLockedError while another pipeline holds it; `close` lets it go.
+ * - Sink ids: a write's `id`, or `<journal id>:<position>` (unique beyond one journal); a
+ *   replayed dead letter keeps the id and version it first had, so replay is idempotent and,
+ *   with a version-guarded sink, cannot put an older value over a newer one.
  *
  * `journal: 'memory'` runs the same pipeline on a MemoryJournal whose handled entries are
  * truncated as the checkpoint moves: faster, bounded, and it LOSES whatever is not yet in
  * the sink if the process dies.
  */
-import { ClosedError, InputError, QueueFullError } from '../errors.js';
+import {
+  ClosedError,
+  DeadLetteredError,
+  InputError,
+  JournalWriteError,
+  QueueFullError,
+  SluiceError,
+  show,
+} from '../errors.js';
 import { Batcher } from './batcher.js';
-import { systemClock, type Clock, type Timer } from './clock.js';
+import { sleep, systemClock, type Clock, type Timer } from './clock.js';
 import { Emitter } from './events.js';
 import { Histogram, type HistogramSnapshot } from './histogram.js';
 import { choiceOption, integerOption, numberOption, objectOption } from './options.js';
 import { hashKey } from './pool/routing.js';
 import { WorkerPool, type WorkerStats } from './pool/worker-pool.js';
-import { resolveRetryPolicy, retry, type RetryPolicy } from './retry.js';
+import { computeDelay, resolveRetryPolicy, type RetryPolicy } from './retry.js';
 import { Watermark } from './watermark.js';
 import {
   MemoryDeadLetters,
@@ -43,10 +60,10 @@ import {
   type DeadLetter,
   type DeadLetterStore,
 } from '../journal/dead-letters.js';
-import type { Journal, JournalEntry } from '../journal/journal.js';
+import type { ConsumerHold, Journal, JournalEntry } from '../journal/journal.js';
 import { MemoryJournal } from '../journal/memory-journal.js';
 import type { Payload } from '../journal/codec.js';
-import type { Sink, SinkEntry } from '../sink/sink.js';
+import type { Sink, SinkEntry, SinkFailure, SinkWriteResult } from '../sink/sink.js';
 
 export interface WriteBehindOptions<V> {
   /** A durable journal, or `'memory'` (no durability: see the module doc). */
@@ -56,7 +73,7 @@ export interface WriteBehindOptions<V> {
   batch?: { maxSize?: number; maxDelayMs?: number };
   /** Workers writing in parallel (one sink write each at a time). @default 4 */
   workers?: number;
-  /** Backoff for transient sink errors; retried until they pass (or close). */
+  /** Backoff for a sink outage (and a failing dead-letter store); retried until it passes. */
   retry?: Partial<Omit<RetryPolicy, 'maxAttempts'>>;
   /** Entries appended and not yet in the sink or dead letters. @default 100000 */
   maxBacklog?: number;
@@ -97,9 +114,17 @@ export interface WriteOptions {
 export interface WriteBehindMetrics {
   written: number;
   persisted: number;
+  /** Entries a version-guarded sink did not apply: the row held a newer version. */
+  superseded: number;
+  /** Entries the sink already had (by id): re-deliveries. */
+  duplicates: number;
   retried: number;
   deadLettered: number;
   batches: number;
+  /** Times the sink became unavailable (an outage began). */
+  outages: number;
+  /** How long the current outage has lasted; 0 while the sink takes writes. */
+  unavailableForMs: number;
   /** Entries appended and not yet finished. */
   backlog: number;
   /** Journal positions the checkpoint is behind the newest append. */
@@ -114,6 +139,12 @@ export interface WriteBehindEvents {
   'batch:flushed': { workerId: number; size: number; latencyMs: number };
   'entry:deadLettered': { position: number; key: string; error: string };
   'sink:retry': { attempt: number; delayMs: number; error: unknown };
+  /** The sink stopped taking writes (an outage began); entries wait and are retried. */
+  'sink:unavailable': { error: unknown };
+  /** The sink takes writes again after an outage of `downMs`. */
+  'sink:available': { downMs: number };
+  /** The dead-letter store failed; the letters are retried after `delayMs`. */
+  'deadLetters:retry': { attempt: number; delayMs: number; error: unknown };
   [event: string]: unknown;
 }
 
@@ -154,6 +185,7 @@ export class WriteBehind<V extends Payload>
   readonly #batchers: Batcher<JournalEntry, void>[];
   readonly #watermark: Watermark;
   readonly #stop = new AbortController();
+  readonly #hold: ConsumerHold;
 
   /** Highest position appended (or found at open). */
   #head: number;
@@ -171,9 +203,14 @@ export class WriteBehind<V extends Payload>
 
   #written = 0;
   #persisted = 0;
+  #superseded = 0;
+  #duplicates = 0;
   #retried = 0;
   #deadLettered = 0;
   #batches = 0;
+  #outages = 0;
+  /** When the current outage began; undefined while the sink takes writes. */
+  #unavailableSince: number | undefined;
   readonly #batchSize = new Histogram();
   readonly #flushLatency = new Histogram();
   readonly #endToEnd = new Histogram();
@@ -185,8 +222,10 @@ export class WriteBehind<V extends Payload>
     committed: number,
     head: number,
     first: number,
+    hold: ConsumerHold,
   ) {
     super();
+    this.#hold = hold;
     const o = objectOption('options', options);
     this.journal = journal;
     this.#memory = memory;
@@ -262,9 +301,15 @@ export class WriteBehind<V extends Payload>
       throw new InputError("WriteBehind.open() needs a `journal`: a Journal or 'memory'");
     }
     const consumer = (o.consumer as string | undefined) ?? 'write-behind';
-    const committed = await journal.committed(consumer);
-    const { head, first } = await journal.stats();
-    return new WriteBehind(journal, memory, options, committed, head, first);
+    const hold = await journal.acquire(consumer);
+    try {
+      const committed = await journal.committed(consumer);
+      const { head, first } = await journal.stats();
+      return new WriteBehind(journal, memory, options, committed, head, first, hold);
+    } catch (error) {
+      await hold.release();
+      throw error;
+    }
   }
 
   /** Resolves once the entry is durable in the journal (in memory mode: accepted). */
@@ -272,15 +317,25 @@ export class WriteBehind<V extends Payload>
     if (this.#closing !== undefined)
       throw new ClosedError('write-behind is closed: the write was not accepted');
     if (typeof key !== 'string' || key.length === 0) {
-      throw new InputError(
-        `key must be a non-empty string, got ${JSON.stringify(key) ?? typeof key}`,
-      );
+      throw new InputError(`key must be a non-empty string, got ${show(key)}`);
     }
+    if (typeof options !== 'object' || options === null) {
+      throw new InputError(`write options must be an object when given, got ${show(options)}`);
+    }
+    const id = options.id;
     await this.#room(); // counts this write in #appending when it lets it through
     try {
-      const [position] = await this.journal.append([
-        { key, payload: value, ...(options.id === undefined ? {} : { id: options.id }) },
-      ]);
+      let position: number | undefined;
+      try {
+        [position] = await this.journal.append([
+          { key, payload: value, ...(id === undefined ? {} : { id }) },
+        ]);
+      } catch (error) {
+        if (error instanceof SluiceError) throw error;
+        throw new JournalWriteError(`the journal refused the write: ${String(error)}`, {
+          cause: error,
+        });
+      }
       const p = position as number;
       if (p > this.#head) {
         this.#head = p;
@@ -331,9 +386,14 @@ export class WriteBehind<V extends Payload>
     return {
       written: this.#written,
       persisted: this.#persisted,
+      superseded: this.#superseded,
+      duplicates: this.#duplicates,
       retried: this.#retried,
       deadLettered: this.#deadLettered,
       batches: this.#batches,
+      outages: this.#outages,
+      unavailableForMs:
+        this.#unavailableSince === undefined ? 0 : this.#clock.now() - this.#unavailableSince,
       backlog: this.#head - this.#watermark.mark,
       lag: this.#head - this.#committed,
       batchSize: this.#batchSize.snapshot(),
@@ -376,16 +436,21 @@ export class WriteBehind<V extends Payload>
 
   // ---- writing to the sink --------------------------------------------------------------
 
-  /** One batch of one worker: write it, retrying transient errors, splitting out poison. */
+  /** One batch of one worker: write it, waiting out outages, splitting out poison. */
   async #flush(workerId: number, entries: JournalEntry[]): Promise<void> {
     const started = this.#clock.now();
     let batch = entries;
     if (this.#coalesce) {
+      // The newest version of each key (a replayed entry may be older than one after it).
       const last = new Map<string, JournalEntry>();
-      for (const e of entries) last.set(e.key, e);
+      for (const e of entries) {
+        const kept = last.get(e.key);
+        if (kept === undefined || kept.version <= e.version) last.set(e.key, e);
+      }
       batch = entries.filter((e) => last.get(e.key) === e);
     }
-    await this.#writeOrSplit(batch);
+    const refused = await this.#deliver(batch);
+    if (refused.length > 0) await this.#deadLetter(refused);
     for (const e of entries) this.#finish(e.position);
     this.#batches++;
     this.#batchSize.record(batch.length);
@@ -395,54 +460,136 @@ export class WriteBehind<V extends Payload>
     this.#advance();
   }
 
-  async #writeOrSplit(batch: JournalEntry[]): Promise<void> {
-    let attempts = 0;
-    try {
-      await retry(
-        (attempt) => {
-          attempts = attempt;
-          return this.#sink.writeBatch(batch.map(toSinkEntry<V>), {
-            signal: this.#stop.signal,
-            attempt,
-          });
-        },
-        this.#retry,
-        {
-          signal: this.#stop.signal,
-          clock: this.#clock,
-          isRetryable: (e) => this.#sink.isTransient(e),
-          onRetry: (error, attempt, delayMs) => {
-            this.#retried++;
-            this.emit('sink:retry', { attempt, delayMs, error });
-          },
-        },
-      );
-      this.#persisted += batch.length;
-    } catch (error) {
-      if (this.#stop.signal.aborted) throw error; // closing: the batch stays in the journal
-      if (batch.length > 1) {
-        const half = Math.ceil(batch.length / 2);
-        await this.#writeOrSplit(batch.slice(0, half));
-        await this.#writeOrSplit(batch.slice(half));
-        return;
-      }
-      const entry = batch[0] as JournalEntry;
-      const message = error instanceof Error ? error.message : String(error);
-      await this.#store.add([
-        {
-          position: entry.position,
-          entryId: sinkId(entry),
-          key: entry.key,
-          payload: entry.payload,
-          error: message,
-          attempts,
-        },
-      ]);
-      this.#deadLettered++;
-      this.#failed.set(entry.position, error);
-      this.emit('entry:deadLettered', { position: entry.position, key: entry.key, error: message });
+  /**
+   * Writes the batch, all but the entries the sink refuses alone, which it returns. An
+   * outage is waited out; so is a batch whose every entry fails alone with one and the same
+   * `'unknown'` error, since that is the sink failing, not the entries.
+   */
+  async #deliver(batch: JournalEntry[]): Promise<Refusal[]> {
+    for (let attempt = 1; ; attempt++) {
+      const refused = await this.#split(batch);
+      const first = refused[0];
+      const alike =
+        batch.length > 1 &&
+        first !== undefined &&
+        refused.length === batch.length &&
+        refused.every((r) => r.kind === 'unknown' && message(r.error) === message(first.error));
+      if (!alike) return refused;
+      await this.#unavailable(first.error, attempt);
     }
   }
+
+  /** Bisection: writes what it can of `batch`; returns the entries refused alone. */
+  async #split(batch: JournalEntry[]): Promise<Refusal[]> {
+    const failure = await this.#attempt(batch);
+    if (failure === undefined) return [];
+    if (batch.length === 1) return [{ entry: batch[0] as JournalEntry, ...failure }];
+    const half = Math.ceil(batch.length / 2);
+    return [
+      ...(await this.#split(batch.slice(0, half))),
+      ...(await this.#split(batch.slice(half))),
+    ];
+  }
+
+  /**
+   * One batch as it is, retried while the sink is unavailable. Resolves with nothing once
+   * written, or with the failure when the sink blames the entries.
+   */
+  async #attempt(
+    batch: JournalEntry[],
+  ): Promise<{ error: unknown; kind: SinkFailure; attempts: number } | undefined> {
+    const signal = this.#stop.signal;
+    for (let attempt = 1; ; attempt++) {
+      let result: SinkWriteResult | void;
+      try {
+        result = await this.#sink.writeBatch(batch.map(this.#toSinkEntry), { signal, attempt });
+      } catch (error) {
+        if (signal.aborted) throw error; // closing: the batch stays in the journal
+        const kind = this.#classify(error);
+        if (kind !== 'unavailable') return { error, kind, attempts: attempt };
+        await this.#unavailable(error, attempt);
+        continue;
+      }
+      this.#persisted += batch.length;
+      if (result !== undefined) {
+        this.#superseded += result.superseded ?? 0;
+        this.#duplicates += result.duplicates ?? 0;
+      }
+      if (this.#unavailableSince !== undefined) {
+        const downMs = this.#clock.now() - this.#unavailableSince;
+        this.#unavailableSince = undefined;
+        this.emit('sink:available', { downMs });
+      }
+      return undefined;
+    }
+  }
+
+  /** The sink cannot take writes now: note the outage, then wait the backoff. */
+  async #unavailable(error: unknown, attempt: number): Promise<void> {
+    if (this.#unavailableSince === undefined) {
+      this.#unavailableSince = this.#clock.now();
+      this.#outages++;
+      this.emit('sink:unavailable', { error });
+    }
+    const delayMs = computeDelay(attempt, this.#retry);
+    this.#retried++;
+    this.emit('sink:retry', { attempt, delayMs, error });
+    await sleep(this.#clock, delayMs, this.#stop.signal);
+  }
+
+  #classify(error: unknown): SinkFailure {
+    try {
+      const kind = this.#sink.classify(error);
+      return kind === 'unavailable' || kind === 'rejected' ? kind : 'unknown';
+    } catch {
+      return 'unknown'; // a classifier that throws knows nothing of this error
+    }
+  }
+
+  /** Keeps the refused entries in the dead-letter store, retrying while the store fails. */
+  async #deadLetter(refused: Refusal[]): Promise<void> {
+    const letters = refused.map(({ entry, error, attempts }) => ({
+      position: entry.position,
+      entryId: this.#sinkId(entry),
+      key: entry.key,
+      payload: entry.payload,
+      version: entry.version,
+      error: message(error),
+      attempts,
+    }));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#store.add(letters);
+        break;
+      } catch (error) {
+        if (this.#stop.signal.aborted) throw error; // closing: the entries stay in the journal
+        const delayMs = computeDelay(attempt, this.#retry);
+        this.emit('deadLetters:retry', { attempt, delayMs, error });
+        await sleep(this.#clock, delayMs, this.#stop.signal);
+      }
+    }
+    for (const { entry, error } of refused) {
+      this.#deadLettered++;
+      this.#failed.set(entry.position, new DeadLetteredError(entry.position, entry.key, error));
+      this.emit('entry:deadLettered', {
+        position: entry.position,
+        key: entry.key,
+        error: message(error),
+      });
+    }
+  }
+
+  /** The entry's id at the sink: its origin's (a re-delivery), its own, or journal:position. */
+  #sinkId(entry: JournalEntry): string {
+    return entry.origin ?? entry.id ?? `${this.journal.id}:${entry.position}`;
+  }
+
+  readonly #toSinkEntry = (entry: JournalEntry): SinkEntry<V> => ({
+    id: this.#sinkId(entry),
+    key: entry.key,
+    value: entry.payload as V,
+    version: entry.version,
+  });
 
   #finish(position: number): void {
     this.#watermark.finish(position);
@@ -561,15 +708,20 @@ export class WriteBehind<V extends Payload>
     this.#commit();
     await this.#committing?.catch(() => {});
     const remaining = this.#head - this.#watermark.mark;
+    await this.#hold.release();
     if (this.#memory) await this.journal.close();
     return { drained, remaining };
   }
 }
 
-function sinkId(entry: JournalEntry): string {
-  return entry.id ?? String(entry.position);
+/** An entry the sink refused on its own, and why. */
+interface Refusal {
+  readonly entry: JournalEntry;
+  readonly error: unknown;
+  readonly kind: SinkFailure;
+  readonly attempts: number;
 }
 
-function toSinkEntry<V>(entry: JournalEntry): SinkEntry<V> {
-  return { id: sinkId(entry), key: entry.key, value: entry.payload as V };
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

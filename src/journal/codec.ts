@@ -2,10 +2,16 @@
  * Codec: how payloads become stored bytes and back.
  *
  * The default stores JSON values as JSON text and bytes as they are, so a journal is
- * readable with any SQLite or PostgreSQL client. JSON's own rules apply: `NaN` and
- * `Infinity` are stored as `null`, object properties whose value is `undefined` are left
- * out. A payload JSON cannot represent at all (`undefined`, a function, a `bigint`, a cycle)
- * is refused with {@link EncodeError} before anything is written.
+ * readable with any SQLite or PostgreSQL client. No value is changed silently: what JSON
+ * carries exactly round-trips exactly (plain objects and arrays, strings — lone surrogates
+ * included —, finite numbers, booleans, null; a `Uint8Array` payload comes back as bytes);
+ * what JSON would turn into something else is refused with an {@link EncodeError} naming
+ * its place in the value (`value.tags: Map is not supported`), before anything is written:
+ * `undefined` (but as an object property, where it means "absent" and is left out),
+ * `NaN`, `±Infinity`, `-0`, `bigint`, functions, symbols, `Map`, `Set`, bytes inside a
+ * value, instances of other classes, cycles. Two conversions are kept because they are what
+ * the value asks for: a `Date` is stored as its ISO string, and any object with `toJSON()`
+ * as what that returns (checked by the same rules).
  */
 import { EncodeError } from '../errors.js';
 
@@ -26,6 +32,7 @@ export interface Codec {
 export const jsonCodec: Codec = {
   encode(payload) {
     if (payload instanceof Uint8Array) return payload;
+    checkJson(payload);
     let text: string | undefined;
     try {
       text = JSON.stringify(payload);
@@ -43,3 +50,71 @@ export const jsonCodec: Codec = {
     return typeof stored === 'string' ? (JSON.parse(stored) as JsonValue) : stored;
   },
 };
+
+/** Most nested levels a payload may have (deeper is refused, and so is a cycle). */
+const MAX_DEPTH = 1000;
+
+/** Refuses, with an EncodeError naming where, anything JSON would not carry as it is. */
+export function checkJson(value: unknown): void {
+  walk(value, 'value', 0, []);
+}
+
+function walk(value: unknown, path: string, depth: number, parents: object[]): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) refuse(path, `${value} is not supported (JSON has no ${value})`);
+      if (Object.is(value, -0)) refuse(path, '-0 is not supported (JSON stores it as 0)');
+      return;
+    case 'object':
+      break;
+    case 'undefined':
+      return refuse(path, 'undefined is not supported (JSON has no undefined)');
+    default:
+      return refuse(path, `${typeof value} is not supported by JSON`);
+  }
+  if (value === null) return;
+  if (parents.includes(value)) refuse(path, 'a cycle: the value contains itself');
+  if (depth >= MAX_DEPTH) refuse(path, `nested deeper than ${MAX_DEPTH} levels`);
+  parents.push(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined) refuse(`${path}[${i}]`, 'undefined in an array (JSON stores null)');
+      walk(item, `${path}[${i}]`, depth + 1, parents);
+    }
+  } else {
+    const proto: unknown = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      for (const name in value) {
+        const item = (value as Record<string, unknown>)[name];
+        if (item !== undefined) walk(item, member(path, name), depth + 1, parents);
+      }
+    } else if (value instanceof Date) {
+      if (Number.isNaN(value.getTime())) refuse(path, 'an invalid Date (JSON stores null)');
+    } else if (value instanceof Map || value instanceof Set) {
+      refuse(
+        path,
+        `${value instanceof Map ? 'Map' : 'Set'} is not supported (use an object or array)`,
+      );
+    } else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+      refuse(path, 'bytes inside a value are not supported (only a whole payload may be bytes)');
+    } else if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+      walk((value as { toJSON: () => unknown }).toJSON(), path, depth + 1, parents);
+    } else {
+      const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'a class';
+      refuse(path, `an instance of ${name} is not supported (pass a plain object)`);
+    }
+  }
+  parents.pop();
+}
+
+function member(path: string, name: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(name) ? `${path}.${name}` : `${path}[${JSON.stringify(name)}]`;
+}
+
+function refuse(path: string, why: string): never {
+  throw new EncodeError(`${path}: ${why}`);
+}

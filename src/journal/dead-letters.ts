@@ -3,9 +3,13 @@
  *
  * A store keeps each letter with the error and the attempts made, in the order they
  * failed (ids increase). `replayDeadLetters` puts letters back into a journal, so the
- * pipeline tries them again, and removes them from the store; `remove` purges them. A
- * replayed letter is appended with the idempotency id `dead-letter:<id>`: if replay is
- * interrupted after the append and before the removal, replaying again appends nothing new.
+ * pipeline tries them again, and removes them from the store; `remove` purges them.
+ *
+ * A replayed letter is the same entry again, not a new one: it keeps its key, its sink id
+ * (`origin`) and its version, so replay into an insert table is idempotent and into a
+ * version-guarded upsert table cannot put an older value over a newer one. It is appended
+ * with the journal idempotency id `dead-letter:<id>:<failedAt>`: if replay is interrupted
+ * after the append and before the removal, replaying again appends nothing new.
  */
 import { InputError } from '../errors.js';
 import type { Payload } from './codec.js';
@@ -19,6 +23,8 @@ export interface DeadLetterInput {
   readonly entryId: string;
   readonly key: string;
   readonly payload: Payload;
+  /** The entry's version (a replay keeps it). */
+  readonly version: number;
   /** What the last attempt failed with. */
   readonly error: string;
   readonly attempts: number;
@@ -59,7 +65,13 @@ export async function replayDeadLetters(
   const letters = await store.get(checkIds(ids));
   if (letters.length === 0) return { replayed: 0, positions: [] };
   const positions = await journal.append(
-    letters.map((l) => ({ key: l.key, id: `dead-letter:${l.id}`, payload: l.payload })),
+    letters.map((l) => ({
+      key: l.key,
+      id: `dead-letter:${l.id}:${l.failedAt}`,
+      payload: l.payload,
+      origin: l.entryId,
+      version: l.version,
+    })),
   );
   await store.remove(letters.map((l) => l.id));
   return { replayed: letters.length, positions };

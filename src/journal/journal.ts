@@ -13,6 +13,14 @@
  * - Consumer checkpoints (`commit`, `committed`) are stored with the log, so a restarted
  *   process resumes where it left off.
  * - `truncate` never removes an entry a consumer has not committed past, unless forced.
+ * - Every entry has a `version`, assigned at append: `max(previous + 1, now in ms × 1000)`,
+ *   so versions grow with positions, and a journal created later (a new host, a recreated
+ *   file) continues above an older one's. A record may bring its own (a replayed dead letter
+ *   keeps the version it first had).
+ * - A journal has an `id`, random, chosen when it is created: an entry written without an
+ *   id is known beyond its journal as `<journal id>:<position>`.
+ * - `acquire(consumer)` gives one live holder at a time the right to work a consumer; the
+ *   hold ends with `release()` or with the holder's process.
  */
 import type { Payload } from './codec.js';
 import type { DeadLetterStore } from './dead-letters.js';
@@ -29,6 +37,13 @@ export interface JournalRecord {
   readonly id?: string;
   /** A JSON value or bytes. */
   readonly payload: Payload;
+  /** The entry's version, when it must keep one it already had. @default assigned at append */
+  readonly version?: number;
+  /**
+   * For a re-delivery (a replayed dead letter): the sink id of the entry it repeats, so the
+   * sink sees the same entry again, not a new one.
+   */
+  readonly origin?: string;
 }
 
 /** What `read` returns. */
@@ -40,6 +55,17 @@ export interface JournalEntry {
   readonly payload: Payload;
   /** Wall-clock time of the append, in ms since the epoch. */
   readonly appendedAt: number;
+  /** Grows with the position (see the module doc); a replayed entry keeps its own. */
+  readonly version: number;
+  /** The sink id of the entry this one re-delivers, if it is a re-delivery. */
+  readonly origin: string | undefined;
+}
+
+/** A consumer held by one pipeline; see `Journal.acquire`. */
+export interface ConsumerHold {
+  readonly consumer: string;
+  /** Ends the hold (idempotent); the next `acquire` succeeds at once. */
+  release(): Promise<void>;
 }
 
 /**
@@ -90,6 +116,8 @@ export interface JournalStats {
 }
 
 export interface Journal {
+  /** Random, chosen when the journal was created; part of the sink id of id-less entries. */
+  readonly id: string;
   append(records: readonly JournalRecord[]): Promise<number[]>;
   read(after: number, options?: ReadOptions): Promise<JournalEntry[]>;
   commit(consumer: string, position: number): Promise<void>;
@@ -99,6 +127,11 @@ export interface Journal {
   waitForAppend(after: number, options?: { signal?: AbortSignal }): Promise<void>;
   truncate(before: number, options?: TruncateOptions): Promise<TruncateResult>;
   stats(): Promise<JournalStats>;
+  /**
+   * Takes the consumer for this caller alone, or rejects with `JournalLockedError` naming
+   * the holder. Readers that do not commit need no hold.
+   */
+  acquire(consumer: string): Promise<ConsumerHold>;
   /** Where entries that cannot be written are kept, beside this journal (optional). */
   deadLetters?(): DeadLetterStore;
   /** Waits for pending appends, then releases the backend. Idempotent. */

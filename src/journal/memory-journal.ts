@@ -5,11 +5,14 @@
  * and as the model the durable backends are checked against. `append` is durable as soon as
  * it returns (there is nothing more durable to wait for), so there is no group commit.
  */
-import { ClosedError, InputError } from '../errors.js';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ClosedError, InputError, JournalLockedError, type JournalHolder } from '../errors.js';
 import { AppendWaiters } from './append-waiters.js';
 import { jsonCodec, type Codec } from './codec.js';
 import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
 import type {
+  ConsumerHold,
   Journal,
   JournalEntry,
   JournalRecord,
@@ -35,10 +38,14 @@ export interface MemoryJournalOptions {
 
 interface Stored extends EncodedRecord {
   readonly appendedAt: number;
+  readonly version: number;
 }
 
 export class MemoryJournal implements Journal {
+  readonly id = randomBytes(8).toString('hex');
   readonly #codec: Codec;
+  readonly #holders = new Map<string, JournalHolder>();
+  #version = 0;
   /**
    * `#entries[#offset + i]` has position `#first + i`. Truncation only moves `#offset` (and
    * clears the slots); the array is compacted once the dead prefix is most of it, so
@@ -72,7 +79,8 @@ export class MemoryJournal implements Journal {
           const existing = this.#ids.get(r.id);
           if (existing !== undefined) return existing;
         }
-        this.#entries.push({ ...r, appendedAt: now });
+        const version = r.version ?? (this.#version = Math.max(this.#version + 1, now * 1000));
+        this.#entries.push({ ...r, appendedAt: now, version });
         this.#bytes += typeof r.payload === 'string' ? r.payload.length : r.payload.byteLength;
         const position = this.#head;
         if (r.id !== undefined) this.#ids.set(r.id, position);
@@ -99,6 +107,8 @@ export class MemoryJournal implements Journal {
           id: e.id,
           payload: this.#codec.decode(e.payload),
           appendedAt: e.appendedAt,
+          version: e.version,
+          origin: e.origin,
         });
         if (out.length >= limit) break;
       }
@@ -174,6 +184,24 @@ export class MemoryJournal implements Journal {
           position,
           lag: head - position,
         })),
+      });
+    });
+  }
+
+  acquire(consumer: string): Promise<ConsumerHold> {
+    return rejecting(() => {
+      this.#open();
+      checkConsumer(consumer);
+      const holder = this.#holders.get(consumer);
+      if (holder !== undefined) throw new JournalLockedError('a memory journal', consumer, holder);
+      const mine = { pid: process.pid, host: hostname(), since: Date.now() };
+      this.#holders.set(consumer, mine);
+      return Promise.resolve({
+        consumer,
+        release: () => {
+          if (this.#holders.get(consumer) === mine) this.#holders.delete(consumer);
+          return Promise.resolve();
+        },
       });
     });
   }

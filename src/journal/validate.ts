@@ -13,7 +13,16 @@ export interface EncodedRecord {
   readonly type: string | undefined;
   readonly id: string | undefined;
   readonly payload: Encoded;
+  /** Undefined: the journal assigns one at append. */
+  readonly version: number | undefined;
+  readonly origin: string | undefined;
 }
+
+/** A string a text column stores as it is: no lone surrogate (UTF-8 has no place for one). */
+export function wellFormed(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function encodeRecords(records: readonly JournalRecord[], codec: Codec): EncodedRecord[] {
   if (!Array.isArray(records)) {
@@ -25,18 +34,38 @@ export function encodeRecords(records: readonly JournalRecord[], codec: Codec): 
     if (typeof r !== 'object' || r === null) {
       throw new InputError(`record ${i} must be an object, got ${r === null ? 'null' : typeof r}`);
     }
-    if (typeof r.key !== 'string' || r.key.length === 0) {
-      throw new InputError(`record ${i}: key must be a non-empty string, got ${show(r.key)}`);
+    checkText(`record ${i}: key`, r.key, true);
+    checkText(`record ${i}: type`, r.type, false);
+    checkText(`record ${i}: id`, r.id, false);
+    checkText(`record ${i}: origin`, r.origin, false);
+    if (r.version !== undefined && !(Number.isSafeInteger(r.version) && r.version >= 1)) {
+      throw new InputError(`record ${i}: version must be an integer >= 1, got ${show(r.version)}`);
     }
-    if (r.type !== undefined && typeof r.type !== 'string') {
-      throw new InputError(`record ${i}: type must be a string when given, got ${typeof r.type}`);
-    }
-    if (r.id !== undefined && (typeof r.id !== 'string' || r.id.length === 0)) {
-      throw new InputError(`record ${i}: id must be a non-empty string when given`);
-    }
-    out[i] = { key: r.key, type: r.type, id: r.id, payload: codec.encode(r.payload) };
+    out[i] = {
+      key: r.key,
+      type: r.type,
+      id: r.id,
+      payload: codec.encode(r.payload),
+      version: r.version,
+      origin: r.origin,
+    };
   }
   return out;
+}
+
+/** A key, id or type: a non-empty, well-formed string (optional ones may be undefined). */
+export function checkText(what: string, value: unknown, required: boolean): void {
+  if (value === undefined && !required) return;
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InputError(
+      `${what} must be a non-empty string${required ? '' : ' when given'}, got ${show(value)}`,
+    );
+  }
+  if (!wellFormed(value)) {
+    throw new InputError(
+      `${what} holds a lone surrogate (half of a UTF-16 pair), which text storage cannot keep: ${show(value)}`,
+    );
+  }
 }
 
 export function checkPosition(name: string, value: unknown): number {

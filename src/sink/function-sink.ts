@@ -4,32 +4,39 @@
  *
  * ```ts
  * const sink = functionSink(async (entries) => { await search.bulkIndex(entries) }, {
- *   isTransient: (e) => e instanceof TimeoutError,
+ *   classify: (e) => (e instanceof TimeoutError ? 'unavailable' : 'unknown'),
  * });
  * ```
  */
 import { functionOption } from '../core/options.js';
-import type { Sink, SinkContext, SinkEntry } from './sink.js';
+import type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink.js';
 
 export interface FunctionSinkOptions {
-  /** Which errors are worth retrying. @default none */
-  isTransient?: (error: unknown) => boolean;
+  /**
+   * Whose fault a failure is (see `Sink.classify`). @default every failure is `'unknown'`:
+   * split to find a bad entry, retried as an outage when every entry fails alike
+   */
+  classify?: (error: unknown) => SinkFailure;
   /** Called once by `close()`. */
   close?: () => void | Promise<void>;
 }
 
 export function functionSink<V = unknown>(
-  write: (entries: readonly SinkEntry<V>[], context: SinkContext) => void | Promise<void>,
+  write: (
+    entries: readonly SinkEntry<V>[],
+    context: SinkContext,
+  ) => SinkWriteResult | void | Promise<SinkWriteResult | void>,
   options: FunctionSinkOptions = {},
 ): Sink<V> {
   functionOption('write', write);
-  const isTransient = options.isTransient ?? (() => false);
+  const classify =
+    options.classify === undefined
+      ? () => 'unknown' as const
+      : functionOption<(error: unknown) => SinkFailure>('classify', options.classify);
   let closed: Promise<void> | undefined;
   return {
-    writeBatch: async (entries, context = {}) => {
-      await write(entries, context);
-    },
-    isTransient,
+    writeBatch: async (entries, context = {}) => (await write(entries, context)) ?? undefined,
+    classify,
     close: () => (closed ??= Promise.resolve(options.close?.()).then(() => undefined)),
   };
 }

@@ -2,18 +2,21 @@
  * MemorySink: the sink contract in memory, the reference and test double.
  *
  * `mode: 'insert'` keeps one row per entry id (a repeated id is ignored); `mode: 'upsert'`
- * keeps one row per key, the last write winning. `check` plays the part of a table's
- * constraints: it may throw for an entry, and then nothing of that batch is written.
+ * keeps one row per key, the last write winning (with `versioned`, the highest version:
+ * an older entry is counted as superseded and changes nothing). `check` plays the part of a
+ * table's constraints: it may throw for an entry, and then nothing of that batch is written.
  */
-import type { Sink, SinkContext, SinkEntry } from './sink.js';
+import type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink.js';
 
 export interface MemorySinkOptions<V> {
   /** @default 'upsert' */
   mode?: 'insert' | 'upsert';
   /** Throws for an entry the "table" refuses; the whole batch is then refused. */
   check?: (entry: SinkEntry<V>) => void;
-  /** Says which errors are transient. @default none */
-  isTransient?: (error: unknown) => boolean;
+  /** Upsert: an entry overwrites a row only if its version is higher. @default false */
+  versioned?: boolean;
+  /** Whose fault a failure is. @default every failure is `'unknown'` */
+  classify?: (error: unknown) => SinkFailure;
   /** Runs before each write; throwing fails the write (to drive outages in tests). */
   beforeWrite?: (entries: readonly SinkEntry<V>[], context: SinkContext) => void | Promise<void>;
 }
@@ -31,21 +34,33 @@ export class MemorySink<V = unknown> implements Sink<V> {
     this.#options = options;
   }
 
-  async writeBatch(entries: readonly SinkEntry<V>[], context: SinkContext = {}): Promise<void> {
+  async writeBatch(
+    entries: readonly SinkEntry<V>[],
+    context: SinkContext = {},
+  ): Promise<SinkWriteResult> {
     await this.#options.beforeWrite?.(entries, context);
     if (this.#options.check !== undefined) for (const e of entries) this.#options.check(e);
+    let duplicates = 0;
+    let superseded = 0;
     for (const e of entries) {
       if (this.mode === 'insert') {
-        if (!this.rows.has(e.id)) this.rows.set(e.id, e);
+        if (this.rows.has(e.id)) duplicates++;
+        else this.rows.set(e.id, e);
       } else {
-        this.rows.set(e.key, e);
+        const row = this.rows.get(e.key);
+        if (this.#options.versioned === true && row !== undefined && row.version >= e.version) {
+          superseded++;
+        } else {
+          this.rows.set(e.key, e);
+        }
       }
     }
     this.batches.push(entries);
+    return { ...(duplicates > 0 ? { duplicates } : {}), ...(superseded > 0 ? { superseded } : {}) };
   }
 
-  isTransient(error: unknown): boolean {
-    return this.#options.isTransient?.(error) ?? false;
+  classify(error: unknown): SinkFailure {
+    return this.#options.classify?.(error) ?? 'unknown';
   }
 
   close(): Promise<void> {

@@ -6,17 +6,44 @@
  *   batch can be split to find the entry that fails;
  * - it is idempotent by entry id: at-least-once delivery (a batch written again after a
  *   crash) leaves exactly one row per entry;
- * - `isTransient(error)` says whether a failure is worth retrying (a lost connection, a
- *   serialization failure) or permanent (a constraint violation, bad data).
+ * - `classify(error)` says whose fault a failure is: `'unavailable'` — the sink cannot take
+ *   writes now (a lost connection, a lock timeout, a table being migrated, a missing
+ *   privilege), so the batch is retried as it is, with backoff, however long it takes;
+ *   `'rejected'` — an entry of the batch is bad (bad data, a constraint), so the batch is
+ *   split to find it and only it goes to the dead letters; `'unknown'` — split as for
+ *   `'rejected'`, but when every entry of a batch then fails alone with the same error,
+ *   that was the sink failing, not the entries: the batch is retried as an outage.
+ * - entries carry a `version` that grows with their journal position; a sink that stores
+ *   it (`versionColumn` of the table sinks) applies an entry to a row only if it is newer,
+ *   so a re-delivered, replayed or late entry never puts an older value over a newer one.
  */
+
+/** Whose fault a failed write is (see the module doc). */
+export type SinkFailure = 'unavailable' | 'rejected' | 'unknown';
+
+/** What a write may report beyond success; every field counts entries of the batch. */
+export interface SinkWriteResult {
+  /** Not applied because the row already holds a newer version (version-guarded upsert). */
+  readonly superseded?: number;
+  /** Not written because a row with their id already exists (a re-delivery). */
+  readonly duplicates?: number;
+}
 
 /** One entry on its way to the store. */
 export interface SinkEntry<V = unknown> {
-  /** Unique per entry; the idempotency key. */
+  /**
+   * Unique per entry; the idempotency key. The id given to `write`, or, for a write without
+   * one, `<journal id>:<position>` (unique beyond one journal: the journal id is random).
+   */
   readonly id: string;
   /** The entry's routing key (an account, a cache key). */
   readonly key: string;
   readonly value: V;
+  /**
+   * Grows with the entry's journal position, and across journals with time (a journal
+   * assigns `max(previous + 1, now in ms × 1000)`); a replayed dead letter keeps its own.
+   */
+  readonly version: number;
 }
 
 export interface SinkContext {
@@ -28,9 +55,12 @@ export interface SinkContext {
 
 export interface Sink<V = unknown> {
   /** All or nothing, idempotent by entry id. */
-  writeBatch(entries: readonly SinkEntry<V>[], context?: SinkContext): Promise<void>;
-  /** Whether a failed write may succeed if tried again. */
-  isTransient(error: unknown): boolean;
+  writeBatch(
+    entries: readonly SinkEntry<V>[],
+    context?: SinkContext,
+  ): Promise<SinkWriteResult | void>;
+  /** Whose fault a failed write is: decides between retrying and dead-lettering. */
+  classify(error: unknown): SinkFailure;
   /** Releases what the sink holds (connections). Idempotent. */
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { choiceOption, functionOption, objectOption } from '../core/options.js';
-import type { SinkEntry } from './sink.js';
+import type { SinkEntry, SinkWriteResult } from './sink.js';
 
 export interface TableSinkOptions<V> {
   /** Table written to. A plain SQL identifier: letters, digits, underscores. */
@@ -18,6 +18,14 @@ export interface TableSinkOptions<V> {
   conflict?: readonly string[];
   /** Insert: the column (with a unique index) that stores the entry id. @default 'sluice_id' */
   idColumn?: string;
+  /**
+   * A column (integer, 64-bit: BIGINT / INTEGER) that stores the entry's version. In upsert
+   * mode a row is then only overwritten by an entry with a higher version, so a replayed,
+   * re-delivered or late entry never puts an older value over a newer one (it is counted as
+   * superseded). In insert mode it is stored, for readers to order a key's rows by.
+   * @default none (no version guard: the last write delivered wins)
+   */
+  versionColumn?: string;
   /** Maps an entry to a row; by default the value itself. */
   toRow?: (entry: SinkEntry<V>) => Record<string, unknown>;
 }
@@ -28,12 +36,22 @@ export interface ResolvedTable<V> {
   readonly mode: 'upsert' | 'insert';
   readonly conflict: readonly string[];
   readonly idColumn: string | undefined;
-  /** Every column an INSERT names: `idColumn` (insert mode) first, then `columns`. */
+  readonly versionColumn: string | undefined;
+  /** Every column an INSERT names: `idColumn` (insert mode), `columns`, `versionColumn`. */
   readonly written: readonly string[];
   /** The columns that must carry a unique index: `conflict`, or `idColumn`. */
   readonly unique: readonly string[];
-  /** The `ON CONFLICT ...` clause of the mode (SQLite and PostgreSQL share its syntax). */
+  /**
+   * The `ON CONFLICT ...` clause of the mode (SQLite and PostgreSQL share its syntax), with
+   * the version guard when there is a version column.
+   */
   readonly onConflict: string;
+  /**
+   * What the rows a statement did not write were: superseded (a versioned upsert whose row
+   * held a newer version), duplicates (an insert whose id was there), or nothing can be
+   * skipped.
+   */
+  readonly skipped: 'superseded' | 'duplicates' | undefined;
   /** The row for an entry: `toRow(entry)` (or the value), plus the id in insert mode. */
   readonly rowOf: (entry: SinkEntry<V>) => Record<string, unknown>;
 }
@@ -79,46 +97,97 @@ export function resolveTable<V>(options: TableSinkOptions<V>): ResolvedTable<V> 
       throw new ConfigError('idColumn', 'a column not in `columns` (sluice fills it)', idColumn);
     }
   }
+  let versionColumn: string | undefined;
+  if (o.versionColumn !== undefined) {
+    versionColumn = identifier('versionColumn', o.versionColumn);
+    if (columns.includes(versionColumn) || versionColumn === idColumn) {
+      throw new ConfigError(
+        'versionColumn',
+        'a column not in `columns` (sluice fills it)',
+        versionColumn,
+      );
+    }
+  }
   const toRow =
     o.toRow === undefined
       ? (entry: SinkEntry<V>) => entry.value as Record<string, unknown>
       : functionOption<(entry: SinkEntry<V>) => Record<string, unknown>>('toRow', o.toRow);
-  const written = idColumn === undefined ? columns : [idColumn, ...columns];
-  const updates = columns.filter((c) => !conflict.includes(c));
+  const written = [
+    ...(idColumn === undefined ? [] : [idColumn]),
+    ...columns,
+    ...(versionColumn === undefined ? [] : [versionColumn]),
+  ];
+  const updates = written.filter((c) => !conflict.includes(c));
   const target = (idColumn === undefined ? conflict : [idColumn]).map(quote).join(', ');
-  const onConflict =
-    mode === 'insert' || updates.length === 0
-      ? `ON CONFLICT (${target}) DO NOTHING`
-      : `ON CONFLICT (${target}) DO UPDATE SET ${updates.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ')}`;
+  let onConflict: string;
+  let skipped: ResolvedTable<V>['skipped'];
+  if (mode === 'insert' || updates.length === 0) {
+    onConflict = `ON CONFLICT (${target}) DO NOTHING`;
+    skipped = mode === 'insert' ? 'duplicates' : undefined;
+  } else {
+    const set = updates.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ');
+    const guard =
+      versionColumn === undefined
+        ? ''
+        : ` WHERE ${quote(table)}.${quote(versionColumn)} < excluded.${quote(versionColumn)}`;
+    onConflict = `ON CONFLICT (${target}) DO UPDATE SET ${set}${guard}`;
+    skipped = versionColumn === undefined ? undefined : 'superseded';
+  }
+  const extra = (entry: SinkEntry<V>): Record<string, unknown> => {
+    const row: Record<string, unknown> = {};
+    if (idColumn !== undefined) row[idColumn] = entry.id;
+    if (versionColumn !== undefined) row[versionColumn] = entry.version;
+    return row;
+  };
   const rowOf =
-    idColumn === undefined
+    idColumn === undefined && versionColumn === undefined
       ? toRow
-      : (entry: SinkEntry<V>) => ({ ...toRow(entry), [idColumn]: entry.id });
+      : (entry: SinkEntry<V>) => ({ ...toRow(entry), ...extra(entry) });
   return {
     table,
     columns,
     mode,
     conflict,
     idColumn,
+    versionColumn,
     written,
     unique: idColumn === undefined ? conflict : [idColumn],
     onConflict,
+    skipped,
     rowOf,
   };
 }
 
-/** Upsert batches: one row per conflict key, the last write, in the order of last writes. */
+/** The statement's rows that were not written, as a sink reports them. */
+export function skippedResult(
+  table: ResolvedTable<unknown>,
+  rows: number,
+  written: number,
+): SinkWriteResult {
+  const n = rows - written;
+  if (table.skipped === undefined || n <= 0) return {};
+  return { [table.skipped]: n };
+}
+
+/**
+ * Upsert batches: one row per conflict key, the last write (with a version column: the
+ * highest version, so a replayed entry in the batch cannot hide a newer one), in the order
+ * of the rows kept.
+ */
 export function coalesce<V>(
   table: ResolvedTable<V>,
   entries: readonly SinkEntry<V>[],
 ): Record<string, unknown>[] {
   if (table.mode !== 'upsert') return entries.map(table.rowOf);
-  const byKey = new Map<string, Record<string, unknown>>();
+  const byKey = new Map<string, { row: Record<string, unknown>; version: number }>();
+  const versioned = table.versionColumn !== undefined;
   for (const e of entries) {
     const row = table.rowOf(e);
     const key = JSON.stringify(table.conflict.map((c) => row[c] ?? null));
+    const kept = byKey.get(key);
+    if (versioned && kept !== undefined && kept.version > e.version) continue;
     byKey.delete(key);
-    byKey.set(key, row);
+    byKey.set(key, { row, version: e.version });
   }
-  return [...byKey.values()];
+  return [...byKey.values()].map((k) => k.row);
 }

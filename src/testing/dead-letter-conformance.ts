@@ -21,6 +21,7 @@ const letter = (n: number, payload: DeadLetterInput['payload'] = { n }): DeadLet
   entryId: `e${n}`,
   key: `acct-${n % 3}`,
   payload,
+  version: 1_000 + n,
   error: `violates constraint ${n}`,
   attempts: 2,
 });
@@ -87,18 +88,39 @@ export function deadLetterConformance(name: string, harness: DeadLetterHarness):
       await close();
     });
 
-    test('replayDeadLetters() appends letters to the journal again and removes them, once', async () => {
+    test('replayDeadLetters() appends letters to the journal again, as the same entries, and removes them, once', async () => {
       const { store, journal, close } = await harness.open();
       const ids = await store.add([letter(1), letter(2)]);
+      const failedAt = (await store.get(ids)).map((l) => l.failedAt);
       const first = await replayDeadLetters(store, journal, ids);
       assert.equal(first.replayed, 2);
       assert.equal(await store.count(), 0);
       const entries = await journal.read(0);
+      // The sink id (origin) and version are the original entry's; the journal id only
+      // makes the replay itself idempotent.
       assert.deepEqual(
-        entries.map((e) => ({ key: e.key, payload: e.payload, id: e.id })),
+        entries.map((e) => ({
+          key: e.key,
+          payload: e.payload,
+          origin: e.origin,
+          version: e.version,
+          id: e.id,
+        })),
         [
-          { key: 'acct-1', payload: { n: 1 }, id: `dead-letter:${ids[0]}` },
-          { key: 'acct-2', payload: { n: 2 }, id: `dead-letter:${ids[1]}` },
+          {
+            key: 'acct-1',
+            payload: { n: 1 },
+            origin: 'e1',
+            version: 1_001,
+            id: `dead-letter:${ids[0]}:${failedAt[0]}`,
+          },
+          {
+            key: 'acct-2',
+            payload: { n: 2 },
+            origin: 'e2',
+            version: 1_002,
+            id: `dead-letter:${ids[1]}:${failedAt[1]}`,
+          },
         ],
       );
       assert.deepEqual(await replayDeadLetters(store, journal, ids), {

@@ -3,12 +3,14 @@
  * test file calls it with a harness that opens a fresh sink writing {@link BalanceRow}
  * values into storage shaped like:
  *
- * - upsert: `balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT)`,
- *   conflict on `account`;
+ * - upsert: `balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT,
+ *   version BIGINT)`, conflict on `account`;
  * - insert: `ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL,
- *   note TEXT)`.
+ *   note TEXT, version BIGINT)`;
  *
- * A `balance` of `null` must be refused (the NOT NULL constraint), as a permanent error.
+ * with `versioned`, the sink guards on the `version` column (`versionColumn: 'version'`).
+ * A `balance` of `null` must be refused (the NOT NULL constraint), blaming the entry
+ * (`classify` says `'rejected'`).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -23,18 +25,22 @@ export interface BalanceRow {
 export interface SinkHarness {
   open(
     mode: 'upsert' | 'insert',
+    options?: { versioned?: boolean },
   ): Promise<{ sink: Sink<BalanceRow>; rows: () => Promise<BalanceRow[]> }>;
 }
 
+let versions = 0;
 const entry = (
   id: string,
   account: string,
   balance: number | null,
   note = id,
+  version = ++versions,
 ): SinkEntry<BalanceRow> => ({
   id,
   key: account,
   value: { account, balance, note },
+  version,
 });
 
 const sorted = (rows: BalanceRow[]): BalanceRow[] =>
@@ -107,11 +113,39 @@ export function sinkConformance(name: string, harness: SinkHarness): void {
               throw e;
             }),
         );
-        assert.equal(sink.isTransient(failure), false);
+        assert.equal(sink.classify(failure), 'rejected');
         assert.deepEqual(sorted(await rows()), [{ account: 'a', balance: 1, note: '1' }]);
         await sink.close();
       });
     }
+
+    test('insert: a re-delivered entry is counted as a duplicate', async () => {
+      const { sink } = await harness.open('insert');
+      const batch = [entry('d1', 'a', 1), entry('d2', 'b', 2)];
+      assert.equal((await sink.writeBatch(batch))?.duplicates ?? 0, 0);
+      const again = await sink.writeBatch([...batch, entry('d3', 'c', 3)]);
+      assert.equal(again?.duplicates, 2);
+      await sink.close();
+    });
+
+    test('versioned upsert: an older entry never overwrites a newer row, and is counted as superseded', async () => {
+      const { sink, rows } = await harness.open('upsert', { versioned: true });
+      await sink.writeBatch([entry('1', 'a', 1, 'a@10', 10), entry('2', 'b', 2, 'b@10', 10)]);
+      // Across batches: a is older than its row (a replay, a late re-delivery), b is newer.
+      const result = await sink.writeBatch([
+        entry('3', 'a', 99, 'a@5', 5),
+        entry('4', 'b', 3, 'b@20', 20),
+      ]);
+      assert.equal(result?.superseded, 1);
+      // Within one batch: the newest version of a key wins wherever it stands.
+      await sink.writeBatch([entry('5', 'c', 7, 'c@30', 30), entry('6', 'c', 6, 'c@25', 25)]);
+      assert.deepEqual(sorted(await rows()), [
+        { account: 'a', balance: 1, note: 'a@10' },
+        { account: 'b', balance: 3, note: 'b@20' },
+        { account: 'c', balance: 7, note: 'c@30' },
+      ]);
+      await sink.close();
+    });
 
     test('an empty batch writes nothing; close() is idempotent', async () => {
       const { sink, rows } = await harness.open('upsert');

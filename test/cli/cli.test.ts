@@ -37,6 +37,7 @@ async function preparedJournal(name: string): Promise<string> {
       key: 'k0',
       payload: { i: 2 },
       error: 'violates check "positive"',
+      version: 1,
       attempts: 1,
     },
     {
@@ -45,6 +46,7 @@ async function preparedJournal(name: string): Promise<string> {
       key: 'k2',
       payload: { i: 4 },
       error: 'value too long',
+      version: 2,
       attempts: 2,
     },
   ]);

@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  BatchError,
+  DeadLetteredError,
   ClosedError,
   ConfigError,
   EncodeError,
@@ -88,7 +88,7 @@ test('transient sink errors are retried until they pass; nothing is lost or dead
     beforeWrite: () => {
       if (failures++ < 5) throw transient();
     },
-    isTransient: (e) => (e as { code?: string }).code === 'ECONNRESET',
+    classify: (e) => ((e as { code?: string }).code === 'ECONNRESET' ? 'unavailable' : 'rejected'),
   });
   const wb = await WriteBehind.open<Row>({
     journal: new MemoryJournal(),
@@ -126,7 +126,13 @@ test('poison: exactly the entries the sink refuses are dead-lettered; the rest l
   wb.on('entry:deadLettered', (e) => deadEvents.push(e.position));
   for (let i = 0; i < 1000; i++) await wb.write(`k${i % 10}`, { account: `k${i % 10}`, seq: i });
   const poisoned = wb.writeAndWait('k0', { account: 'k0', seq: 2007 });
-  await assert.rejects(poisoned, /seq 2007 violates a constraint/);
+  await assert.rejects(
+    poisoned,
+    (e: unknown) =>
+      e instanceof DeadLetteredError &&
+      e.code === 'ERR_SLUICE_DEAD_LETTERED' &&
+      /seq 2007 violates a constraint/.test(e.message),
+  );
   await wb.flush();
   assert.equal(sink.rows.size, 1000 - 4);
   const letters = await wb.deadLetters.list();
@@ -153,7 +159,7 @@ test('maxBacklog: writes wait while the sink is down, or reject with overflow re
     beforeWrite: () => {
       if (down) throw transient();
     },
-    isTransient: () => true,
+    classify: () => 'unavailable',
   });
   const wb = await WriteBehind.open<Row>({
     journal: new MemoryJournal(),
@@ -177,7 +183,7 @@ test('maxBacklog: writes wait while the sink is down, or reject with overflow re
     journal: new MemoryJournal(),
     sink: new MemorySink<Row>({
       beforeWrite: () => Promise.reject(transient()),
-      isTransient: () => true,
+      classify: () => 'unavailable',
     }),
     maxBacklog: 2,
     overflow: 'reject',
@@ -195,7 +201,7 @@ test('recovery: what a closed pipeline left in the journal lands on the next ope
   let journal = await SqliteJournal.open(path);
   const down = new MemorySink<Row>({
     beforeWrite: () => Promise.reject(transient()),
-    isTransient: () => true,
+    classify: () => 'unavailable',
   });
   let wb = await WriteBehind.open<Row>({ journal, sink: down, ...fast });
   for (let i = 0; i < 100; i++) await wb.write(`k${i % 7}`, { account: `k${i % 7}`, seq: i });
@@ -287,14 +293,23 @@ test('.close() refuses new writes with ClosedError and is idempotent', async () 
   assert.deepEqual(await first, { drained: true, remaining: 0 });
 });
 
-test('writeAndWait() of a dead-lettered entry rejects with the sink error', async () => {
+test('writeAndWait() of a dead-lettered entry rejects with DeadLetteredError, the sink error as cause', async () => {
+  const refusal = new RangeError('never');
   const sink = new MemorySink<number>({
     check: () => {
-      throw new BatchError(new Error('never'), 1, 1);
+      throw refusal;
     },
   });
   const wb = await WriteBehind.open<number>({ journal: new MemoryJournal(), sink, ...fast });
-  await assert.rejects(wb.writeAndWait('k', 1), BatchError);
+  await assert.rejects(
+    wb.writeAndWait('k', 1),
+    (e: unknown) =>
+      e instanceof DeadLetteredError &&
+      e.cause === refusal &&
+      e.position === 1 &&
+      e.key === 'k' &&
+      /never/.test(e.message),
+  );
   await wb.close();
 });
 

@@ -14,7 +14,9 @@ test('journalSource reads a journal file: head as written, the checkpoint as per
   await journal.commit('audit', 3);
   await journal
     .deadLetters()
-    .add([{ position: 2, entryId: '2', key: 'k1', payload: 1, error: 'no', attempts: 1 }]);
+    .add([
+      { position: 2, entryId: '2', key: 'k1', payload: 1, version: 2, error: 'no', attempts: 1 },
+    ]);
   const source = await journalSource(journal, 'watched');
   const s = await source.sample();
   assert.deepEqual(

@@ -40,7 +40,7 @@ test('traceWriteBehind() makes a span per flush, per dead letter and per retry',
     beforeWrite: () => {
       if (fail-- > 0) throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
     },
-    isTransient: (e) => (e as { code?: string }).code === 'ECONNRESET',
+    classify: (e) => ((e as { code?: string }).code === 'ECONNRESET' ? 'unavailable' : 'rejected'),
     check: (e) => {
       if (e.value < 0) throw new RangeError('negative');
     },

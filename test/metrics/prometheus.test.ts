@@ -51,7 +51,9 @@ test('journalCollectors() exposes what a journal holds: head, checkpoints, lag, 
   await journal.commit('b', 2);
   await journal
     .deadLetters()
-    .add([{ position: 1, entryId: '1', key: 'k', payload: 0, error: 'bad', attempts: 1 }]);
+    .add([
+      { position: 1, entryId: '1', key: 'k', payload: 0, version: 1, error: 'bad', attempts: 1 },
+    ]);
   const registry = journalCollectors(journal);
   const m = parse(await registry.metrics());
   assert.equal(m.get('sluice_journal_head'), 7);

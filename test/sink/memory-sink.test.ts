@@ -4,13 +4,15 @@ import { MemorySink, functionSink, type SinkEntry } from '../../src/index.js';
 import { sinkConformance, type BalanceRow } from '../../src/testing/index.js';
 
 sinkConformance('MemorySink', {
-  open: (mode) => {
+  open: (mode, options) => {
     const sink = new MemorySink<BalanceRow>({
       mode,
+      versioned: options?.versioned === true,
       check: (e) => {
         if (typeof e.value.balance !== 'number')
           throw new TypeError(`balance of ${e.key} must not be null`);
       },
+      classify: (e) => (e instanceof TypeError ? 'rejected' : 'unknown'),
     });
     return Promise.resolve({
       sink,
@@ -20,17 +22,29 @@ sinkConformance('MemorySink', {
 });
 
 sinkConformance('functionSink over a Map', {
-  open: (mode) => {
-    const rows = new Map<string, BalanceRow>();
-    const sink = functionSink<BalanceRow>((entries) => {
-      if (entries.some((e) => e.value.balance === null))
-        throw new TypeError('balance must not be null');
-      for (const e of entries) {
-        if (mode === 'upsert') rows.set(e.key, e.value);
-        else if (!rows.has(e.id)) rows.set(e.id, e.value);
-      }
+  open: (mode, options) => {
+    const rows = new Map<string, { value: BalanceRow; version: number }>();
+    const sink = functionSink<BalanceRow>(
+      (entries) => {
+        if (entries.some((e) => e.value.balance === null))
+          throw new TypeError('balance must not be null');
+        let superseded = 0;
+        let duplicates = 0;
+        for (const e of entries) {
+          const row = rows.get(mode === 'upsert' ? e.key : e.id);
+          if (mode === 'insert' && row !== undefined) duplicates++;
+          else if (options?.versioned === true && row !== undefined && row.version > e.version)
+            superseded++;
+          else rows.set(mode === 'upsert' ? e.key : e.id, { value: e.value, version: e.version });
+        }
+        return { superseded, duplicates };
+      },
+      { classify: (e) => (e instanceof TypeError ? 'rejected' : 'unknown') },
+    );
+    return Promise.resolve({
+      sink,
+      rows: () => Promise.resolve([...rows.values()].map((r) => r.value)),
     });
-    return Promise.resolve({ sink, rows: () => Promise.resolve([...rows.values()]) });
   },
 });
 
@@ -40,11 +54,12 @@ test('MemorySink.beforeWrite can fail a write, which then writes nothing', async
     beforeWrite: () => {
       if (down) throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
     },
-    isTransient: (e) => (e as { code?: string }).code === 'ECONNREFUSED',
+    classify: (e) =>
+      (e as { code?: string }).code === 'ECONNREFUSED' ? 'unavailable' : 'rejected',
   });
-  const batch: SinkEntry<number>[] = [{ id: '1', key: 'a', value: 1 }];
+  const batch: SinkEntry<number>[] = [{ id: '1', key: 'a', value: 1, version: 1 }];
   const failure = await sink.writeBatch(batch).catch((e: unknown) => e);
-  assert.equal(sink.isTransient(failure), true);
+  assert.equal(sink.classify(failure), 'unavailable');
   assert.equal(sink.rows.size, 0);
   down = false;
   await sink.writeBatch(batch);
@@ -58,9 +73,9 @@ test('functionSink passes the context and calls close once', async () => {
   const sink = functionSink<number>((entries, ctx) => void seen.push(entries.length, ctx.attempt), {
     close: () => void closes++,
   });
-  await sink.writeBatch([{ id: '1', key: 'a', value: 1 }], { attempt: 2 });
+  await sink.writeBatch([{ id: '1', key: 'a', value: 1, version: 1 }], { attempt: 2 });
   assert.deepEqual(seen, [1, 2]);
-  assert.equal(sink.isTransient(new Error('x')), false);
+  assert.equal(sink.classify(new Error('x')), 'unknown');
   await sink.close();
   await sink.close();
   assert.equal(closes, 1);

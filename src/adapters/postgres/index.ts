@@ -1,3 +1,3 @@
 /** `sluice/postgres`: the PostgreSQL backends (needs the `pg` package). */
 export { postgresSink, type PostgresSink, type PostgresSinkOptions } from './postgres-sink.js';
-export { isTransientPostgresError } from './transient.js';
+export { classifyPostgresError } from './classify.js';

@@ -11,7 +11,10 @@
  *
  * Names are validated and quoted; values always travel as parameters. The column types
  * for the casts, and the unique index the mode needs, are read from the catalog when the
- * sink is created; a missing table, column or index is refused with a ConfigError.
+ * sink is created; a missing table, column or index is refused with a ConfigError, and a
+ * server that cannot be reached (or a database that does not exist) with a SinkError.
+ * `versionColumn` guards an upsert: `... DO UPDATE SET ... WHERE t.version <
+ * excluded.version`, so an older entry never overwrites a newer row.
  *
  * ```ts
  * const sink = await postgresSink({ connectionString: 'postgres://127.0.0.1/app',
@@ -22,17 +25,21 @@ import pg from 'pg';
 import {
   ClosedError,
   ConfigError,
+  SinkError,
   coalesce,
   identifier,
   integerOption,
   quote,
   resolveTable,
+  skippedResult,
   type Sink,
   type SinkContext,
   type SinkEntry,
+  type SinkWriteResult,
+  type ResolvedTable,
   type TableSinkOptions,
 } from '../../index.js';
-import { isTransientPostgresError } from './transient.js';
+import { classifyPostgresError } from './classify.js';
 
 export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {
   /** A pool to write through (its owner closes it). Give this or `connectionString`. */
@@ -94,7 +101,11 @@ export async function postgresSink<V = Record<string, unknown>>(
     await checkUnique(pool, schema, table.table, table.unique);
   } catch (error) {
     if (owned) await pool.end();
-    throw error;
+    if (error instanceof ConfigError) throw error;
+    throw new SinkError(
+      `postgresSink: cannot read table ${schema}.${table.table}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 
   const { written } = table;
@@ -105,14 +116,18 @@ export async function postgresSink<V = Record<string, unknown>>(
 
   return {
     pool,
-    async writeBatch(entries: readonly SinkEntry<V>[], _context?: SinkContext): Promise<void> {
+    async writeBatch(
+      entries: readonly SinkEntry<V>[],
+      _context?: SinkContext,
+    ): Promise<SinkWriteResult> {
       if (closed) throw new ClosedError('sink is closed');
-      if (entries.length === 0) return;
+      if (entries.length === 0) return {};
       const rows = coalesce(table, entries);
       const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
-      await pool.query({ text, values: columns });
+      const result = await pool.query({ text, values: columns });
+      return skippedResult(table as ResolvedTable<unknown>, rows.length, result.rowCount ?? 0);
     },
-    isTransient: isTransientPostgresError,
+    classify: classifyPostgresError,
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

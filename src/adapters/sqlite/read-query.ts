@@ -11,7 +11,9 @@
  */
 import type { Region } from '../../index.js';
 
-export const ENTRY_COLUMNS = 'position, key, type, id, payload, appended_at';
+/** What a read returns, in `Row` order (entries from before schema v3 have no version). */
+export const ENTRY_COLUMNS =
+  'position, key, type, id, payload, appended_at, coalesce(version, position), origin';
 
 export interface ReadQuery {
   readonly sql: string;

@@ -7,7 +7,7 @@
  * each in its own transaction; a new schema version is one more entry in `migrations`.
  */
 import type { Database } from 'better-sqlite3';
-import { JournalFormatError } from '../../index.js';
+import { JournalFormatError, JournalWriteError } from '../../index.js';
 
 /** "SLCE": marks a SQLite file as a sluice journal. */
 export const APPLICATION_ID = 0x534c4345;
@@ -52,12 +52,47 @@ const migrations: readonly string[] = [
     failed_at INTEGER NOT NULL
   );
   `,
+  // v3: versions, re-deliveries, the journal's own id, who holds which consumer.
+  `
+  ALTER TABLE sluice_entries ADD COLUMN version INTEGER;
+  ALTER TABLE sluice_entries ADD COLUMN origin TEXT;
+  ALTER TABLE sluice_dead_letters ADD COLUMN version INTEGER;
+  INSERT INTO sluice_meta (name, value) VALUES ('version', 0);
+  CREATE TABLE sluice_info (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO sluice_info (name, value) VALUES ('journal_id', lower(hex(randomblob(8))));
+  -- Who took each consumer, for the error that refuses a second one (the lock itself is
+  -- a file lock: it ends with its process, this row may outlive it).
+  CREATE TABLE sluice_holders (
+    consumer TEXT PRIMARY KEY,
+    pid      INTEGER NOT NULL,
+    host     TEXT NOT NULL,
+    since    INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;
 
-/** Checks that `db` is a sluice journal (or empty) and brings its schema up to date. */
+/**
+ * Checks that `db` is a sluice journal (or empty) and brings its schema up to date. Safe
+ * when several processes open a new file at once: the check and the migrations run in one
+ * write transaction, so the second process finds the work done.
+ */
 export function migrate(db: Database, path: string): void {
+  if (check(db, path) === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    const version = check(db, path);
+    if (version === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(migrations[v] as string);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** The schema version of a sluice journal (0: an empty file); refuses anything else. */
+function check(db: Database, path: string): number {
   let applicationId: number;
   let version: number;
   let tables: number;
@@ -66,6 +101,10 @@ export function migrate(db: Database, path: string): void {
     version = db.pragma('user_version', { simple: true }) as number;
     tables = (db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }).n;
   } catch (cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR' || code === 'SQLITE_CANTOPEN') {
+      throw new JournalWriteError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
+    }
     throw new JournalFormatError(`${path} is not a sluice journal: ${(cause as Error).message}`, {
       cause,
     });
@@ -76,20 +115,17 @@ export function migrate(db: Database, path: string): void {
         `${path} is not a sluice journal: it is a SQLite database with other tables`,
       );
     }
-    db.pragma(`application_id = ${APPLICATION_ID}`);
-  } else if (applicationId !== APPLICATION_ID) {
+    return 0;
+  }
+  if (applicationId !== APPLICATION_ID) {
     throw new JournalFormatError(
       `${path} is not a sluice journal: its SQLite application_id is ${applicationId}`,
     );
-  } else if (version > SCHEMA_VERSION) {
+  }
+  if (version > SCHEMA_VERSION) {
     throw new JournalFormatError(
       `${path} was written by a newer sluice (journal schema v${version}); this version reads up to v${SCHEMA_VERSION}`,
     );
   }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
-      db.exec(migrations[v] as string);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
-  }
+  return version;
 }

@@ -24,6 +24,8 @@ interface Row {
   error: string;
   attempts: number;
   failed_at: number;
+  /** Null for letters from before schema v3: their version was their position. */
+  version: number | null;
 }
 
 export class SqliteDeadLetters implements DeadLetterStore {
@@ -38,8 +40,8 @@ export class SqliteDeadLetters implements DeadLetterStore {
   add(letters: readonly DeadLetterInput[]): Promise<number[]> {
     return rejecting(() => {
       const insert = this.#db.prepare(
-        `INSERT INTO sluice_dead_letters (position, entry_id, key, payload, error, attempts, failed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO sluice_dead_letters (position, entry_id, key, payload, version, error, attempts, failed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const now = Date.now();
       // Encode everything first: a payload that cannot be encoded rejects before any write.
@@ -47,8 +49,16 @@ export class SqliteDeadLetters implements DeadLetterStore {
       const ids = this.#db.transaction(() =>
         letters.map((l, i) =>
           Number(
-            insert.run(l.position, l.entryId, l.key, payloads[i], l.error, l.attempts, now)
-              .lastInsertRowid,
+            insert.run(
+              l.position,
+              l.entryId,
+              l.key,
+              payloads[i],
+              l.version,
+              l.error,
+              l.attempts,
+              now,
+            ).lastInsertRowid,
           ),
         ),
       )();
@@ -104,6 +114,7 @@ export class SqliteDeadLetters implements DeadLetterStore {
       entryId: r.entry_id,
       key: r.key,
       payload: this.#codec.decode(r.payload),
+      version: r.version ?? r.position,
       error: r.error,
       attempts: r.attempts,
       failedAt: r.failed_at,

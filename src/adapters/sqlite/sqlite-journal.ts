@@ -33,6 +33,7 @@ import {
   ConfigError,
   InputError,
   JournalFormatError,
+  JournalWriteError,
   checkConsumer,
   checkPosition,
   checkRead,
@@ -45,6 +46,7 @@ import {
   systemClock,
   type Clock,
   type Codec,
+  type ConsumerHold,
   type DeadLetterStore,
   type EncodedRecord,
   type Encoded,
@@ -58,7 +60,8 @@ import {
   type TruncateOptions,
   type TruncateResult,
 } from '../../index.js';
-import { ENTRY_COLUMNS, keyQuery, regionQuery, type ReadQuery } from './read-query.js';
+import { keyQuery, regionQuery, type ReadQuery } from './read-query.js';
+import { takeConsumer } from './consumer-lock.js';
 import { migrate } from './schema.js';
 import { SqliteDeadLetters } from './sqlite-dead-letters.js';
 
@@ -96,10 +99,12 @@ interface PendingCommit {
   readonly waiters: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
-type Row = [number, string, string | null, string | null, Encoded, number];
+type Row = [number, string, string | null, string | null, Encoded, number, number, string | null];
 
 export class SqliteJournal implements Journal {
   readonly path: string;
+  /** Random, chosen when the file was created. */
+  readonly id: string;
   readonly #db: Database;
   readonly #codec: Codec;
   readonly #maxGroupRecords: number;
@@ -111,6 +116,8 @@ export class SqliteJournal implements Journal {
   readonly #byId: Statement;
   readonly #readHead: Statement;
   readonly #writeHead: Statement;
+  readonly #readVersion: Statement;
+  readonly #writeVersion: Statement;
   readonly #upsertCheckpoint: Statement;
   readonly #writeTransaction: Transaction<
     (group: PendingAppend[], commits: Map<string, PendingCommit>) => number[][]
@@ -140,11 +147,18 @@ export class SqliteJournal implements Journal {
     this.#pollIntervalMs = options.pollIntervalMs;
     this.#clock = options.clock;
     this.#insert = db.prepare(
-      `INSERT OR IGNORE INTO sluice_entries (${ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO sluice_entries (position, key, type, id, payload, appended_at, version, origin)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.#byId = db.prepare('SELECT position FROM sluice_entries WHERE id = ?').pluck();
     this.#readHead = db.prepare("SELECT value FROM sluice_meta WHERE name = 'head'").pluck();
     this.#writeHead = db.prepare("UPDATE sluice_meta SET value = ? WHERE name = 'head'");
+    this.#readVersion = db.prepare("SELECT value FROM sluice_meta WHERE name = 'version'").pluck();
+    this.#writeVersion = db.prepare("UPDATE sluice_meta SET value = ? WHERE name = 'version'");
+    this.id = db
+      .prepare("SELECT value FROM sluice_info WHERE name = 'journal_id'")
+      .pluck()
+      .get() as string;
     this.#upsertCheckpoint = db.prepare(
       `INSERT INTO sluice_checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
@@ -187,6 +201,8 @@ export class SqliteJournal implements Journal {
         });
       }
       try {
+        // Before anything else: another process may be creating or migrating the file.
+        db.pragma('busy_timeout = 5000');
         migrate(db, path);
         if (keyIndex === false) db.exec('DROP INDEX IF EXISTS sluice_entries_by_key');
         if (keyIndex === true) {
@@ -196,7 +212,6 @@ export class SqliteJournal implements Journal {
         }
         db.pragma('journal_mode = WAL');
         db.pragma(`synchronous = ${resolved.synchronous.toUpperCase()}`);
-        db.pragma('busy_timeout = 5000');
         // Checkpoint the WAL into the main file every ~16 MiB instead of every 4 MiB: fewer,
         // larger checkpoints keep appends fast; the WAL stays bounded.
         db.pragma('wal_autocheckpoint = 4000');
@@ -204,8 +219,23 @@ export class SqliteJournal implements Journal {
         return Promise.resolve(new SqliteJournal(path, db, resolved));
       } catch (error) {
         db.close();
-        throw error;
+        if (error instanceof JournalFormatError || error instanceof JournalWriteError) throw error;
+        throw new JournalWriteError(`cannot prepare ${path}: ${(error as Error).message}`, {
+          cause: error,
+        });
       }
+    });
+  }
+
+  /**
+   * Takes `consumer` for this caller alone: refused with JournalLockedError while another
+   * pipeline (in this process or another) holds it; a holder's hold ends with its process.
+   */
+  acquire(consumer: string): Promise<ConsumerHold> {
+    return rejecting(() => {
+      this.#open();
+      checkConsumer(consumer);
+      return Promise.resolve(takeConsumer(this.path, this.#db, consumer));
     });
   }
 
@@ -297,24 +327,26 @@ export class SqliteJournal implements Journal {
     return rejecting(() => {
       this.#open();
       checkPosition('before', before);
-      const result = this.#db
-        .transaction((): TruncateResult => {
-          const head = this.#readHead.get() as number;
-          let limit = Math.min(before, head + 1);
-          if (options.force !== true) {
-            const lowest = this.#db
-              .prepare('SELECT min(position) FROM sluice_checkpoints')
-              .pluck()
-              .get() as number | null;
-            if (lowest !== null) limit = Math.min(limit, lowest + 1);
-          }
-          const removed = this.#db
-            .prepare('DELETE FROM sluice_entries WHERE position < ?')
-            .run(limit).changes;
-          return { removed, firstRetained: this.#first(head) };
-        })
-        .immediate();
-      return Promise.resolve(result);
+      const result = this.#db.transaction((): TruncateResult => {
+        const head = this.#readHead.get() as number;
+        let limit = Math.min(before, head + 1);
+        if (options.force !== true) {
+          const lowest = this.#db
+            .prepare('SELECT min(position) FROM sluice_checkpoints')
+            .pluck()
+            .get() as number | null;
+          if (lowest !== null) limit = Math.min(limit, lowest + 1);
+        }
+        const removed = this.#db
+          .prepare('DELETE FROM sluice_entries WHERE position < ?')
+          .run(limit).changes;
+        return { removed, firstRetained: this.#first(head) };
+      });
+      try {
+        return Promise.resolve(result.immediate());
+      } catch (error) {
+        throw writeError(this.path, error);
+      }
     });
   }
 
@@ -385,8 +417,13 @@ export class SqliteJournal implements Journal {
       try {
         positions = this.#writeTransaction.immediate(group, commits);
       } catch (error) {
-        for (const p of group) p.reject(error);
-        for (const c of commits.values()) for (const w of c.waiters) w.reject(error);
+        if (group.length + commits.size > 1) {
+          this.#writeAlone(group, commits);
+        } else {
+          for (const p of group) p.reject(writeError(this.path, error));
+          for (const c of commits.values())
+            for (const w of c.waiters) w.reject(writeError(this.path, error));
+        }
         continue;
       }
       group.forEach((p, i) => p.resolve(positions[i] as number[]));
@@ -395,16 +432,46 @@ export class SqliteJournal implements Journal {
     }
   }
 
-  /** One write transaction: assigns positions past the stored head, skips known ids. */
+  /**
+   * After a group transaction failed: each call in a transaction of its own, so one that
+   * cannot be written (a value too big, say) fails alone and the others are written.
+   */
+  #writeAlone(group: PendingAppend[], commits: Map<string, PendingCommit>): void {
+    const none = new Map<string, PendingCommit>();
+    for (const p of group) {
+      try {
+        p.resolve((this.#writeTransaction.immediate([p], none))[0] as number[]);
+      } catch (error) {
+        p.reject(writeError(this.path, error));
+      }
+    }
+    for (const [consumer, c] of commits) {
+      try {
+        this.#writeTransaction.immediate([], new Map([[consumer, c]]));
+        for (const w of c.waiters) w.resolve();
+      } catch (error) {
+        for (const w of c.waiters) w.reject(writeError(this.path, error));
+      }
+    }
+    this.#waiters.notify(this.#head);
+  }
+
+  /**
+   * One write transaction: assigns positions past the stored head and versions past the
+   * stored version (at least now × 1000), skips known ids.
+   */
   #writeGroup(group: PendingAppend[], commits: Map<string, PendingCommit>): number[][] {
     let head = this.#readHead.get() as number;
     const now = Date.now();
+    const start = this.#readVersion.get() as number;
+    let version = start;
     const out = new Array<number[]>(group.length);
     for (let g = 0; g < group.length; g++) {
       const records = (group[g] as PendingAppend).records;
       const positions = new Array<number>(records.length);
       for (let i = 0; i < records.length; i++) {
         const r = records[i] as EncodedRecord;
+        const next = r.version ?? Math.max(version + 1, now * 1000);
         const inserted = this.#insert.run(
           head + 1,
           r.key,
@@ -412,12 +479,20 @@ export class SqliteJournal implements Journal {
           r.id ?? null,
           r.payload,
           now,
+          next,
+          r.origin ?? null,
         );
-        positions[i] = inserted.changes === 1 ? ++head : (this.#byId.get(r.id) as number);
+        if (inserted.changes === 1) {
+          positions[i] = ++head;
+          if (r.version === undefined) version = next;
+        } else {
+          positions[i] = this.#byId.get(r.id) as number;
+        }
       }
       out[g] = positions;
     }
     this.#writeHead.run(head);
+    if (version !== start) this.#writeVersion.run(version);
     for (const [consumer, c] of commits) this.#upsertCheckpoint.run(consumer, c.position, now);
     this.#head = head;
     this.#transactions++;
@@ -445,13 +520,15 @@ export class SqliteJournal implements Journal {
   }
 
   #decode(rows: Row[]): JournalEntry[] {
-    return rows.map(([position, key, type, id, payload, appendedAt]) => ({
+    return rows.map(([position, key, type, id, payload, appendedAt, version, origin]) => ({
       position,
       key,
       type: type ?? undefined,
       id: id ?? undefined,
       payload: this.#codec.decode(payload),
       appendedAt,
+      version,
+      origin: origin ?? undefined,
     }));
   }
 
@@ -466,4 +543,15 @@ export class SqliteJournal implements Journal {
       this.#startPolling();
     }, this.#pollIntervalMs);
   }
+}
+
+/** A storage failure as the caller sees it: typed, with SQLite's error as the cause. */
+function writeError(path: string, error: unknown): unknown {
+  if (error instanceof JournalWriteError || error instanceof ClosedError) return error;
+  return new JournalWriteError(
+    `journal ${path} could not store this: ${(error as Error).message}`,
+    {
+      cause: error,
+    },
+  );
 }

@@ -5,7 +5,9 @@
  * the unique index its mode relies on (`conflict` for upsert, `idColumn` for insert), and
  * refuses with a ConfigError naming what is missing. Values are bound, never spliced into
  * SQL: numbers, strings, bigints and null as they are, booleans as 1/0, dates as ISO text,
- * bytes as blobs, other objects as JSON text.
+ * bytes as blobs, other objects as JSON text. `versionColumn` guards an upsert (`... DO
+ * UPDATE SET ... WHERE t.version < excluded.version`): an older entry never overwrites a
+ * newer row.
  *
  * ```ts
  * // CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)
@@ -21,9 +23,13 @@ import {
   coalesce,
   quote,
   resolveTable,
+  skippedResult,
+  type ResolvedTable,
   type Sink,
   type SinkContext,
   type SinkEntry,
+  type SinkFailure,
+  type SinkWriteResult,
   type TableSinkOptions,
 } from '../../index.js';
 
@@ -34,14 +40,13 @@ export interface SqliteSinkOptions<V> extends TableSinkOptions<V> {
   synchronous?: 'full' | 'normal';
 }
 
-/** SQLite result codes worth retrying: the database is busy or the disk misbehaved. */
-const TRANSIENT = [
-  'SQLITE_BUSY',
-  'SQLITE_LOCKED',
-  'SQLITE_IOERR',
-  'SQLITE_PROTOCOL',
-  'SQLITE_FULL',
-];
+/**
+ * SQLite result codes (primary, so `SQLITE_CONSTRAINT_CHECK` counts as `SQLITE_CONSTRAINT`)
+ * that an entry causes: a constraint, a value too big or of the wrong type. Every other
+ * SQLite error means the database cannot take writes now (busy, locked, I/O, a full disk,
+ * read-only, or `SQLITE_ERROR`: a table or column renamed away) and the batch is retried.
+ */
+const REJECTED = new Set(['SQLITE_CONSTRAINT', 'SQLITE_TOOBIG', 'SQLITE_MISMATCH', 'SQLITE_RANGE']);
 
 export function sqliteSink<V = Record<string, unknown>>(
   options: SqliteSinkOptions<V>,
@@ -73,26 +78,32 @@ export function sqliteSink<V = Record<string, unknown>>(
     `INSERT INTO ${quote(table.table)} (${written.map(quote).join(', ')}) VALUES (${written.map(() => '?').join(', ')}) ${table.onConflict}`,
   );
   const write = db.transaction((rows: Record<string, unknown>[]) => {
-    for (const row of rows) insert.run(written.map((c) => toSqlite(row[c])));
+    let changed = 0;
+    for (const row of rows) changed += insert.run(written.map((c) => toSqlite(row[c]))).changes;
+    return changed;
   });
   let closed = false;
 
   return {
     database: db,
-    writeBatch(entries: readonly SinkEntry<V>[], _context?: SinkContext): Promise<void> {
+    writeBatch(entries: readonly SinkEntry<V>[], _context?: SinkContext): Promise<SinkWriteResult> {
       try {
         if (closed) throw new ClosedError('sink is closed');
-        if (entries.length > 0) write.immediate(coalesce(table, entries));
-        return Promise.resolve();
+        if (entries.length === 0) return Promise.resolve({});
+        const rows = coalesce(table, entries);
+        const changed = write.immediate(rows);
+        return Promise.resolve(
+          skippedResult(table as ResolvedTable<unknown>, rows.length, changed),
+        );
       } catch (error) {
         return Promise.reject(error);
       }
     },
-    isTransient(error: unknown): boolean {
+    classify(error: unknown): SinkFailure {
       const code = (error as { code?: unknown } | null)?.code;
-      return (
-        typeof code === 'string' && TRANSIENT.some((t) => code === t || code.startsWith(`${t}_`))
-      );
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return 'unknown';
+      const primary = /^SQLITE_[A-Z]+/.exec(code)?.[0] ?? code;
+      return REJECTED.has(primary) ? 'rejected' : 'unavailable';
     },
     close(): Promise<void> {
       if (!closed && owned) db.close();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ClosedError, ConfigError } from '../../../src/index.js';
-import { isTransientPostgresError, postgresSink } from '../../../src/adapters/postgres/index.js';
+import { ClosedError, ConfigError, SinkError } from '../../../src/index.js';
+import { classifyPostgresError, postgresSink } from '../../../src/adapters/postgres/index.js';
 import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
 import { connectionString, postgresForFile } from '../../helpers/postgres.js';
 
@@ -14,12 +14,12 @@ if (db.skip !== undefined) {
   let n = 0;
 
   sinkConformance('postgresSink', {
-    open: async (mode) => {
+    open: async (mode, options) => {
       const table = `${mode}_${++n}`;
       await pool.query(
         mode === 'upsert'
-          ? `CREATE TABLE ${schema}.${table} (account text PRIMARY KEY, balance integer NOT NULL, note text)`
-          : `CREATE TABLE ${schema}.${table} (sluice_id text UNIQUE, account text NOT NULL, balance integer NOT NULL, note text)`,
+          ? `CREATE TABLE ${schema}.${table} (account text PRIMARY KEY, balance integer NOT NULL, note text, version bigint)`
+          : `CREATE TABLE ${schema}.${table} (sluice_id text UNIQUE, account text NOT NULL, balance integer NOT NULL, note text, version bigint)`,
       );
       const sink = await postgresSink<BalanceRow>({
         pool,
@@ -28,6 +28,7 @@ if (db.skip !== undefined) {
         columns: ['account', 'balance', 'note'],
         mode,
         conflict: ['account'],
+        ...(options?.versioned === true ? { versionColumn: 'version' } : {}),
       });
       return {
         sink,
@@ -101,6 +102,7 @@ if (db.skip !== undefined) {
       {
         id: '1',
         key: 'a',
+        version: 1,
         value: {
           id: 'a',
           amount: 12.5,
@@ -113,6 +115,7 @@ if (db.skip !== undefined) {
       {
         id: '2',
         key: 'b',
+        version: 2,
         value: { id: 'b', amount: null, doc: null, at: undefined, raw: null, flag: false },
       },
     ]);
@@ -149,7 +152,7 @@ if (db.skip !== undefined) {
       mode: 'upsert',
       conflict: ['account'],
     });
-    await sink.writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1 } }]);
+    await sink.writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1 }, version: 1 }]);
     await sink.close();
     assert.equal(sink.pool.ended, true);
     assert.equal(
@@ -159,7 +162,7 @@ if (db.skip !== undefined) {
   });
 }
 
-test('postgresSink() against an unreachable server rejects with a transient error and leaves no pool open', async () => {
+test('postgresSink() against an unreachable server rejects with a SinkError (the driver error as cause) and leaves no pool open', async () => {
   const error = await postgresSink({
     connectionString: 'postgres://postgres@127.0.0.1:1/test',
     table: 't',
@@ -168,27 +171,42 @@ test('postgresSink() against an unreachable server rejects with a transient erro
     conflict: ['a'],
     connectTimeoutMs: 1_000,
   }).catch((e: unknown) => e);
-  assert.ok(error instanceof Error);
-  assert.equal(isTransientPostgresError(error), true, String(error));
+  assert.ok(error instanceof SinkError, String(error));
+  assert.equal(error.code, 'ERR_SLUICE_SINK');
+  assert.equal((error.cause as { code?: string }).code, 'ECONNREFUSED');
+  assert.equal(classifyPostgresError(error.cause), 'unavailable');
 });
 
-test('isTransientPostgresError() follows the SQLSTATE table', () => {
+test('classifyPostgresError() blames the entry only for data, constraint and limit errors', () => {
   const err = (code: string): Error => Object.assign(new Error(code), { code });
   for (const code of [
-    '08006',
+    '08006', // connection failure
     '08001',
-    '40001',
-    '40P01',
-    '57P01',
-    '53300',
+    '40001', // serialization failure
+    '40P01', // deadlock
+    '57P01', // admin shutdown
+    '53300', // too many connections
+    '53100', // disk full
+    '55P03', // lock_timeout during a migration
+    '57014', // statement_timeout
+    '42P01', // table renamed away
+    '42703', // column renamed away
+    '42501', // privilege revoked
+    '25006', // read-only transaction
+    '3D000', // database missing
     'ECONNREFUSED',
     'ECONNRESET',
+    'ENOTFOUND',
   ]) {
-    assert.equal(isTransientPostgresError(err(code)), true, code);
+    assert.equal(classifyPostgresError(err(code)), 'unavailable', code);
   }
-  for (const code of ['23505', '23502', '22P02', '42601', '42P01']) {
-    assert.equal(isTransientPostgresError(err(code)), false, code);
+  for (const code of ['23505', '23502', '23514', '22P02', '22001', '54000']) {
+    assert.equal(classifyPostgresError(err(code)), 'rejected', code);
   }
-  assert.equal(isTransientPostgresError(new Error('Connection terminated unexpectedly')), true);
-  assert.equal(isTransientPostgresError('nope'), false);
+  assert.equal(
+    classifyPostgresError(new Error('Connection terminated unexpectedly')),
+    'unavailable',
+  );
+  assert.equal(classifyPostgresError(new TypeError('toRow failed')), 'unknown');
+  assert.equal(classifyPostgresError('nope'), 'unknown');
 });

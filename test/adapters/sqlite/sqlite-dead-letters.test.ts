@@ -24,7 +24,15 @@ test('dead letters survive a reopen of the journal file', async () => {
   const path = join(dir, 'reopen.db');
   let journal = await SqliteJournal.open(path);
   await new SqliteDeadLetters(journal).add([
-    { position: 4, entryId: 'e4', key: 'k', payload: { bad: true }, error: 'no', attempts: 3 },
+    {
+      position: 4,
+      entryId: 'e4',
+      key: 'k',
+      payload: { bad: true },
+      version: 4,
+      error: 'no',
+      attempts: 3,
+    },
   ]);
   await journal.close();
   journal = await SqliteJournal.open(path);
@@ -44,13 +52,29 @@ test('a journal written by schema v1 is migrated to the current schema, its entr
   await journal.close();
   // Turn the file back into what schema v1 wrote.
   const db = new BetterSqlite3(path);
-  db.exec('DROP TABLE sluice_dead_letters');
+  db.exec(`
+    DROP TABLE sluice_dead_letters;
+    DROP TABLE sluice_info;
+    DROP TABLE sluice_holders;
+    DELETE FROM sluice_meta WHERE name = 'version';
+    ALTER TABLE sluice_entries DROP COLUMN version;
+    ALTER TABLE sluice_entries DROP COLUMN origin;
+  `);
   db.pragma('user_version = 1');
   db.close();
 
   const migrated = await SqliteJournal.open(path);
   assert.equal(migrated.database.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-  assert.equal((await migrated.read(0))[0]?.payload, 'from v1');
+  const [old] = await migrated.read(0);
+  assert.equal(old?.payload, 'from v1');
+  assert.equal(old?.version, 1, 'an entry from before versions has its position as version');
+  assert.match(migrated.id, /^[0-9a-f]{16}$/);
+  const [next] = await migrated.append([{ key: 'k', payload: 'from v3' }]);
+  const [fresh] = await migrated.read(next as number);
+  assert.ok(
+    (fresh?.version as number) > Date.now() * 1000 - 60_000_000,
+    'new versions follow time',
+  );
   assert.equal(await migrated.committed('c'), 1);
   assert.equal(await new SqliteDeadLetters(migrated).count(), 0);
   await migrated.close();

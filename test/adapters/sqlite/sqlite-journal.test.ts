@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { ConfigError, InputError, JournalFormatError } from '../../../src/index.js';
+import {
+  ConfigError,
+  InputError,
+  JournalFormatError,
+  JournalWriteError,
+} from '../../../src/index.js';
 import { SCHEMA_VERSION, SqliteJournal } from '../../../src/adapters/sqlite/index.js';
 import { keyQuery, regionQuery, type ReadQuery } from '../../../src/adapters/sqlite/read-query.js';
 import { journalConformance } from '../../../src/testing/index.js';
@@ -83,23 +88,39 @@ test('.append() calls of one turn share one transaction', async () => {
   await journal.close();
 });
 
-test('.append() rejects every call of a failed transaction and writes none of it', async () => {
+test('.append(): a call the storage refuses fails alone, as a JournalWriteError; the rest of its group commit is written', async () => {
   const journal = await SqliteJournal.open(fresh());
   await journal.append([{ key: 'a', payload: 1 }]);
   journal.database.exec(
     "CREATE TRIGGER refuse BEFORE INSERT ON sluice_entries WHEN NEW.key = 'poison' BEGIN SELECT RAISE(ABORT, 'refused by trigger'); END",
   );
+  const before = journal.writeTransactions;
   const results = await Promise.allSettled([
     journal.append([{ key: 'good', payload: 2 }]),
-    journal.append([{ key: 'poison', payload: 3 }]),
+    journal.append([
+      { key: 'poison', payload: 3 },
+      { key: 'with-poison', payload: 4 },
+    ]),
+    journal.append([{ key: 'good', payload: 5 }]),
   ]);
   assert.deepEqual(
     results.map((r) => r.status),
-    ['rejected', 'rejected'],
+    ['fulfilled', 'rejected', 'fulfilled'],
   );
-  assert.equal((await journal.stats()).head, 1);
-  journal.database.exec('DROP TRIGGER refuse');
-  assert.deepEqual(await journal.append([{ key: 'good', payload: 2 }]), [2]);
+  const refused = (results[1] as PromiseRejectedResult).reason as JournalWriteError;
+  assert.ok(refused instanceof JournalWriteError);
+  assert.equal(refused.code, 'ERR_SLUICE_JOURNAL_WRITE');
+  assert.match(String((refused.cause as Error).message), /refused by trigger/);
+  assert.deepEqual(
+    (await journal.read(0)).map((e) => [e.position, e.key]),
+    [
+      [1, 'a'],
+      [2, 'good'],
+      [3, 'good'],
+    ],
+    'the refused call wrote none of its records; positions stay contiguous',
+  );
+  assert.ok(journal.writeTransactions - before >= 2);
   await journal.close();
 });
 

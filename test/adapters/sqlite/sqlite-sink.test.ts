@@ -13,14 +13,14 @@ let n = 0;
 function freshDatabase(): BetterSqlite3.Database {
   const db = new BetterSqlite3(join(dir, `sink-${++n}.db`));
   db.exec(`
-    CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT);
-    CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL, note TEXT);
+    CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT, version INTEGER);
+    CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL, note TEXT, version INTEGER);
   `);
   return db;
 }
 
 sinkConformance('sqliteSink', {
-  open: (mode) => {
+  open: (mode, options) => {
     const db = freshDatabase();
     const table = mode === 'upsert' ? 'balances' : 'ledger';
     const sink = sqliteSink<BalanceRow>({
@@ -29,6 +29,7 @@ sinkConformance('sqliteSink', {
       columns: ['account', 'balance', 'note'],
       mode,
       conflict: ['account'],
+      ...(options?.versioned === true ? { versionColumn: 'version' } : {}),
     });
     return Promise.resolve({
       sink,
@@ -117,6 +118,7 @@ test('sqliteSink binds values: booleans, dates, bytes, objects, undefined', asyn
     {
       id: 'e1',
       key: 'k',
+      version: 1,
       value: {
         id: 'k',
         flag: true,
@@ -143,7 +145,7 @@ test('sqliteSink binds values: booleans, dates, bytes, objects, undefined', asyn
   await assert.rejects(sink.writeBatch([]), ClosedError);
 });
 
-test('sqliteSink says a locked database is transient', async () => {
+test('sqliteSink says a locked database is unavailable, not a bad entry', async () => {
   const path = join(dir, 'locked.db');
   const setup = new BetterSqlite3(path);
   setup.pragma('journal_mode = WAL');
@@ -160,12 +162,14 @@ test('sqliteSink says a locked database is transient', async () => {
   });
   setup.exec('BEGIN IMMEDIATE');
   const failure = await sink
-    .writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1, note: '' } }])
+    .writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1, note: '' }, version: 1 }])
     .catch((e: unknown) => e);
   assert.match(String((failure as { code?: string }).code), /^SQLITE_BUSY/);
-  assert.equal(sink.isTransient(failure), true);
+  assert.equal(sink.classify(failure), 'unavailable');
   setup.exec('ROLLBACK');
-  await sink.writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 1, note: '' } }]);
+  await sink.writeBatch([
+    { id: '1', key: 'a', value: { account: 'a', balance: 1, note: '' }, version: 1 },
+  ]);
   assert.equal((db.prepare('SELECT count(*) AS n FROM balances').get() as { n: number }).n, 1);
   setup.close();
   db.close();
@@ -185,7 +189,9 @@ test('sqliteSink opens a file path itself and closes it', async () => {
     mode: 'upsert',
     conflict: ['account'],
   });
-  await sink.writeBatch([{ id: '1', key: 'a', value: { account: 'a', balance: 5, note: 'x' } }]);
+  await sink.writeBatch([
+    { id: '1', key: 'a', value: { account: 'a', balance: 5, note: 'x' }, version: 1 },
+  ]);
   assert.equal(sink.database.pragma('journal_mode', { simple: true }), 'wal');
   await sink.close();
   assert.equal(sink.database.open, false);

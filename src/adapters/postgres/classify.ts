@@ -1,0 +1,53 @@
+/**
+ * Whose fault a PostgreSQL write failure is, as a table of SQLSTATE classes (the first two
+ * characters of the code) and Node's socket error codes.
+ *
+ * Only what the rows themselves cause is `'rejected'` (and goes to the dead letters once the
+ * batch is split down to the entry): bad data (class 22) and constraint violations (23),
+ * and a value past a server limit (54, such as an index row too large). Everything else the
+ * server or the network reports means the sink cannot take writes now, and the batch waits
+ * and is retried as it is: a lost connection (08), a lock or statement timeout during a
+ * migration (55P03, 57014), a table or column renamed away (42P01, 42703), a privilege
+ * revoked (42501), a read-only replica (25006), a full disk (53100), a restart (57P0x),
+ * serialization failures and deadlocks (40). An error without a SQLSTATE or socket code
+ * (thrown by a `toRow` of yours, say) is `'unknown'`.
+ */
+import type { SinkFailure } from '../../index.js';
+
+/** SQLSTATE classes whose errors come from the rows written. */
+const ROW_CLASSES = new Set([
+  '22', // data exception: a value the column type refuses
+  '23', // integrity constraint violation: NOT NULL, CHECK, foreign key, unique
+  '54', // program limit exceeded: a value past a server limit
+]);
+
+/** Socket-level failures: the server is unreachable or the connection broke. */
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+const SQLSTATE = /^[0-9A-Z]{5}$/;
+
+export function classifyPostgresError(error: unknown): SinkFailure {
+  if (typeof error !== 'object' || error === null) return 'unknown';
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (NETWORK.has(code)) return 'unavailable';
+    if (SQLSTATE.test(code)) return ROW_CLASSES.has(code.slice(0, 2)) ? 'rejected' : 'unavailable';
+  }
+  // pg reports a socket closed under it, or a timeout of its own, without a code.
+  const message = (error as { message?: unknown }).message;
+  return typeof message === 'string' &&
+    /Connection terminated|connection timeout|timeout expired|Query read timeout|Client has encountered a connection error/i.test(
+      message,
+    )
+    ? 'unavailable'
+    : 'unknown';
+}

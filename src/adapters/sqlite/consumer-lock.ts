@@ -1,0 +1,108 @@
+/**
+ * One holder per consumer of a SQLite journal, across processes and within one.
+ *
+ * The hold is an exclusive SQLite lock on a small file beside the journal
+ * (`<journal>.<consumer>.lock`), taken by a connection that keeps a transaction open. SQLite
+ * locks are POSIX file locks: the operating system drops them when their process ends, so a
+ * `kill -9`'d holder's hold ends with it and the next `acquire` succeeds at once, with no
+ * expiry to wait for. Within one process, SQLite refuses a second connection's lock too;
+ * a second hold through the same journal object (and any on a `:memory:` journal) is
+ * refused by a registry here before SQLite is asked.
+ *
+ * Who holds the consumer (pid, host, since) is recorded in the journal's `sluice_holders`
+ * table, so a refusal can name them. The lock file is never deleted: a process could hold
+ * it open while another deletes and recreates it, and two holders would then lock two
+ * different files.
+ */
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import {
+  JournalLockedError,
+  JournalWriteError,
+  type ConsumerHold,
+  type JournalHolder,
+} from '../../index.js';
+
+/** Holds taken through each journal connection, by consumer. */
+const heldBy = new WeakMap<Database, Map<string, JournalHolder>>();
+
+/** `<journal>.<consumer>.lock`; a consumer name that is not file-safe is hashed. */
+export function lockPath(journalPath: string, consumer: string): string {
+  const name = /^[A-Za-z0-9_-]{1,64}$/.test(consumer)
+    ? consumer
+    : `c-${createHash('sha256').update(consumer).digest('hex').slice(0, 16)}`;
+  return `${journalPath}.${name}.lock`;
+}
+
+/** Takes `consumer` of the journal at `path` (whose database is `journal`), or refuses. */
+export function takeConsumer(path: string, journal: Database, consumer: string): ConsumerHold {
+  const memory = path === ':memory:' || path === '';
+  let held = heldBy.get(journal);
+  if (held === undefined) heldBy.set(journal, (held = new Map<string, JournalHolder>()));
+  const mine = held.get(consumer);
+  if (mine !== undefined) throw new JournalLockedError(path, consumer, mine);
+  let lock: Database | undefined;
+  if (!memory) {
+    const file = lockPath(path, consumer);
+    try {
+      lock = new BetterSqlite3(file, { timeout: 0 });
+      lock.exec('BEGIN EXCLUSIVE');
+    } catch (cause) {
+      lock?.close();
+      if ((cause as { code?: unknown }).code === 'SQLITE_BUSY') {
+        throw new JournalLockedError(path, consumer, recordedHolder(journal, consumer));
+      }
+      throw new JournalWriteError(`cannot lock ${file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+  const holder: JournalHolder = { pid: process.pid, host: hostname(), since: Date.now() };
+  try {
+    journal
+      .prepare(
+        'INSERT OR REPLACE INTO sluice_holders (consumer, pid, host, since) VALUES (?, ?, ?, ?)',
+      )
+      .run(consumer, holder.pid, holder.host, holder.since);
+  } catch (cause) {
+    lock?.close();
+    throw new JournalWriteError(
+      `cannot record the holder in ${path}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+  held.set(consumer, holder);
+  let released = false;
+  return {
+    consumer,
+    release(): Promise<void> {
+      if (released) return Promise.resolve();
+      released = true;
+      held.delete(consumer);
+      try {
+        if (journal.open) {
+          journal
+            .prepare('DELETE FROM sluice_holders WHERE consumer = ? AND pid = ? AND since = ?')
+            .run(consumer, holder.pid, holder.since);
+        }
+      } catch {
+        // The row only names a holder for an error message; the lock below is what counts,
+        // and a stale row is overwritten by the next holder.
+      } finally {
+        lock?.close(); // closing ends the open transaction, and with it the file lock
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+function recordedHolder(journal: Database, consumer: string): JournalHolder | undefined {
+  try {
+    return journal
+      .prepare('SELECT pid, host, since FROM sluice_holders WHERE consumer = ?')
+      .get(consumer) as JournalHolder | undefined;
+  } catch {
+    return undefined; // the refusal stands; it only cannot name the holder
+  }
+}
