@@ -56,10 +56,15 @@ const MAX_DEPTH = 1000;
 
 /** Refuses, with an EncodeError naming where, anything JSON would not carry as it is. */
 export function checkJson(value: unknown): void {
-  walk(value, 'value', 0, []);
+  walk(value, [], []);
 }
 
-function walk(value: unknown, path: string, depth: number, parents: object[]): void {
+/**
+ * `path` holds the property names and indexes down to `value`; `parents` the objects that
+ * contain it (a cycle would meet one again). Both are stacks: nothing is allocated per value
+ * unless it is refused.
+ */
+function walk(value: unknown, path: (string | number)[], parents: object[]): void {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -77,32 +82,40 @@ function walk(value: unknown, path: string, depth: number, parents: object[]): v
   }
   if (value === null) return;
   if (parents.includes(value)) refuse(path, 'a cycle: the value contains itself');
-  if (depth >= MAX_DEPTH) refuse(path, `nested deeper than ${MAX_DEPTH} levels`);
+  if (parents.length >= MAX_DEPTH) refuse(path, `nested deeper than ${MAX_DEPTH} levels`);
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    refuse(path, 'bytes inside a value are not supported (only a whole payload may be bytes)');
+  }
   parents.push(value);
-  if (Array.isArray(value)) {
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    // What JSON.stringify stores is what toJSON returns (a Date: its ISO string).
+    if (value instanceof Date && Number.isNaN(value.getTime())) {
+      refuse(path, 'an invalid Date (JSON stores null)');
+    }
+    walk((value as { toJSON: () => unknown }).toJSON(), path, parents);
+  } else if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
-      if (item === undefined) refuse(`${path}[${i}]`, 'undefined in an array (JSON stores null)');
-      walk(item, `${path}[${i}]`, depth + 1, parents);
+      path.push(i);
+      if (item === undefined) refuse(path, 'undefined in an array (JSON stores null)');
+      walk(item, path, parents);
+      path.pop();
     }
   } else {
     const proto: unknown = Object.getPrototypeOf(value);
     if (proto === Object.prototype || proto === null) {
       for (const name in value) {
         const item = (value as Record<string, unknown>)[name];
-        if (item !== undefined) walk(item, member(path, name), depth + 1, parents);
+        if (item === undefined) continue; // an absent property, as JSON leaves it out
+        path.push(name);
+        walk(item, path, parents);
+        path.pop();
       }
-    } else if (value instanceof Date) {
-      if (Number.isNaN(value.getTime())) refuse(path, 'an invalid Date (JSON stores null)');
     } else if (value instanceof Map || value instanceof Set) {
       refuse(
         path,
         `${value instanceof Map ? 'Map' : 'Set'} is not supported (use an object or array)`,
       );
-    } else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
-      refuse(path, 'bytes inside a value are not supported (only a whole payload may be bytes)');
-    } else if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-      walk((value as { toJSON: () => unknown }).toJSON(), path, depth + 1, parents);
     } else {
       const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'a class';
       refuse(path, `an instance of ${name} is not supported (pass a plain object)`);
@@ -111,10 +124,11 @@ function walk(value: unknown, path: string, depth: number, parents: object[]): v
   parents.pop();
 }
 
-function member(path: string, name: string): string {
-  return /^[A-Za-z_$][\w$]*$/.test(name) ? `${path}.${name}` : `${path}[${JSON.stringify(name)}]`;
-}
-
-function refuse(path: string, why: string): never {
-  throw new EncodeError(`${path}: ${why}`);
+function refuse(path: readonly (string | number)[], why: string): never {
+  let where = 'value';
+  for (const p of path) {
+    if (typeof p === 'number') where += `[${p}]`;
+    else where += /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`;
+  }
+  throw new EncodeError(`${where}: ${why}`);
 }

@@ -26,6 +26,7 @@
  * ```
  */
 import { existsSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import BetterSqlite3, { type Database, type Statement, type Transaction } from 'better-sqlite3';
 import {
   AppendWaiters,
@@ -171,60 +172,39 @@ export class SqliteJournal implements Journal {
    * Opens (or creates) the journal at `path`. Refuses, with {@link JournalFormatError}, a
    * file that is not a sluice journal or was written by a newer schema.
    */
-  static open(path: string, options: SqliteJournalOptions = {}): Promise<SqliteJournal> {
-    return rejecting(() => {
-      if (typeof path !== 'string' || path.length === 0) {
-        throw new InputError('SqliteJournal.open() needs a file path');
-      }
-      const o = objectOption('options', options);
-      const keyIndex = o.keyIndex;
-      if (keyIndex !== undefined && typeof keyIndex !== 'boolean') {
-        throw new ConfigError('keyIndex', 'a boolean', keyIndex);
-      }
-      const resolved: Required<Omit<SqliteJournalOptions, 'keyIndex'>> = {
-        synchronous: choiceOption('synchronous', o.synchronous, 'full', ['full', 'normal']),
-        codec: (o.codec as Codec | undefined) ?? jsonCodec,
-        create: o.create !== false,
-        maxGroupRecords: integerOption('maxGroupRecords', o.maxGroupRecords, 10_000, 1),
-        pollIntervalMs: integerOption('pollIntervalMs', o.pollIntervalMs, 250, 1),
-        clock: (o.clock as Clock | undefined) ?? systemClock,
-      };
-      if (!resolved.create && path !== ':memory:' && !existsSync(path)) {
-        throw new InputError(`no journal at ${path}`);
-      }
-      let db: Database;
+  static async open(path: string, options: SqliteJournalOptions = {}): Promise<SqliteJournal> {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw new InputError('SqliteJournal.open() needs a file path');
+    }
+    const o = objectOption('options', options);
+    const keyIndex = o.keyIndex;
+    if (keyIndex !== undefined && typeof keyIndex !== 'boolean') {
+      throw new ConfigError('keyIndex', 'a boolean', keyIndex);
+    }
+    const resolved: Required<Omit<SqliteJournalOptions, 'keyIndex'>> = {
+      synchronous: choiceOption('synchronous', o.synchronous, 'full', ['full', 'normal']),
+      codec: (o.codec as Codec | undefined) ?? jsonCodec,
+      create: o.create !== false,
+      maxGroupRecords: integerOption('maxGroupRecords', o.maxGroupRecords, 10_000, 1),
+      pollIntervalMs: integerOption('pollIntervalMs', o.pollIntervalMs, 250, 1),
+      clock: (o.clock as Clock | undefined) ?? systemClock,
+    };
+    if (!resolved.create && path !== ':memory:' && !existsSync(path)) {
+      throw new InputError(`no journal at ${path}`);
+    }
+    // Another process may be creating, migrating or switching the same file to WAL: SQLite
+    // refuses some of those steps at once (SQLITE_BUSY, no busy wait), so the whole
+    // preparation is tried again for a while.
+    const deadline = Date.now() + OPEN_BUSY_MS;
+    for (;;) {
       try {
-        db = new BetterSqlite3(path, { fileMustExist: !resolved.create });
-      } catch (cause) {
-        throw new JournalFormatError(`cannot open ${path}: ${(cause as Error).message}`, {
-          cause,
-        });
-      }
-      try {
-        // Before anything else: another process may be creating or migrating the file.
-        db.pragma('busy_timeout = 5000');
-        migrate(db, path);
-        if (keyIndex === false) db.exec('DROP INDEX IF EXISTS sluice_entries_by_key');
-        if (keyIndex === true) {
-          db.exec(
-            'CREATE INDEX IF NOT EXISTS sluice_entries_by_key ON sluice_entries (key, position)',
-          );
-        }
-        db.pragma('journal_mode = WAL');
-        db.pragma(`synchronous = ${resolved.synchronous.toUpperCase()}`);
-        // Checkpoint the WAL into the main file every ~16 MiB instead of every 4 MiB: fewer,
-        // larger checkpoints keep appends fast; the WAL stays bounded.
-        db.pragma('wal_autocheckpoint = 4000');
-        db.pragma('cache_size = -32768');
-        return Promise.resolve(new SqliteJournal(path, db, resolved));
+        return new SqliteJournal(path, prepare(path, resolved, keyIndex), resolved);
       } catch (error) {
-        db.close();
-        if (error instanceof JournalFormatError || error instanceof JournalWriteError) throw error;
-        throw new JournalWriteError(`cannot prepare ${path}: ${(error as Error).message}`, {
-          cause: error,
-        });
+        const busy = (error as { cause?: { code?: unknown } }).cause?.code === 'SQLITE_BUSY';
+        if (!busy || Date.now() > deadline) throw error;
+        await delay(5 + Math.random() * 20);
       }
-    });
+    }
   }
 
   /**
@@ -440,7 +420,7 @@ export class SqliteJournal implements Journal {
     const none = new Map<string, PendingCommit>();
     for (const p of group) {
       try {
-        p.resolve((this.#writeTransaction.immediate([p], none))[0] as number[]);
+        p.resolve(this.#writeTransaction.immediate([p], none)[0] as number[]);
       } catch (error) {
         p.reject(writeError(this.path, error));
       }
@@ -542,6 +522,45 @@ export class SqliteJournal implements Journal {
       this.#waiters.notify(this.#head);
       this.#startPolling();
     }, this.#pollIntervalMs);
+  }
+}
+
+/** How long `open` keeps trying while another process holds the file busy. */
+const OPEN_BUSY_MS = 10_000;
+
+/** Opens the file and brings it to what a journal needs; typed errors only. */
+function prepare(
+  path: string,
+  options: Required<Omit<SqliteJournalOptions, 'keyIndex'>>,
+  keyIndex: boolean | undefined,
+): Database {
+  let db: Database;
+  try {
+    db = new BetterSqlite3(path, { fileMustExist: !options.create });
+  } catch (cause) {
+    throw new JournalFormatError(`cannot open ${path}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    // Before anything else: another process may be creating or migrating the file.
+    db.pragma('busy_timeout = 5000');
+    migrate(db, path);
+    db.pragma('journal_mode = WAL');
+    if (keyIndex === false) db.exec('DROP INDEX IF EXISTS sluice_entries_by_key');
+    if (keyIndex === true) {
+      db.exec('CREATE INDEX IF NOT EXISTS sluice_entries_by_key ON sluice_entries (key, position)');
+    }
+    db.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
+    // Checkpoint the WAL into the main file every ~16 MiB instead of every 4 MiB: fewer,
+    // larger checkpoints keep appends fast; the WAL stays bounded.
+    db.pragma('wal_autocheckpoint = 4000');
+    db.pragma('cache_size = -32768');
+    return db;
+  } catch (error) {
+    db.close();
+    if (error instanceof JournalFormatError || error instanceof JournalWriteError) throw error;
+    throw new JournalWriteError(`cannot prepare ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 

@@ -1,0 +1,148 @@
+/**
+ * What a value looks like when it reaches the sink: every kind the README lists goes
+ * through a real SQLite journal and the whole pipeline into a sink, and arrives exactly as
+ * documented; every kind JSON would change is refused at `write()` with an EncodeError
+ * naming its place in the value, and nothing of it is written.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import {
+  EncodeError,
+  InputError,
+  MemorySink,
+  SluiceError,
+  WriteBehind,
+  type Payload,
+} from '../../src/index.js';
+import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
+import { tempDir } from '../helpers/temp.js';
+
+const dir = tempDir();
+
+/** [what, written, what the sink receives] */
+const carried: [string, unknown, unknown][] = [
+  ['null', null, null],
+  ['booleans', [true, false], [true, false]],
+  ['integers and floats', [0, 1, -1, 0.1, 1e300, -2.5e-300], [0, 1, -1, 0.1, 1e300, -2.5e-300]],
+  ['integers past 2^53 (as doubles)', 2 ** 60, 2 ** 60],
+  ['Number.MAX_VALUE', Number.MAX_VALUE, Number.MAX_VALUE],
+  ['strings', 'héllo wörld ✓ 🎉', 'héllo wörld ✓ 🎉'],
+  ['a string with a lone surrogate', 'a\uD800b', 'a\uD800b'],
+  ['control characters', '\u0000\n\t"\\', '\u0000\n\t"\\'],
+  ['nested objects and arrays', { a: [1, { b: [[]] }], c: {} }, { a: [1, { b: [[]] }], c: {} }],
+  [
+    'an object with a null prototype',
+    Object.assign(Object.create(null) as object, { a: 1 }),
+    { a: 1 },
+  ],
+  ['an object key with a lone surrogate', { 'k\uDC00': 1 }, { 'k\uDC00': 1 }],
+  ['a property set to undefined (absent)', { a: 1, gone: undefined }, { a: 1 }],
+  ['a Date (as its ISO string)', new Date(0), '1970-01-01T00:00:00.000Z'],
+  [
+    'a Date inside (as its ISO string)',
+    { at: new Date(86_400_000) },
+    { at: '1970-01-02T00:00:00.000Z' },
+  ],
+  ['an object with toJSON (as what it returns)', { toJSON: () => ({ x: 1 }) }, { x: 1 }],
+  ['bytes as the whole payload', new Uint8Array([0, 1, 255]), new Uint8Array([0, 1, 255])],
+];
+
+/** [what, written, the EncodeError's message] */
+const refused: [string, unknown, RegExp][] = [
+  ['undefined', undefined, /^value: undefined is not supported/],
+  ['NaN', { n: NaN }, /^value\.n: NaN is not supported/],
+  ['Infinity', [1, Infinity], /^value\[1\]: Infinity is not supported/],
+  ['-Infinity', -Infinity, /^value: -Infinity is not supported/],
+  ['-0', { balance: -0 }, /^value\.balance: -0 is not supported/],
+  ['a bigint', { big: 10n }, /^value\.big: bigint is not supported/],
+  ['a function', { f: () => 1 }, /^value\.f: function is not supported/],
+  ['a symbol', { s: Symbol('x') }, /^value\.s: symbol is not supported/],
+  ['a Map', { tags: new Map([['a', 1]]) }, /^value\.tags: Map is not supported/],
+  ['a Set', { tags: new Set([1]) }, /^value\.tags: Set is not supported/],
+  ['bytes inside a value', { raw: new Uint8Array([1]) }, /^value\.raw: bytes inside a value/],
+  ['a Buffer inside a value', [Buffer.from('x')], /^value\[0\]: bytes inside a value/],
+  [
+    'a class instance',
+    {
+      p: new (class Point {
+        x = 1;
+      })(),
+    },
+    /^value\.p: an instance of Point/,
+  ],
+  ['undefined in an array', [1, undefined], /^value\[1\]: undefined in an array/],
+  ['a hole in an array', [1, , 3], /^value\[1\]: undefined in an array/], // eslint-disable-line no-sparse-arrays
+  ['an invalid Date', { at: new Date(NaN) }, /^value\.at: an invalid Date/],
+  ['a property name that needs quoting', { 'a b': NaN }, /^value\["a b"\]: NaN/],
+  ['a cycle', cyclic(), /^value\.self: a cycle/],
+];
+
+async function closeAll(wb: WriteBehind<Payload>, journal: SqliteJournal): Promise<void> {
+  await wb.close({ deadlineMs: 1_000 });
+  await journal.close();
+}
+
+function cyclic(): object {
+  const o: Record<string, unknown> = { a: 1 };
+  o['self'] = o;
+  return o;
+}
+
+test('every value kind the README lists arrives in the sink exactly as documented', async (t) => {
+  const journal = await SqliteJournal.open(join(dir, 'carried.db'));
+  const sink = new MemorySink<Payload>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Payload>({ journal, sink });
+  t.after(() => closeAll(wb, journal));
+  for (const [what, value] of carried) await wb.write(what, value as Payload, { id: what });
+  await wb.close();
+  for (const [what, , expected] of carried) {
+    const got = sink.rows.get(what)?.value;
+    if (expected instanceof Uint8Array) {
+      assert.ok(got instanceof Uint8Array, what);
+      assert.deepEqual([...got], [...expected], what);
+    } else {
+      assert.deepEqual(got, expected, what);
+    }
+  }
+  await journal.close();
+});
+
+test('a value JSON would change is refused at write() with an EncodeError naming where; nothing is written', async (t) => {
+  const journal = await SqliteJournal.open(join(dir, 'refused.db'));
+  const sink = new MemorySink<Payload>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Payload>({ journal, sink });
+  t.after(() => closeAll(wb, journal));
+  for (const [what, value, message] of refused) {
+    await assert.rejects(
+      wb.write('k', value as Payload),
+      (e: unknown) =>
+        e instanceof EncodeError &&
+        e instanceof SluiceError &&
+        e.code === 'ERR_SLUICE_ENCODE' &&
+        message.test(e.message),
+      what,
+    );
+  }
+  assert.equal((await journal.stats()).head, 0, 'nothing of a refused write reaches the journal');
+  await wb.write('k', { fine: true });
+  await wb.close();
+  assert.equal(sink.rows.size, 1);
+  await journal.close();
+});
+
+test('a key, id or type that text storage cannot keep (a lone surrogate) is an InputError at the call', async () => {
+  const journal = await SqliteJournal.open(join(dir, 'keys.db'));
+  await assert.rejects(
+    journal.append([{ key: 'a\uD800', payload: 1 }]),
+    /record 0: key holds a lone surrogate/,
+  );
+  await assert.rejects(journal.append([{ key: 'k', id: '\uDFFFx', payload: 1 }]), InputError);
+  await assert.rejects(journal.append([{ key: 'k', type: '\uD800', payload: 1 }]), InputError);
+  // A well-formed pair is fine, and comes back as it went in.
+  await journal.append([{ key: 'emoji-🎉', id: 'id-🎉', payload: 1 }]);
+  const [entry] = await journal.read(0);
+  assert.equal(entry?.key, 'emoji-🎉');
+  assert.equal(entry?.id, 'id-🎉');
+  await journal.close();
+});
