@@ -194,6 +194,30 @@ describe('sluice demo', () => {
     assert.equal(readFileSync(join(theirs, 'notes.txt'), 'utf8'), 'keep me');
   });
 
+  test('a second demo in the --dir of a running one is refused and touches nothing; inspect still reads it', async () => {
+    const busy = join(dir, 'busy');
+    const first = startSluice(['demo', '--writes', '1000000', '--rate', '2000', '--dir', busy]);
+    try {
+      await first.waitFor(/written [1-9]/);
+      const second = await sluice(['demo', '--writes', '100', '--dir', busy]);
+      assertOneLineError(
+        second,
+        new RegExp(`--dir .*busy is in use by a running demo \\(pid ${first.child.pid}\\)`),
+        2,
+      );
+      assert.ok(existsSync(join(busy, 'journal.db')), 'the running demo keeps its journal');
+      const inspect = await sluice(['inspect', join(busy, 'journal.db')]);
+      assert.equal(inspect.code, 0, inspect.stderr);
+      assert.match(inspect.stdout, /head\s+[1-9]/);
+    } finally {
+      first.child.kill('SIGKILL');
+      await first.done;
+    }
+    // The holder is gone: the folder is free again at once.
+    const after = await sluice(['demo', '--writes', '200', '--keys', '5', '--dir', busy]);
+    assert.equal(after.code, 0, after.stderr);
+  });
+
   test('bad options are refused in one line with a usage exit code', async () => {
     assertOneLineError(
       await sluice(['demo', '--writes', 'lots']),
