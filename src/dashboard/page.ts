@@ -70,6 +70,7 @@ export function page(title: string, token: string | undefined): string {
     <div class="tile" id="deadLettersTile"><div class="label">Dead letters</div><div class="value" id="deadLetters">–</div></div>
     <div class="tile pipeline"><div class="label">Batches</div><div class="value" id="batches">–</div></div>
     <div class="tile pipeline"><div class="label">Retries</div><div class="value" id="retried">–</div></div>
+    <div class="tile pipeline" id="sinkTile"><div class="label">Sink</div><div class="value" id="sink">–</div></div>
     <div class="tile"><div class="label">Journal</div><div class="value" id="journal">–</div></div>
   </section>
   <section class="charts">
@@ -246,6 +247,9 @@ export const APP_JS = String.raw`'use strict';
     if (pipeline) {
       text('batches', fmt(p.pipeline.batches));
       text('retried', fmt(p.pipeline.retried));
+      var down = p.pipeline.unavailableForMs;
+      text('sink', down > 0 ? 'unavailable ' + (down / 1000).toFixed(1) + ' s' : 'ok' + (p.pipeline.outages > 0 ? ' (' + fmt(p.pipeline.outages) + ' outages)' : ''));
+      document.getElementById('sinkTile').className = 'tile pipeline' + (down > 0 ? ' bad' : '');
       rows('workers', p.pipeline.workers, function (wk) {
         return [{ text: '#' + wk.id }, { text: wk.state, cls: 'state-' + wk.state },
           { text: fmt(wk.processed), cls: 'num' }, { text: fmt(wk.queued), cls: 'num' },

@@ -30,6 +30,10 @@ export interface DashboardSample {
   pipeline?: {
     batches: number;
     retried: number;
+    /** How long the sink has been unable to take writes; 0 while it takes them. */
+    unavailableForMs: number;
+    outages: number;
+    superseded: number;
     batchSize: HistogramSnapshot;
     flushLatencyMs: HistogramSnapshot;
     endToEndLatencyMs: HistogramSnapshot;
@@ -87,6 +91,9 @@ export async function pipelineSource<V extends Payload>(
         pipeline: {
           batches: m.batches,
           retried: m.retried,
+          unavailableForMs: m.unavailableForMs,
+          outages: m.outages,
+          superseded: m.superseded,
           batchSize: m.batchSize,
           flushLatencyMs: m.flushLatencyMs,
           endToEndLatencyMs: m.endToEndLatencyMs,

@@ -91,7 +91,19 @@ export function prometheusRegistry(source: HasMetrics, options: PrometheusOption
 
   counter('writes_total', 'Writes accepted into the journal.', (m) => m.written);
   counter('persisted_total', 'Entries written to the sink.', (m) => m.persisted);
-  counter('retries_total', 'Sink writes retried after a transient error.', (m) => m.retried);
+  counter('retries_total', 'Sink writes retried while the sink was unavailable.', (m) => m.retried);
+  counter(
+    'superseded_total',
+    'Entries a version-guarded sink did not apply: the row held a newer version.',
+    (m) => m.superseded,
+  );
+  counter('duplicates_total', 'Entries the sink already had (re-deliveries).', (m) => m.duplicates);
+  counter('sink_outages_total', 'Times the sink became unable to take writes.', (m) => m.outages);
+  gauge(
+    'sink_unavailable_seconds',
+    'How long the sink has been unable to take writes; 0 while it takes them.',
+    (m) => m.unavailableForMs / 1000,
+  );
   counter('dead_lettered_total', 'Entries set aside as dead letters.', (m) => m.deadLettered);
   counter('batches_total', 'Batches written to the sink.', (m) => m.batches);
   gauge(

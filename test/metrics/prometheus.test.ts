@@ -44,6 +44,41 @@ test('prometheusRegistry() exposes the pipeline counters, gauges and quantiles a
   await wb.close();
 });
 
+test('prometheusRegistry() shows a sink outage while it lasts, and entries a versioned sink superseded', async () => {
+  let down = false;
+  const journal = new MemoryJournal();
+  const wb = await WriteBehind.open<number>({
+    journal,
+    sink: new MemorySink<number>({
+      versioned: true,
+      beforeWrite: () => {
+        if (down) throw new Error('the table is being migrated');
+      },
+      classify: () => 'unavailable',
+    }),
+    batch: { maxSize: 10, maxDelayMs: 1 },
+    retry: { minDelayMs: 1, maxDelayMs: 5 },
+  });
+  const registry = prometheusRegistry(wb);
+  await wb.write('k', 1);
+  await wb.flush();
+  down = true;
+  await wb.write('k', 2);
+  await new Promise((r) => setTimeout(r, 30));
+  const during = parse(await registry.metrics());
+  assert.equal(during.get('sluice_sink_outages_total'), 1);
+  assert.ok((during.get('sluice_sink_unavailable_seconds') ?? 0) > 0);
+  down = false;
+  await wb.flush();
+  // An entry older than the row (a replayed dead letter keeps its old version).
+  await journal.append([{ key: 'k', payload: 0, version: 1, origin: 'old' }]);
+  await wb.flush();
+  const after = parse(await registry.metrics());
+  assert.equal(after.get('sluice_sink_unavailable_seconds'), 0);
+  assert.equal(after.get('sluice_superseded_total'), 1);
+  await wb.close();
+});
+
 test('journalCollectors() exposes what a journal holds: head, checkpoints, lag, dead letters', async () => {
   const journal = new MemoryJournal();
   await journal.append(Array.from({ length: 7 }, (_, i) => ({ key: 'k', payload: i })));
