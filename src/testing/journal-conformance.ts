@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ClosedError, EncodeError, InputError } from '../errors.js';
+import { ClosedError, EncodeError, InputError, JournalLockedError } from '../errors.js';
 import type { Journal, JournalEntry, JournalRecord } from '../journal/journal.js';
 
 export interface JournalHarness {
@@ -293,6 +293,52 @@ export function journalConformance(name: string, harness: JournalHarness): void 
       await waiting;
     });
 
+    test('versions grow with positions, follow the clock, and a record may keep its own; origin is kept', () =>
+      withJournal(harness, async (j) => {
+        const before = Date.now() * 1000;
+        await j.append([rec('a', 1), rec('a', 2)]);
+        await j.append([rec('b', 3, { version: 7, origin: 'elsewhere:1' }), rec('a', 4)]);
+        const [e1, e2, e3, e4] = await j.read(0);
+        assert.ok((e1?.version as number) >= before, 'at least now × 1000');
+        assert.ok((e2?.version as number) > (e1?.version as number));
+        assert.deepEqual([e3?.version, e3?.origin], [7, 'elsewhere:1']);
+        assert.ok(
+          (e4?.version as number) > (e2?.version as number),
+          'a kept version does not reset the count',
+        );
+        assert.equal(e1?.origin, undefined);
+        await assert.rejects(j.append([rec('c', 5, { version: 0 })]), InputError);
+        await assert.rejects(j.append([rec('c', 5, { version: 1.5 })]), InputError);
+      }));
+
+    test('.id is a stable random name: two journals have different ones', async () => {
+      const a = await harness.open();
+      const b = await harness.open();
+      try {
+        assert.ok(typeof a.id === 'string' && a.id.length >= 8);
+        assert.notEqual(a.id, b.id);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    test('.acquire() admits one holder per consumer until it releases; consumers are independent', () =>
+      withJournal(harness, async (j) => {
+        const hold = await j.acquire('mailer');
+        await assert.rejects(
+          j.acquire('mailer'),
+          (e: unknown) => e instanceof JournalLockedError && e.consumer === 'mailer',
+        );
+        const other = await j.acquire('audit');
+        await hold.release();
+        await hold.release();
+        const again = await j.acquire('mailer');
+        await again.release();
+        await other.release();
+        await assert.rejects(j.acquire(''), InputError);
+      }));
+
     const reopen = harness.reopen?.bind(harness);
     if (reopen !== undefined) {
       test('a reopened journal keeps entries, checkpoints and ids, and continues positions', () =>
@@ -306,6 +352,9 @@ export function journalConformance(name: string, harness: JournalHarness): void 
           assert.deepEqual([...(entries[1]?.payload as Uint8Array)], [9, 8]);
           assert.equal(await j.committed('mailer'), 1);
           assert.deepEqual(await j.append([rec('a', 'dup', { id: 'one' }), rec('c', 3)]), [1, 3]);
+          assert.equal(j.id, first.id, 'the id is stored with the journal');
+          const [, , third] = await j.read(0);
+          assert.ok((third?.version as number) > (entries[1]?.version as number));
           return j;
         }));
 
