@@ -114,19 +114,13 @@ test('close() in the holder lets the next pipeline in', async () => {
   await journal.close();
 });
 
-test('journal.acquire(): one holder per consumer; release() is idempotent; a :memory: journal too', async () => {
-  for (const path of [join(dir, 'acquire.db'), ':memory:']) {
-    const journal = await SqliteJournal.open(path);
-    const hold = await journal.acquire('c');
-    await assert.rejects(journal.acquire('c'), JournalLockedError);
-    const other = await journal.acquire('d');
-    await hold.release();
-    await hold.release();
-    const again = await journal.acquire('c');
-    await again.release();
-    await other.release();
-    await journal.close();
-  }
+test('a :memory: journal holds its consumers too; lock files are named after the journal and consumer', async () => {
+  const journal = await SqliteJournal.open(':memory:');
+  const hold = await journal.acquire('c');
+  await assert.rejects(journal.acquire('c'), JournalLockedError);
+  await hold.release();
+  await (await journal.acquire('c')).release();
+  await journal.close();
   assert.match(lockPath('/data/j.db', 'write-behind'), /\/data\/j\.db\.write-behind\.lock$/);
   assert.match(lockPath('/data/j.db', 'a/b c'), /\/data\/j\.db\.c-[0-9a-f]{16}\.lock$/);
 });
