@@ -21,6 +21,7 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_ENCODE'
   | 'ERR_SLUICE_JOURNAL_FORMAT'
   | 'ERR_SLUICE_JOURNAL_WRITE'
+  | 'ERR_SLUICE_JOURNAL_READ'
   | 'ERR_SLUICE_JOURNAL_LOCKED'
   | 'ERR_SLUICE_SINK'
   | 'ERR_SLUICE_DEAD_LETTERED'
@@ -126,6 +127,17 @@ export class JournalFormatError extends SluiceError {
 export class JournalWriteError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_SLUICE_JOURNAL_WRITE', message, options);
+  }
+}
+
+/**
+ * The journal could not be read (a damaged page, an I/O error, a journal closed under the
+ * pipeline) even after retries; the pipeline has stopped, and what it had not finished
+ * stays in the journal for the next open. `cause` is the last failure.
+ */
+export class JournalReadError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_JOURNAL_READ', message, options);
   }
 }
 

@@ -40,6 +40,7 @@ export {
   EncodeError,
   JournalFormatError,
   JournalWriteError,
+  JournalReadError,
   JournalLockedError,
   SinkError,
   DeadLetteredError,

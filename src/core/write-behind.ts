@@ -28,7 +28,7 @@
  *   fails alone with the same `'unknown'` error, that was the sink failing: an outage again.
  * - One pipeline per journal consumer: `open` takes the consumer (`journal.acquire`) and
  *   refuses with JournalLockedError while another pipeline holds it; `close` lets it go.
- * - Sink ids: a write's `id`, or `<journal id>:<position>` (unique beyond one journal); a
+ * - Sink ids: a write's `id`, or `<journal id>:<version>` (unique beyond one journal); a
  *   replayed dead letter keeps the id and version it first had, so replay is idempotent and,
  *   with a version-guarded sink, cannot put an older value over a newer one.
  *
@@ -40,6 +40,7 @@ import {
   ClosedError,
   DeadLetteredError,
   InputError,
+  JournalReadError,
   JournalWriteError,
   QueueFullError,
   SluiceError,
@@ -145,6 +146,15 @@ export interface WriteBehindEvents {
   'sink:available': { downMs: number };
   /** The dead-letter store failed; the letters are retried after `delayMs`. */
   'deadLetters:retry': { attempt: number; delayMs: number; error: unknown };
+  /** A journal read failed; it is tried again after `delayMs` (a bounded number of times). */
+  'journal:readFailed': { attempt: number; delayMs: number; error: unknown };
+  /** A checkpoint commit (or a trim behind it) failed; the next batch commits again. */
+  'checkpoint:failed': { error: unknown };
+  /**
+   * The pipeline stopped on its own: the journal could not be read. Writes, flushes and
+   * close report `error`; what was not finished stays in the journal for the next open.
+   */
+  'pipeline:failed': { error: SluiceError };
   [event: string]: unknown;
 }
 
@@ -196,7 +206,9 @@ export class WriteBehind<V extends Payload>
   #reader: Promise<void>;
   #closing: Promise<WriteBehindCloseResult> | undefined;
   #roomWaiters: (() => void)[] = [];
-  #markWaiters: { position: number; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #markWaiters: MarkWaiter[] = [];
+  /** Set once the pipeline has stopped on its own; every later call reports it. */
+  #failure: SluiceError | undefined;
   readonly #failed = new Map<number, unknown>();
   /** Append time by position, for end-to-end latency (only entries written by this process). */
   readonly #appendedAt = new Map<number, number>();
@@ -300,6 +312,11 @@ export class WriteBehind<V extends Payload>
     if (journal === undefined || typeof journal.append !== 'function') {
       throw new InputError("WriteBehind.open() needs a `journal`: a Journal or 'memory'");
     }
+    if (typeof journal.acquire !== 'function') {
+      throw new InputError(
+        'WriteBehind.open() needs a journal with acquire(consumer): one pipeline per consumer',
+      );
+    }
     const consumer = (o.consumer as string | undefined) ?? 'write-behind';
     const hold = await journal.acquire(consumer);
     try {
@@ -314,6 +331,7 @@ export class WriteBehind<V extends Payload>
 
   /** Resolves once the entry is durable in the journal (in memory mode: accepted). */
   async write(key: string, value: V, options: WriteOptions = {}): Promise<number> {
+    if (this.#failure !== undefined) throw this.#failure;
     if (this.#closing !== undefined)
       throw new ClosedError('write-behind is closed: the write was not accepted');
     if (typeof key !== 'string' || key.length === 0) {
@@ -357,10 +375,15 @@ export class WriteBehind<V extends Payload>
 
   /** Resolves once everything in the journal now is in the sink or the dead letters. */
   async flush(): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
     // The journal's head, not only our own appends: replays and other writers count too.
     const target = Math.max(this.#head, (await this.journal.stats()).head);
     const done = this.#whenFinished(target, true);
-    while (this.#watermark.mark < target && this.#stop.signal.aborted === false) {
+    while (
+      this.#watermark.mark < target &&
+      this.#stop.signal.aborted === false &&
+      this.#failure === undefined
+    ) {
       await Promise.race([done, Promise.all(this.#batchers.map((b) => b.flushNow()))]);
       if (this.#watermark.mark < target) await new Promise((r) => setImmediate(r));
     }
@@ -405,18 +428,34 @@ export class WriteBehind<V extends Payload>
 
   // ---- reading and routing --------------------------------------------------------------
 
+  /** The reader: never rejects; a failure it cannot get past stops the pipeline. */
   async #read(from: number): Promise<void> {
+    try {
+      await this.#readFrom(from);
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  async #readFrom(from: number): Promise<void> {
     let position = from;
     const signal = this.#stop.signal;
-    while (!signal.aborted) {
+    while (!signal.aborted && this.#failure === undefined) {
       const room = this.#maxBacklog - this.#watermark.pending;
       if (room <= 0) {
+        // Rejects only when closing or failed, which the loop condition then sees.
         await this.#whenFinished(this.#watermark.mark + 1, true).catch(() => {});
         continue;
       }
-      const entries = await this.journal.read(position, { limit: Math.min(room, 1000) });
+      const entries = await this.#readAt(position, Math.min(room, 1000));
       if (entries.length === 0) {
-        await this.journal.waitForAppend(position, { signal }).catch(() => {});
+        try {
+          await this.journal.waitForAppend(position, { signal });
+        } catch (error) {
+          if (signal.aborted) break;
+          // The read that follows meets the same trouble and handles it; this only paces it.
+          await this.#pause(1, error);
+        }
         continue;
       }
       const runs = new Map<number, JournalEntry[]>();
@@ -434,6 +473,55 @@ export class WriteBehind<V extends Payload>
     }
   }
 
+  /**
+   * One read, tried again with backoff while it fails (a disk that errs for a moment); a
+   * journal closed under the pipeline, or READ_ATTEMPTS failures in a row, stop it.
+   */
+  async #readAt(after: number, limit: number): Promise<JournalEntry[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.journal.read(after, { limit });
+      } catch (error) {
+        if (this.#stop.signal.aborted) return [];
+        if (error instanceof ClosedError) {
+          throw new ClosedError(
+            'the journal was closed while the pipeline was open: close the pipeline first',
+            { cause: error },
+          );
+        }
+        if (attempt >= READ_ATTEMPTS) {
+          throw new JournalReadError(
+            `the journal could not be read past position ${after} (${attempt} attempts): ${message(error)}`,
+            { cause: error instanceof JournalReadError ? error.cause : error },
+          );
+        }
+        await this.#pause(attempt, error);
+      }
+    }
+  }
+
+  /** Waits the retry backoff after a failed read (no wait left once closing). */
+  async #pause(attempt: number, error: unknown): Promise<void> {
+    const delayMs = computeDelay(attempt, this.#retry);
+    this.emit('journal:readFailed', { attempt, delayMs, error });
+    await sleep(this.#clock, delayMs, this.#stop.signal).catch(() => {
+      // Aborted: closing, which the caller's loop checks next.
+    });
+  }
+
+  /** The pipeline cannot go on: every waiter and every later call gets `error`. */
+  #fail(error: unknown): void {
+    if (this.#stop.signal.aborted) return; // closing is not a failure
+    const failure =
+      error instanceof SluiceError
+        ? error
+        : new JournalReadError(`the journal reader failed: ${message(error)}`, { cause: error });
+    this.#failure = failure;
+    this.emit('pipeline:failed', { error: failure });
+    for (const w of this.#markWaiters.splice(0)) w.fail(failure);
+    for (const wake of this.#roomWaiters.splice(0)) wake();
+  }
+
   // ---- writing to the sink --------------------------------------------------------------
 
   /** One batch of one worker: write it, waiting out outages, splitting out poison. */
@@ -449,7 +537,15 @@ export class WriteBehind<V extends Payload>
       }
       batch = entries.filter((e) => last.get(e.key) === e);
     }
-    const refused = await this.#deliver(batch);
+    // An entry the journal could not decode never reaches the sink: it is dead-lettered as
+    // it is stored, and the pipeline moves on.
+    const readable = batch.filter((e) => e.undecodable === undefined);
+    const refused = await this.#deliver(readable);
+    for (const e of batch) {
+      if (e.undecodable !== undefined) {
+        refused.push({ entry: e, error: undecodable(e), kind: 'rejected', attempts: 0 });
+      }
+    }
     if (refused.length > 0) await this.#deadLetter(refused);
     for (const e of entries) this.#finish(e.position);
     this.#batches++;
@@ -466,6 +562,7 @@ export class WriteBehind<V extends Payload>
    * `'unknown'` error, since that is the sink failing, not the entries.
    */
   async #deliver(batch: JournalEntry[]): Promise<Refusal[]> {
+    if (batch.length === 0) return [];
     for (let attempt = 1; ; attempt++) {
       const refused = await this.#split(batch);
       const first = refused[0];
@@ -552,7 +649,7 @@ export class WriteBehind<V extends Payload>
       position: entry.position,
       entryId: this.#sinkId(entry),
       key: entry.key,
-      payload: entry.payload,
+      payload: entry.undecodable?.stored ?? entry.payload,
       version: entry.version,
       error: message(error),
       attempts,
@@ -579,9 +676,9 @@ export class WriteBehind<V extends Payload>
     }
   }
 
-  /** The entry's id at the sink: its origin's (a re-delivery), its own, or journal:position. */
+  /** The entry's id at the sink: its origin's (a re-delivery), its own, or journal:version. */
   #sinkId(entry: JournalEntry): string {
-    return entry.origin ?? entry.id ?? `${this.journal.id}:${entry.position}`;
+    return entry.origin ?? entry.id ?? `${this.journal.id}:${entry.version}`;
   }
 
   readonly #toSinkEntry = (entry: JournalEntry): SinkEntry<V> => ({
@@ -606,9 +703,7 @@ export class WriteBehind<V extends Payload>
     if (this.#markWaiters.length > 0) {
       this.#markWaiters = this.#markWaiters.filter((w) => {
         if (w.position > mark) return true;
-        const failure = this.#failed.get(w.position);
-        if (failure !== undefined) w.reject(failure);
-        else w.resolve();
+        w.finish(this.#failed.get(w.position));
         return false;
       });
     }
@@ -634,8 +729,9 @@ export class WriteBehind<V extends Payload>
       }
       this.#commit();
     })();
-    this.#committing.catch(() => {
-      // A failed commit is retried with the next mark; the entries stay in the journal.
+    this.#committing.catch((error: unknown) => {
+      // Tried again with the next mark; until then the entries stay in the journal.
+      this.emit('checkpoint:failed', { error });
     });
   }
 
@@ -673,19 +769,33 @@ export class WriteBehind<V extends Payload>
 
   /** Resolves when `position` is finished (in the sink; `anyOutcome`: or dead-lettered). */
   #whenFinished(position: number, anyOutcome = false): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#watermark.mark >= position) {
       const failure = anyOutcome ? undefined : this.#failed.get(position);
       return failure === undefined ? Promise.resolve() : Promise.reject(failure);
     }
     return new Promise((resolve, reject) =>
-      this.#markWaiters.push({ position, resolve, reject: anyOutcome ? () => resolve() : reject }),
+      this.#markWaiters.push({
+        position,
+        finish: (deadLettered) =>
+          deadLettered === undefined || anyOutcome ? resolve() : reject(deadLettered),
+        close: (error) => (anyOutcome ? resolve() : reject(error)),
+        fail: reject,
+      }),
     );
   }
 
   async #close(deadlineMs: number): Promise<WriteBehindCloseResult> {
     let timer: Timer | undefined;
+    let flushError: unknown;
     const drained = await Promise.race([
-      this.flush().then(() => true),
+      this.flush().then(
+        () => true,
+        (error: unknown) => {
+          flushError = error; // reported below, once everything is released
+          return false;
+        },
+      ),
       new Promise<boolean>((resolve) => {
         if (deadlineMs !== Infinity) timer = this.#clock.setTimer(() => resolve(false), deadlineMs);
       }),
@@ -695,7 +805,7 @@ export class WriteBehind<V extends Payload>
     for (const wake of this.#roomWaiters.splice(0)) wake();
     // Nothing more will finish: wake whoever waits on the mark (the reader among them).
     for (const w of this.#markWaiters.splice(0)) {
-      w.reject(
+      w.close(
         new ClosedError(
           'write-behind closed before this entry reached the sink; it stays in the journal',
         ),
@@ -710,8 +820,31 @@ export class WriteBehind<V extends Payload>
     const remaining = this.#head - this.#watermark.mark;
     await this.#hold.release();
     if (this.#memory) await this.journal.close();
+    // Everything is released; now say why the pipeline could not finish, if it could not.
+    const failure = this.#failure ?? (flushError instanceof SluiceError ? flushError : undefined);
+    if (failure !== undefined) throw failure;
     return { drained, remaining };
   }
+}
+
+/** Retries of one journal read before the pipeline stops (with backoff between them). */
+const READ_ATTEMPTS = 8;
+
+/** Someone waiting for the watermark to reach `position`. */
+interface MarkWaiter {
+  readonly position: number;
+  /** The position finished: in the sink, or dead-lettered with this error. */
+  finish(deadLettered: unknown): void;
+  /** The pipeline closed before it finished. */
+  close(error: ClosedError): void;
+  /** The pipeline stopped on a failure. */
+  fail(error: SluiceError): void;
+}
+
+function undecodable(entry: JournalEntry): Error {
+  return new Error(
+    `the journal could not decode entry ${entry.position}: ${entry.undecodable?.error ?? ''}`,
+  );
 }
 
 /** An entry the sink refused on its own, and why. */

@@ -18,11 +18,12 @@
  *   file) continues above an older one's. A record may bring its own (a replayed dead letter
  *   keeps the version it first had).
  * - A journal has an `id`, random, chosen when it is created: an entry written without an
- *   id is known beyond its journal as `<journal id>:<position>`.
+ *   id is known beyond its journal as `<journal id>:<version>` (the version, not the
+ *   position: a journal restored from a backup reuses positions, never versions).
  * - `acquire(consumer)` gives one live holder at a time the right to work a consumer; the
  *   hold ends with `release()` or with the holder's process.
  */
-import type { Payload } from './codec.js';
+import type { Encoded, Payload } from './codec.js';
 import type { DeadLetterStore } from './dead-letters.js';
 
 export type { Payload } from './codec.js';
@@ -59,6 +60,11 @@ export interface JournalEntry {
   readonly version: number;
   /** The sink id of the entry this one re-delivers, if it is a re-delivery. */
   readonly origin: string | undefined;
+  /**
+   * Present only when the stored payload could not be decoded (a damaged file): what is
+   * stored, and why it could not be read. `payload` is then `null`.
+   */
+  readonly undecodable?: { readonly stored: Encoded; readonly error: string };
 }
 
 /** A consumer held by one pipeline; see `Journal.acquire`. */

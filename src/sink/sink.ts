@@ -33,7 +33,8 @@ export interface SinkWriteResult {
 export interface SinkEntry<V = unknown> {
   /**
    * Unique per entry; the idempotency key. The id given to `write`, or, for a write without
-   * one, `<journal id>:<position>` (unique beyond one journal: the journal id is random).
+   * one, `<journal id>:<version>` (unique beyond one journal: the journal id is random; and
+   * within it, even across a restore from backup: versions follow the clock).
    */
   readonly id: string;
   /** The entry's routing key (an account, a cache key). */

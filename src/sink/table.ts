@@ -129,7 +129,7 @@ export function resolveTable<V>(options: TableSinkOptions<V>): ResolvedTable<V> 
     const guard =
       versionColumn === undefined
         ? ''
-        : ` WHERE ${quote(table)}.${quote(versionColumn)} < excluded.${quote(versionColumn)}`;
+        : ` WHERE ${quote(table)}.${quote(versionColumn)} IS NULL OR ${quote(table)}.${quote(versionColumn)} < excluded.${quote(versionColumn)}`;
     onConflict = `ON CONFLICT (${target}) DO UPDATE SET ${set}${guard}`;
     skipped = versionColumn === undefined ? undefined : 'superseded';
   }

@@ -4,7 +4,8 @@
  *
  * Only what the rows themselves cause is `'rejected'` (and goes to the dead letters once the
  * batch is split down to the entry): bad data (class 22) and constraint violations (23),
- * and a value past a server limit (54, such as an index row too large). Everything else the
+ * a value past a server limit (54, such as an index row too large), and an exception a
+ * trigger or function raises (P0: how a validation trigger refuses a row). Everything else the
  * server or the network reports means the sink cannot take writes now, and the batch waits
  * and is retried as it is: a lost connection (08), a lock or statement timeout during a
  * migration (55P03, 57014), a table or column renamed away (42P01, 42703), a privilege
@@ -19,6 +20,7 @@ const ROW_CLASSES = new Set([
   '22', // data exception: a value the column type refuses
   '23', // integrity constraint violation: NOT NULL, CHECK, foreign key, unique
   '54', // program limit exceeded: a value past a server limit
+  'P0', // raised by a trigger or function (RAISE EXCEPTION): a validation refusing the row
 ]);
 
 /** Socket-level failures: the server is unreachable or the connection broke. */

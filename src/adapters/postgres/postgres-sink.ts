@@ -98,6 +98,16 @@ export async function postgresSink<V = Record<string, unknown>>(
         throw new ConfigError('columns', `columns of ${schema}.${table.table} (it has no ${c})`, c);
       }
     }
+    if (table.versionColumn !== undefined) {
+      const type = types.get(table.versionColumn) as string;
+      if (!/^(bigint|numeric)/.test(type)) {
+        throw new ConfigError(
+          'versionColumn',
+          `a bigint column (versions need 64 bits; ${table.versionColumn} is ${type})`,
+          table.versionColumn,
+        );
+      }
+    }
     await checkUnique(pool, schema, table.table, table.unique);
   } catch (error) {
     if (owned) await pool.end();

@@ -27,9 +27,12 @@ import {
 /** Holds taken through each journal connection, by consumer. */
 const heldBy = new WeakMap<Database, Map<string, JournalHolder>>();
 
-/** `<journal>.<consumer>.lock`; a consumer name that is not file-safe is hashed. */
+/**
+ * `<journal>.<consumer>.lock`; a consumer name that is not file-safe everywhere (lower case
+ * letters, digits, `-`, `_`: `A` and `a` are one file on some file systems) is hashed.
+ */
 export function lockPath(journalPath: string, consumer: string): string {
-  const name = /^[A-Za-z0-9_-]{1,64}$/.test(consumer)
+  const name = /^[a-z0-9_-]{1,64}$/.test(consumer)
     ? consumer
     : `c-${createHash('sha256').update(consumer).digest('hex').slice(0, 16)}`;
   return `${journalPath}.${name}.lock`;

@@ -63,6 +63,9 @@ const migrations: readonly string[] = [
     value TEXT NOT NULL
   ) WITHOUT ROWID;
   INSERT INTO sluice_info (name, value) VALUES ('journal_id', lower(hex(randomblob(8))));
+  -- Entries from before v3 keep the sink id they had then (their position), so a batch
+  -- delivered before an upgrade and again after it is still the same rows.
+  UPDATE sluice_entries SET origin = CAST(position AS TEXT) WHERE id IS NULL;
   -- Who took each consumer, for the error that refuses a second one (the lock itself is
   -- a file lock: it ends with its process, this row may outlive it).
   CREATE TABLE sluice_holders (
@@ -102,7 +105,7 @@ function check(db: Database, path: string): number {
     tables = (db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }).n;
   } catch (cause) {
     const code = (cause as { code?: unknown }).code;
-    if (code === 'SQLITE_BUSY' || code === 'SQLITE_IOERR' || code === 'SQLITE_CANTOPEN') {
+    if (typeof code === 'string' && /^SQLITE_(BUSY|IOERR|CANTOPEN|LOCKED)/.test(code)) {
       throw new JournalWriteError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
     }
     throw new JournalFormatError(`${path} is not a sluice journal: ${(cause as Error).message}`, {

@@ -10,7 +10,10 @@
  * Group commit: appends and checkpoint commits made in one turn of the event loop are
  * written in one transaction, on the next turn (`setImmediate`), up to `maxGroupRecords`
  * records per transaction. Each caller's promise settles when that transaction has
- * committed; if it fails, every call in it rejects and nothing of them is written.
+ * committed. If a record of the group is refused (a constraint, a value too big), the
+ * calls are written again one transaction each, so only the call that carried it fails;
+ * if the storage itself fails (a full disk, I/O), every call of the group rejects with a
+ * JournalWriteError and nothing of them is written.
  *
  * Reads are index seeks: the whole log by primary key from `after`, exact keys through the
  * (key, position) index, prefixes and types by primary-key scan from `after` with a filter.
@@ -34,7 +37,9 @@ import {
   ConfigError,
   InputError,
   JournalFormatError,
+  JournalReadError,
   JournalWriteError,
+  SluiceError,
   checkConsumer,
   checkPosition,
   checkRead,
@@ -51,6 +56,7 @@ import {
   type DeadLetterStore,
   type EncodedRecord,
   type Encoded,
+  type Payload,
   type Journal,
   type JournalEntry,
   type JournalRecord,
@@ -121,7 +127,7 @@ export class SqliteJournal implements Journal {
   readonly #writeVersion: Statement;
   readonly #upsertCheckpoint: Statement;
   readonly #writeTransaction: Transaction<
-    (group: PendingAppend[], commits: Map<string, PendingCommit>) => number[][]
+    (group: PendingAppend[], commits: Map<string, PendingCommit>) => Written
   >;
   /** Read statements by SQL text (a handful of region shapes in practice). */
   readonly #reads = new Map<string, Statement>();
@@ -198,9 +204,16 @@ export class SqliteJournal implements Journal {
     const deadline = Date.now() + OPEN_BUSY_MS;
     for (;;) {
       try {
-        return new SqliteJournal(path, prepare(path, resolved, keyIndex), resolved);
+        const db = prepare(path, resolved, keyIndex);
+        try {
+          return new SqliteJournal(path, db, resolved);
+        } catch (cause) {
+          db.close();
+          throw new JournalFormatError(`${path}: ${String(cause)}`, { cause });
+        }
       } catch (error) {
-        const busy = (error as { cause?: { code?: unknown } }).cause?.code === 'SQLITE_BUSY';
+        const code = (error as { cause?: { code?: unknown } }).cause?.code;
+        const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
         if (!busy || Date.now() > deadline) throw error;
         await delay(5 + Math.random() * 20);
       }
@@ -251,7 +264,7 @@ export class SqliteJournal implements Journal {
   }
 
   read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
-    return rejecting(() => {
+    return reading(this.path, () => {
       this.#open();
       const { limit, region } = checkRead(after, options);
       return Promise.resolve(this.#read(after, limit, region));
@@ -281,7 +294,7 @@ export class SqliteJournal implements Journal {
   }
 
   committed(consumer: string): Promise<number> {
-    return rejecting(() => {
+    return reading(this.path, () => {
       this.#open();
       checkConsumer(consumer);
       const row = this.#db
@@ -331,7 +344,7 @@ export class SqliteJournal implements Journal {
   }
 
   stats(): Promise<JournalStats> {
-    return rejecting(() => {
+    return reading(this.path, () => {
       this.#open();
       const head = (this.#head = this.#readHead.get() as number);
       const first = this.#first(head);
@@ -393,11 +406,11 @@ export class SqliteJournal implements Journal {
       const group = this.#pending.splice(0, take);
       const commits = this.#pendingCommits;
       this.#pendingCommits = new Map();
-      let positions: number[][];
+      let written: Written;
       try {
-        positions = this.#writeTransaction.immediate(group, commits);
+        written = this.#writeTransaction.immediate(group, commits);
       } catch (error) {
-        if (group.length + commits.size > 1) {
+        if (group.length + commits.size > 1 && causedByRecord(error)) {
           this.#writeAlone(group, commits);
         } else {
           for (const p of group) p.reject(writeError(this.path, error));
@@ -406,28 +419,39 @@ export class SqliteJournal implements Journal {
         }
         continue;
       }
-      group.forEach((p, i) => p.resolve(positions[i] as number[]));
+      this.#committed(written);
+      group.forEach((p, i) => p.resolve(written.positions[i] as number[]));
       for (const c of commits.values()) for (const w of c.waiters) w.resolve();
       this.#waiters.notify(this.#head);
     }
   }
 
+  /** After a write transaction committed (not before: a failed COMMIT rolls it all back). */
+  #committed(written: Written): void {
+    this.#head = written.head;
+    this.#transactions++;
+  }
+
   /**
-   * After a group transaction failed: each call in a transaction of its own, so one that
-   * cannot be written (a value too big, say) fails alone and the others are written.
+   * After a group transaction failed because of one of its records (a constraint, a value
+   * too big): each call in a transaction of its own, so that call fails alone and the
+   * others are written. A failure of the storage itself (a full disk, I/O, busy) fails
+   * every call of the group at once instead: trying them one by one could not help.
    */
   #writeAlone(group: PendingAppend[], commits: Map<string, PendingCommit>): void {
     const none = new Map<string, PendingCommit>();
     for (const p of group) {
       try {
-        p.resolve(this.#writeTransaction.immediate([p], none)[0] as number[]);
+        const written = this.#writeTransaction.immediate([p], none);
+        this.#committed(written);
+        p.resolve(written.positions[0] as number[]);
       } catch (error) {
         p.reject(writeError(this.path, error));
       }
     }
     for (const [consumer, c] of commits) {
       try {
-        this.#writeTransaction.immediate([], new Map([[consumer, c]]));
+        this.#committed(this.#writeTransaction.immediate([], new Map([[consumer, c]])));
         for (const w of c.waiters) w.resolve();
       } catch (error) {
         for (const w of c.waiters) w.reject(writeError(this.path, error));
@@ -440,7 +464,7 @@ export class SqliteJournal implements Journal {
    * One write transaction: assigns positions past the stored head and versions past the
    * stored version (at least now × 1000), skips known ids.
    */
-  #writeGroup(group: PendingAppend[], commits: Map<string, PendingCommit>): number[][] {
+  #writeGroup(group: PendingAppend[], commits: Map<string, PendingCommit>): Written {
     let head = this.#readHead.get() as number;
     const now = Date.now();
     const start = this.#readVersion.get() as number;
@@ -474,9 +498,7 @@ export class SqliteJournal implements Journal {
     this.#writeHead.run(head);
     if (version !== start) this.#writeVersion.run(version);
     for (const [consumer, c] of commits) this.#upsertCheckpoint.run(consumer, c.position, now);
-    this.#head = head;
-    this.#transactions++;
-    return out;
+    return { positions: out, head };
   }
 
   #read(after: number, limit: number, region: Region | undefined): JournalEntry[] {
@@ -500,16 +522,25 @@ export class SqliteJournal implements Journal {
   }
 
   #decode(rows: Row[]): JournalEntry[] {
-    return rows.map(([position, key, type, id, payload, appendedAt, version, origin]) => ({
-      position,
-      key,
-      type: type ?? undefined,
-      id: id ?? undefined,
-      payload: this.#codec.decode(payload),
-      appendedAt,
-      version,
-      origin: origin ?? undefined,
-    }));
+    return rows.map(([position, key, type, id, payload, appendedAt, version, origin]) => {
+      const entry = {
+        position,
+        key,
+        type: type ?? undefined,
+        id: id ?? undefined,
+        payload: null as Payload,
+        appendedAt,
+        version,
+        origin: origin ?? undefined,
+      };
+      try {
+        entry.payload = this.#codec.decode(payload);
+        return entry;
+      } catch (error) {
+        // One damaged row must not stop every read past it: the entry says what is stored.
+        return { ...entry, undecodable: { stored: payload, error: String(error) } };
+      }
+    });
   }
 
   /** While readers wait, look for appends made by other processes. */
@@ -523,6 +554,19 @@ export class SqliteJournal implements Journal {
       this.#startPolling();
     }, this.#pollIntervalMs);
   }
+}
+
+/** What one write transaction did: the positions of each call, and the head after it. */
+interface Written {
+  readonly positions: number[][];
+  readonly head: number;
+}
+
+/** SQLite errors that one record causes, so its call can fail alone. */
+function causedByRecord(error: unknown): boolean {
+  if (error instanceof RangeError || error instanceof TypeError) return true; // binding a value
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code);
 }
 
 /** How long `open` keeps trying while another process holds the file busy. */
@@ -562,6 +606,19 @@ function prepare(
       cause: error,
     });
   }
+}
+
+/**
+ * Runs a read; a storage failure (a damaged page, an I/O error) becomes a JournalReadError
+ * with SQLite's error as the cause. Bad arguments and a closed journal keep their errors.
+ */
+function reading<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  return rejecting(fn).catch((error: unknown) => {
+    if (error instanceof SluiceError) throw error;
+    throw new JournalReadError(`journal ${path} could not be read: ${String(error)}`, {
+      cause: error,
+    });
+  });
 }
 
 /** A storage failure as the caller sees it: typed, with SQLite's error as the cause. */

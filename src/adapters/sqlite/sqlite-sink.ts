@@ -19,6 +19,7 @@ import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import {
   ClosedError,
   ConfigError,
+  SinkError,
   choiceOption,
   coalesce,
   quote,
@@ -55,12 +56,27 @@ export function sqliteSink<V = Record<string, unknown>>(
   const owned = typeof options.database === 'string';
   let db: Database;
   if (typeof options.database === 'string') {
-    db = new BetterSqlite3(options.database);
-    db.pragma('journal_mode = WAL');
-    db.pragma(
-      `synchronous = ${choiceOption('synchronous', options.synchronous, 'full', ['full', 'normal']).toUpperCase()}`,
-    );
-    db.pragma('busy_timeout = 5000');
+    const synchronous = choiceOption('synchronous', options.synchronous, 'full', [
+      'full',
+      'normal',
+    ]);
+    try {
+      db = new BetterSqlite3(options.database);
+    } catch (cause) {
+      throw new SinkError(`sqliteSink: cannot open ${options.database}: ${String(cause)}`, {
+        cause,
+      });
+    }
+    try {
+      db.pragma('busy_timeout = 5000');
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+    } catch (cause) {
+      db.close();
+      throw new SinkError(`sqliteSink: cannot prepare ${options.database}: ${String(cause)}`, {
+        cause,
+      });
+    }
   } else if (options.database instanceof BetterSqlite3) {
     db = options.database;
   } else {
@@ -70,7 +86,10 @@ export function sqliteSink<V = Record<string, unknown>>(
     checkTable(db, table.table, table.written, table.unique);
   } catch (error) {
     if (owned) db.close();
-    throw error;
+    if (error instanceof ConfigError) throw error;
+    throw new SinkError(`sqliteSink: cannot read table ${table.table}: ${String(error)}`, {
+      cause: error,
+    });
   }
 
   const { written } = table;

@@ -142,6 +142,42 @@ if (db.skip !== undefined) {
     await assert.rejects(sink.writeBatch([]), ClosedError);
   });
 
+  test('versionColumn: a 32-bit column is refused; a row from before the column (NULL) takes the entry', async () => {
+    await pool.query(
+      `CREATE TABLE ${schema}.narrow (account text PRIMARY KEY, balance integer, version integer)`,
+    );
+    await assert.rejects(
+      postgresSink({
+        pool,
+        schema,
+        table: 'narrow',
+        columns: ['account', 'balance'],
+        mode: 'upsert',
+        conflict: ['account'],
+        versionColumn: 'version',
+      }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.option === 'versionColumn' && /64 bits/.test(e.message),
+    );
+    await pool.query(
+      `CREATE TABLE ${schema}.wide (account text PRIMARY KEY, balance integer, version bigint)`,
+    );
+    await pool.query(`INSERT INTO ${schema}.wide VALUES ('a', 1, NULL)`);
+    const sink = await postgresSink({
+      pool,
+      schema,
+      table: 'wide',
+      columns: ['account', 'balance'],
+      mode: 'upsert',
+      conflict: ['account'],
+      versionColumn: 'version',
+    });
+    const version = Date.now() * 1000;
+    await sink.writeBatch([{ id: 'e', key: 'a', value: { account: 'a', balance: 2 }, version }]);
+    const { rows } = await pool.query(`SELECT balance, version FROM ${schema}.wide`);
+    assert.deepEqual(rows, [{ balance: 2, version: String(version) }]);
+  });
+
   test('postgresSink with its own pool from a connection string, closed by close()', async () => {
     await pool.query(`CREATE TABLE ${schema}.own (account text PRIMARY KEY, balance integer)`);
     const sink = await postgresSink({
@@ -200,7 +236,7 @@ test('classifyPostgresError() blames the entry only for data, constraint and lim
   ]) {
     assert.equal(classifyPostgresError(err(code)), 'unavailable', code);
   }
-  for (const code of ['23505', '23502', '23514', '22P02', '22001', '54000']) {
+  for (const code of ['23505', '23502', '23514', '22P02', '22001', '54000', 'P0001']) {
     assert.equal(classifyPostgresError(err(code)), 'rejected', code);
   }
   assert.equal(

@@ -123,6 +123,9 @@ test('a :memory: journal holds its consumers too; lock files are named after the
   await journal.close();
   assert.match(lockPath('/data/j.db', 'write-behind'), /\/data\/j\.db\.write-behind\.lock$/);
   assert.match(lockPath('/data/j.db', 'a/b c'), /\/data\/j\.db\.c-[0-9a-f]{16}\.lock$/);
+  // `A` and `a` are one file on a case-insensitive file system: upper case is hashed.
+  assert.notEqual(lockPath('/j.db', 'Mailer'), lockPath('/j.db', 'mailer'));
+  assert.match(lockPath('/j.db', 'Mailer'), /\.c-[0-9a-f]{16}\.lock$/);
 });
 
 test(

@@ -68,6 +68,7 @@ test('a journal written by schema v1 is migrated to the current schema, its entr
   const [old] = await migrated.read(0);
   assert.equal(old?.payload, 'from v1');
   assert.equal(old?.version, 1, 'an entry from before versions has its position as version');
+  assert.equal(old?.origin, '1', 'and keeps the sink id it had: its position');
   assert.match(migrated.id, /^[0-9a-f]{16}$/);
   const [next] = await migrated.append([{ key: 'k', payload: 'from v3' }]);
   const [fresh] = await migrated.read((next as number) - 1);

@@ -124,6 +124,35 @@ test('.append(): a call the storage refuses fails alone, as a JournalWriteError;
   await journal.close();
 });
 
+test('.append() on a full disk: every call of the group rejects with JournalWriteError (SQLITE_FULL); nothing is written; appends resume with room', async () => {
+  const journal = await SqliteJournal.open(fresh());
+  await journal.append([{ key: 'a', payload: 1 }]);
+  const pages = journal.database.pragma('page_count', { simple: true }) as number;
+  journal.database.pragma(`max_page_count = ${pages}`);
+  const big = 'x'.repeat(50_000);
+  const results = await Promise.allSettled([
+    journal.append([{ key: 'b', payload: big }]),
+    journal.append([{ key: 'c', payload: big }]),
+    journal.append([{ key: 'd', payload: big }]),
+  ]);
+  for (const r of results) {
+    assert.equal(r.status, 'rejected');
+    const e = (r as PromiseRejectedResult).reason as JournalWriteError;
+    assert.ok(e instanceof JournalWriteError);
+    assert.equal((e.cause as { code?: string }).code, 'SQLITE_FULL');
+  }
+  assert.equal((await journal.stats()).head, 1);
+  // A reader parked on the head is not woken by the failed appends.
+  let woke = false;
+  const waiting = journal.waitForAppend(1).then(() => (woke = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(woke, false);
+  journal.database.pragma('max_page_count = 1073741823');
+  assert.deepEqual(await journal.append([{ key: 'e', payload: big }]), [2]);
+  await waiting;
+  await journal.close();
+});
+
 test('.read() queries seek an index from `after`: no full scan, no sort', async () => {
   const journal = await SqliteJournal.open(fresh());
   const plan = (q: ReadQuery): string =>

@@ -175,6 +175,29 @@ test('sqliteSink says a locked database is unavailable, not a bad entry', async 
   db.close();
 });
 
+test('sqliteSink versionColumn: a row from before the column (NULL) takes the entry; an older one does not', async () => {
+  const db = freshDatabase();
+  db.prepare("INSERT INTO balances VALUES ('a', 1, 'old', NULL)").run();
+  const sink = sqliteSink<BalanceRow>({
+    database: db,
+    table: 'balances',
+    columns: ['account', 'balance', 'note'],
+    mode: 'upsert',
+    conflict: ['account'],
+    versionColumn: 'version',
+  });
+  await sink.writeBatch([
+    { id: '1', key: 'a', value: { account: 'a', balance: 2, note: 'v5' }, version: 5 },
+  ]);
+  const older = await sink.writeBatch([
+    { id: '2', key: 'a', value: { account: 'a', balance: 3, note: 'v4' }, version: 4 },
+  ]);
+  assert.deepEqual(older, { superseded: 1 });
+  assert.deepEqual(db.prepare('SELECT balance, note, version FROM balances').all(), [
+    { balance: 2, note: 'v5', version: 5 },
+  ]);
+});
+
 test('sqliteSink opens a file path itself and closes it', async () => {
   const path = join(dir, 'own.db');
   const setup = new BetterSqlite3(path);

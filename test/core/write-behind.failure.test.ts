@@ -1,0 +1,181 @@
+/**
+ * Failures of the journal under a running pipeline never take the process down: a payload
+ * that cannot be decoded is dead-lettered as it is stored, a read that fails is retried,
+ * and one that keeps failing (a damaged page, a journal closed under the pipeline) stops
+ * the pipeline with a typed error that writes, flushes and close report — never an
+ * unhandled rejection.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ClosedError,
+  DeadLetteredError,
+  JournalReadError,
+  MemoryJournal,
+  MemorySink,
+  WriteBehind,
+  type JournalEntry,
+  type ReadOptions,
+} from '../../src/index.js';
+import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
+import { tempDir } from '../helpers/temp.js';
+
+type Row = { account: string; seq: number };
+const dir = tempDir();
+const fast = { batch: { maxSize: 100, maxDelayMs: 1 }, retry: { minDelayMs: 1, maxDelayMs: 4 } };
+
+/** Fails the test if anything rejects unhandled while it runs. */
+function noUnhandled(t: TestContext): void {
+  const seen: unknown[] = [];
+  const track = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', track);
+  t.after(() => {
+    process.off('unhandledRejection', track);
+    assert.deepEqual(seen, [], 'no unhandled rejection');
+  });
+}
+
+test('one undecodable payload among 1,000: 999 land, it is a dead letter holding the stored text, later writes land', async (t) => {
+  noUnhandled(t);
+  const path = join(dir, 'undecodable.db');
+  const journal = await SqliteJournal.open(path);
+  for (let i = 0; i < 1_000; i++) {
+    await journal.append([{ key: `k${i % 10}`, payload: { account: `k${i % 10}`, seq: i } }]);
+  }
+  // One byte changed, as a bad disk or a stray write would: `{` becomes `X`.
+  journal.database
+    .prepare("UPDATE sluice_entries SET payload = 'X' || substr(payload, 2) WHERE position = 500")
+    .run();
+  const sink = new MemorySink<Row>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
+  await wb.flush();
+  assert.equal(sink.rows.size, 999);
+  const [letter, ...others] = await wb.deadLetters.list();
+  assert.deepEqual(others, []);
+  assert.equal(letter?.position, 500);
+  assert.equal(letter?.payload, 'X"account":"k9","seq":499}');
+  assert.match(letter?.error ?? '', /could not decode entry 500/);
+  await wb.writeAndWait('k1', { account: 'k1', seq: 1_000 });
+  assert.equal(sink.rows.size, 1_000);
+  await wb.close();
+  await journal.close();
+});
+
+/** A MemoryJournal whose reads fail while `failing` says so. */
+class FlakyJournal extends MemoryJournal {
+  failing = 0;
+  reads = 0;
+  override read(after: number, options?: ReadOptions): Promise<JournalEntry[]> {
+    this.reads++;
+    if (this.failing > 0) {
+      this.failing--;
+      return Promise.reject(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' }));
+    }
+    return super.read(after, options);
+  }
+}
+
+test('a read that fails a few times is retried (journal:readFailed); nothing is lost', async (t) => {
+  noUnhandled(t);
+  const journal = new FlakyJournal();
+  const sink = new MemorySink<Row>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
+  const failed: number[] = [];
+  wb.on('journal:readFailed', ({ attempt }) => failed.push(attempt));
+  journal.failing = 3;
+  for (let i = 0; i < 50; i++) await wb.write(`k${i % 5}`, { account: `k${i % 5}`, seq: i });
+  await wb.flush();
+  assert.equal(sink.rows.size, 50);
+  assert.deepEqual(failed, [1, 2, 3]);
+  await wb.close();
+});
+
+test('reads that keep failing stop the pipeline: writeAndWait, write, flush and close report a JournalReadError', async (t) => {
+  noUnhandled(t);
+  const journal = new FlakyJournal();
+  const sink = new MemorySink<Row>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
+  let stopped: unknown;
+  wb.on('pipeline:failed', ({ error }) => (stopped = error));
+  journal.failing = Infinity;
+  const waiting = wb.writeAndWait('k', { account: 'k', seq: 1 });
+  await assert.rejects(
+    waiting,
+    (e: unknown) =>
+      e instanceof JournalReadError &&
+      e.code === 'ERR_SLUICE_JOURNAL_READ' &&
+      (e.cause as { code?: string }).code === 'SQLITE_IOERR',
+  );
+  assert.ok(stopped instanceof JournalReadError);
+  await assert.rejects(wb.write('k', { account: 'k', seq: 2 }), JournalReadError);
+  await assert.rejects(wb.flush(), JournalReadError);
+  await assert.rejects(wb.close(), JournalReadError);
+  // The entry that could not be read stays in the journal for the next open.
+  journal.failing = 0;
+  assert.equal((await journal.stats()).head, 1);
+  const next = await WriteBehind.open<Row>({ journal, sink, ...fast });
+  await next.flush();
+  assert.equal(sink.rows.size, 1);
+  await next.close();
+});
+
+test('closing the journal before the pipeline: a clear ClosedError at the calls, never a crash', async (t) => {
+  noUnhandled(t);
+  const journal = await SqliteJournal.open(join(dir, 'closed-first.db'));
+  const wb = await WriteBehind.open<Row>({ journal, sink: new MemorySink<Row>(), ...fast });
+  await wb.write('k', { account: 'k', seq: 1 });
+  await wb.flush();
+  await journal.close();
+  await assert.rejects(wb.write('k', { account: 'k', seq: 2 }), ClosedError);
+  await assert.rejects(wb.close(), ClosedError);
+});
+
+test('a damaged page: the pipeline reports a typed error instead of dying', async (t) => {
+  noUnhandled(t);
+  const path = join(dir, 'damaged.db');
+  // Without the key index, nearly every page belongs to the entries' own B-tree.
+  const setup = await SqliteJournal.open(path, { keyIndex: false });
+  for (let i = 0; i < 40; i++) {
+    await setup.append(
+      Array.from({ length: 100 }, (_, j) => ({ key: `k${j}`, payload: { seq: i * 100 + j } })),
+    );
+  }
+  setup.database.pragma('wal_checkpoint(TRUNCATE)');
+  const pages = setup.database.pragma('page_count', { simple: true }) as number;
+  const pageSize = setup.database.pragma('page_size', { simple: true }) as number;
+  await setup.close();
+  // Garbage over a page in the middle of the entries' B-tree.
+  const fd = openSync(path, 'r+');
+  writeSync(fd, Buffer.alloc(pageSize, 0x5a), 0, pageSize, Math.floor(pages / 2) * pageSize);
+  closeSync(fd);
+
+  const journal = await SqliteJournal.open(path);
+  const sink = new MemorySink<{ seq: number }>({ mode: 'insert' });
+  const wb = await WriteBehind.open<{ seq: number }>({ journal, sink, ...fast });
+  const failure = await wb.flush().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(failure instanceof JournalReadError, String(failure));
+  assert.match(String((failure.cause as { code?: string }).code), /^SQLITE_CORRUPT/);
+  assert.ok(sink.rows.size > 0 && sink.rows.size < 4_000, 'what precedes the damage landed');
+  await assert.rejects(wb.close(), JournalReadError);
+  await journal.close();
+});
+
+test('a dead-lettered writeAndWait still says DeadLetteredError, not a pipeline failure', async () => {
+  const wb = await WriteBehind.open<Row>({
+    journal: new MemoryJournal(),
+    sink: new MemorySink<Row>({
+      check: () => {
+        throw new RangeError('no');
+      },
+      classify: () => 'rejected',
+    }),
+    ...fast,
+  });
+  await assert.rejects(wb.writeAndWait('k', { account: 'k', seq: 1 }), DeadLetteredError);
+  await wb.close();
+});
