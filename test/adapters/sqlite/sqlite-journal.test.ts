@@ -137,7 +137,7 @@ test('.append() on a full disk: every call of the group rejects with JournalWrit
   ]);
   for (const r of results) {
     assert.equal(r.status, 'rejected');
-    const e = (r).reason as JournalWriteError;
+    const e = r.reason as JournalWriteError;
     assert.ok(e instanceof JournalWriteError);
     assert.equal((e.cause as { code?: string }).code, 'SQLITE_FULL');
   }
