@@ -19,6 +19,7 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_CONFIG'
   | 'ERR_SLUICE_INPUT'
   | 'ERR_SLUICE_ENCODE'
+  | 'ERR_SLUICE_ENTRY_TOO_LARGE'
   | 'ERR_SLUICE_JOURNAL_FORMAT'
   | 'ERR_SLUICE_JOURNAL_WRITE'
   | 'ERR_SLUICE_JOURNAL_READ'
@@ -110,6 +111,22 @@ export class InputError extends SluiceError {
 export class EncodeError extends SluiceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_SLUICE_ENCODE', message, options);
+  }
+}
+
+/** An entry's encoded payload is larger than the limit; nothing of the call was written. */
+export class EntryTooLargeError extends SluiceError {
+  /** The payload's encoded size (characters of its JSON text, or bytes). */
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(bytes: number, limit: number, option: string) {
+    super(
+      'ERR_SLUICE_ENTRY_TOO_LARGE',
+      `the value is ${bytes.toLocaleString('en-US')} bytes encoded, more than \`${option}\` (${limit.toLocaleString('en-US')})`,
+    );
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }
 

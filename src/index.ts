@@ -38,6 +38,7 @@ export {
   ConfigError,
   InputError,
   EncodeError,
+  EntryTooLargeError,
   JournalFormatError,
   JournalWriteError,
   JournalReadError,
@@ -120,6 +121,7 @@ export {
 } from './core/write-behind.js';
 export { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './core/restart-budget.js';
 export type {
+  AppendOptions,
   ConsumerHold,
   Journal,
   JournalEntry,
@@ -176,6 +178,7 @@ export { AppendWaiters } from './journal/append-waiters.js';
 export { checkRegion, inRegion } from './journal/region.js';
 export {
   encodeRecords,
+  payloadBytes,
   checkConsumer,
   checkLimit,
   checkPosition,

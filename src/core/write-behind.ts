@@ -16,8 +16,12 @@
  * - Per-key order: a key's entries go to one worker (the key's hash picks it; the pool is
  *   never resized), in journal order, and its Batcher flushes them in order, one flush at a
  *   time.
- * - Bounded memory: at most `maxBacklog` entries are appended and not yet finished; beyond
- *   that `write` waits (or rejects with QueueFullError under `overflow: 'reject'`).
+ * - Bounded memory, in entries and in bytes: at most `maxBacklog` entries are appended and
+ *   not yet finished, and the entries read and not yet finished (in the reader, the pool,
+ *   the batchers, retries) hold at most `maxBacklogBytes` of payload (one entry past it at
+ *   most); beyond either, `write` waits (or rejects with QueueFullError under
+ *   `overflow: 'reject'`), and reads are sized to fit, so a backlog of any size on disk is
+ *   worked off within the bound. A value larger than `maxEntryBytes` is refused at `write`.
  * - A sink that cannot take writes now (`sink.classify(error) === 'unavailable'`: a lost
  *   connection, a lock timeout, a table being migrated) is an outage, not bad entries: the
  *   batch is retried as it is, with backoff, for as long as it takes (`sink:unavailable`,
@@ -70,15 +74,26 @@ export interface WriteBehindOptions<V> {
   /** A durable journal, or `'memory'` (no durability: see the module doc). */
   journal: Journal | 'memory';
   sink: Sink<V>;
-  /** @default { maxSize: 500, maxDelayMs: 20 } */
-  batch?: { maxSize?: number; maxDelayMs?: number };
+  /**
+   * A batch is written at `maxSize` entries or `maxDelayMs` after its first, and cut into
+   * sink writes of at most `maxBytes` of payload each (at least one entry each).
+   * @default { maxSize: 500, maxDelayMs: 20, maxBytes: 4194304 }
+   */
+  batch?: { maxSize?: number; maxDelayMs?: number; maxBytes?: number };
   /** Workers writing in parallel (one sink write each at a time). @default 4 */
   workers?: number;
   /** Backoff for a sink outage (and a failing dead-letter store); retried until it passes. */
   retry?: Partial<Omit<RetryPolicy, 'maxAttempts'>>;
   /** Entries appended and not yet in the sink or dead letters. @default 100000 */
   maxBacklog?: number;
-  /** What `write` does at `maxBacklog`. @default 'wait' */
+  /**
+   * Payload bytes (characters of JSON text, or bytes) the pipeline holds in memory: entries
+   * read and not yet in the sink or dead letters. @default 67108864 (64 MiB)
+   */
+  maxBacklogBytes?: number;
+  /** A value whose encoded payload is larger is refused at `write`. @default 4194304 (4 MiB) */
+  maxEntryBytes?: number;
+  /** What `write` does at `maxBacklog` or `maxBacklogBytes`. @default 'wait' */
   overflow?: 'wait' | 'reject';
   /** Within a batch, keep only the last entry of each key. @default false */
   coalesce?: boolean;
@@ -128,6 +143,8 @@ export interface WriteBehindMetrics {
   unavailableForMs: number;
   /** Entries appended and not yet finished. */
   backlog: number;
+  /** Payload bytes of the entries read and not yet finished (bounded by `maxBacklogBytes`). */
+  backlogBytes: number;
   /** Journal positions the checkpoint is behind the newest append. */
   lag: number;
   batchSize: HistogramSnapshot;
@@ -182,6 +199,16 @@ export class WriteBehind<V extends Payload>
   readonly #memory: boolean;
   readonly #consumer: string;
   readonly #maxBacklog: number;
+  readonly #maxBacklogBytes: number;
+  readonly #maxEntryBytes: number;
+  readonly #batchMaxBytes: number;
+  /** Payload bytes of the entries read and not yet finished. */
+  #memoryBytes = 0;
+  /**
+   * The largest entry of the last read, to size the next read to the bytes left. It starts
+   * at `maxEntryBytes`, so a first read of large entries cannot fetch more than fits.
+   */
+  #entryBytesEstimate: number;
   readonly #overflow: 'wait' | 'reject';
   readonly #coalesce: boolean;
   readonly #retain: number;
@@ -244,6 +271,9 @@ export class WriteBehind<V extends Payload>
     this.#sink = options.sink;
     this.#consumer = (o.consumer as string | undefined) ?? 'write-behind';
     this.#maxBacklog = integerOption('maxBacklog', o.maxBacklog, 100_000, 1);
+    this.#maxBacklogBytes = integerOption('maxBacklogBytes', o.maxBacklogBytes, 64 * MIB, 1);
+    this.#maxEntryBytes = integerOption('maxEntryBytes', o.maxEntryBytes, 4 * MIB, 1);
+    this.#entryBytesEstimate = this.#maxEntryBytes;
     this.#overflow = choiceOption('overflow', o.overflow, 'wait', ['wait', 'reject']);
     this.#coalesce = o.coalesce === true;
     this.#retain = o.retain === Infinity ? Infinity : integerOption('retain', o.retain, 100_000, 0);
@@ -265,6 +295,7 @@ export class WriteBehind<V extends Payload>
     const b = objectOption('batch', o.batch);
     const maxSize = integerOption('batch.maxSize', b.maxSize, 500, 1);
     const maxDelayMs = numberOption('batch.maxDelayMs', b.maxDelayMs, 20, 0);
+    this.#batchMaxBytes = integerOption('batch.maxBytes', b.maxBytes, 4 * MIB, 1);
     const workers = integerOption('workers', o.workers, 4, 1, 256);
     this.#batchers = Array.from(
       { length: workers },
@@ -345,9 +376,10 @@ export class WriteBehind<V extends Payload>
     try {
       let position: number | undefined;
       try {
-        [position] = await this.journal.append([
-          { key, payload: value, ...(id === undefined ? {} : { id }) },
-        ]);
+        [position] = await this.journal.append(
+          [{ key, payload: value, ...(id === undefined ? {} : { id }) }],
+          { maxRecordBytes: this.#maxEntryBytes },
+        );
       } catch (error) {
         if (error instanceof SluiceError) throw error;
         throw new JournalWriteError(`the journal refused the write: ${String(error)}`, {
@@ -418,6 +450,7 @@ export class WriteBehind<V extends Payload>
       unavailableForMs:
         this.#unavailableSince === undefined ? 0 : this.#clock.now() - this.#unavailableSince,
       backlog: this.#head - this.#watermark.mark,
+      backlogBytes: this.#memoryBytes,
       lag: this.#head - this.#committed,
       batchSize: this.#batchSize.snapshot(),
       flushLatencyMs: this.#flushLatency.snapshot(),
@@ -442,12 +475,15 @@ export class WriteBehind<V extends Payload>
     const signal = this.#stop.signal;
     while (!signal.aborted && this.#failure === undefined) {
       const room = this.#maxBacklog - this.#watermark.pending;
-      if (room <= 0) {
+      const bytesRoom = this.#maxBacklogBytes - this.#memoryBytes;
+      if (room <= 0 || bytesRoom <= 0) {
         // Rejects only when closing or failed, which the loop condition then sees.
         await this.#whenFinished(this.#watermark.mark + 1, true).catch(() => {});
         continue;
       }
-      const entries = await this.#readAt(position, Math.min(room, 1000));
+      // As many entries as fit in the bytes left, judging by the sizes seen so far.
+      const fit = Math.max(1, Math.floor(bytesRoom / this.#entryBytesEstimate));
+      const entries = await this.#readAt(position, Math.min(room, 1000, fit), bytesRoom);
       if (entries.length === 0) {
         try {
           await this.journal.waitForAppend(position, { signal });
@@ -460,7 +496,11 @@ export class WriteBehind<V extends Payload>
       }
       const runs = new Map<number, JournalEntry[]>();
       const workers = this.#batchers.length;
+      let bytes = 0;
+      let largest = 1;
       for (const entry of entries) {
+        bytes += entry.bytes;
+        if (entry.bytes > largest) largest = entry.bytes;
         this.#watermark.begin(entry.position);
         const slot = hashKey(entry.key) % workers;
         const run = runs.get(slot);
@@ -468,6 +508,8 @@ export class WriteBehind<V extends Payload>
         else run.push(entry);
         position = entry.position;
       }
+      this.#memoryBytes += bytes;
+      this.#entryBytesEstimate = largest;
       for (const [slot, run] of runs) this.#pool.cast({ key: String(slot), msg: run });
       if (position > this.#head) this.#head = position;
     }
@@ -477,10 +519,10 @@ export class WriteBehind<V extends Payload>
    * One read, tried again with backoff while it fails (a disk that errs for a moment); a
    * journal closed under the pipeline, or READ_ATTEMPTS failures in a row, stop it.
    */
-  async #readAt(after: number, limit: number): Promise<JournalEntry[]> {
+  async #readAt(after: number, limit: number, maxBytes: number): Promise<JournalEntry[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.journal.read(after, { limit });
+        return await this.journal.read(after, { limit, maxBytes });
       } catch (error) {
         if (this.#stop.signal.aborted) return [];
         if (error instanceof ClosedError) {
@@ -540,14 +582,15 @@ export class WriteBehind<V extends Payload>
     // An entry the journal could not decode never reaches the sink: it is dead-lettered as
     // it is stored, and the pipeline moves on.
     const readable = batch.filter((e) => e.undecodable === undefined);
-    const refused = await this.#deliver(readable);
+    const refused: Refusal[] = [];
+    for (const part of this.#byBytes(readable)) refused.push(...(await this.#deliver(part)));
     for (const e of batch) {
       if (e.undecodable !== undefined) {
         refused.push({ entry: e, error: undecodable(e), kind: 'rejected', attempts: 0 });
       }
     }
     if (refused.length > 0) await this.#deadLetter(refused);
-    for (const e of entries) this.#finish(e.position);
+    for (const e of entries) this.#finish(e);
     this.#batches++;
     this.#batchSize.record(batch.length);
     const latencyMs = this.#clock.now() - started;
@@ -688,7 +731,30 @@ export class WriteBehind<V extends Payload>
     version: entry.version,
   });
 
-  #finish(position: number): void {
+  /** Cuts a batch, in order, into sink writes of at most `batch.maxBytes` each. */
+  #byBytes(batch: JournalEntry[]): JournalEntry[][] {
+    let total = 0;
+    for (const e of batch) total += e.bytes;
+    if (total <= this.#batchMaxBytes) return [batch];
+    const parts: JournalEntry[][] = [];
+    let part: JournalEntry[] = [];
+    let bytes = 0;
+    for (const e of batch) {
+      if (part.length > 0 && bytes + e.bytes > this.#batchMaxBytes) {
+        parts.push(part);
+        part = [];
+        bytes = 0;
+      }
+      part.push(e);
+      bytes += e.bytes;
+    }
+    parts.push(part);
+    return parts;
+  }
+
+  #finish(entry: JournalEntry): void {
+    const position = entry.position;
+    this.#memoryBytes -= entry.bytes;
     this.#watermark.finish(position);
     const appendedAt = this.#appendedAt.get(position);
     if (appendedAt !== undefined) {
@@ -754,11 +820,17 @@ export class WriteBehind<V extends Payload>
 
   /** Waits until there is room for one more entry, then takes it (in `#appending`). */
   async #room(): Promise<void> {
-    while (this.#head + this.#appending - this.#watermark.mark >= this.#maxBacklog) {
+    for (;;) {
+      const entriesFull = this.#head + this.#appending - this.#watermark.mark >= this.#maxBacklog;
+      const bytesFull = this.#memoryBytes >= this.#maxBacklogBytes;
+      if (!entriesFull && !bytesFull) break;
       if (this.#overflow === 'reject') {
-        throw new QueueFullError('write-behind backlog', this.#maxBacklog);
+        throw entriesFull
+          ? new QueueFullError('write-behind backlog', this.#maxBacklog)
+          : new QueueFullError('write-behind backlog bytes', this.#maxBacklogBytes);
       }
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
+      if (this.#failure !== undefined) throw this.#failure;
       if (this.#closing !== undefined) {
         throw new ClosedError('write-behind is closed: the write was not accepted');
       }
@@ -826,6 +898,8 @@ export class WriteBehind<V extends Payload>
     return { drained, remaining };
   }
 }
+
+const MIB = 1024 * 1024;
 
 /** Retries of one journal read before the pipeline stops (with backoff between them). */
 const READ_ATTEMPTS = 8;

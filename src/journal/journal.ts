@@ -56,6 +56,8 @@ export interface JournalEntry {
   readonly payload: Payload;
   /** Wall-clock time of the append, in ms since the epoch. */
   readonly appendedAt: number;
+  /** Size of the stored payload: characters of its JSON text, or bytes. */
+  readonly bytes: number;
   /** Grows with the position (see the module doc); a replayed entry keeps its own. */
   readonly version: number;
   /** The sink id of the entry this one re-delivers, if it is a re-delivery. */
@@ -84,10 +86,23 @@ export interface Region {
   readonly types?: readonly string[];
 }
 
+export interface AppendOptions {
+  /**
+   * Refuse, with EntryTooLargeError and before anything is written, a record whose encoded
+   * payload is larger than this (characters of its JSON text, or bytes). @default no limit
+   */
+  maxRecordBytes?: number;
+}
+
 export interface ReadOptions {
   region?: Region;
   /** Most entries to return. @default 1000 */
   limit?: number;
+  /**
+   * Stop once the entries' payloads (`bytes`) reach this; the first entry is returned
+   * whatever its size. @default no limit
+   */
+  maxBytes?: number;
 }
 
 export interface TruncateOptions {
@@ -124,7 +139,7 @@ export interface JournalStats {
 export interface Journal {
   /** Random, chosen when the journal was created; part of the sink id of id-less entries. */
   readonly id: string;
-  append(records: readonly JournalRecord[]): Promise<number[]>;
+  append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]>;
   read(after: number, options?: ReadOptions): Promise<JournalEntry[]>;
   commit(consumer: string, position: number): Promise<void>;
   /** The consumer's checkpoint; 0 if it never committed. */

@@ -12,6 +12,7 @@ import { AppendWaiters } from './append-waiters.js';
 import { jsonCodec, type Codec } from './codec.js';
 import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
 import type {
+  AppendOptions,
   ConsumerHold,
   Journal,
   JournalEntry,
@@ -27,6 +28,7 @@ import {
   checkPosition,
   checkRead,
   encodeRecords,
+  payloadBytes,
   rejecting,
   type EncodedRecord,
 } from './validate.js';
@@ -69,10 +71,10 @@ export class MemoryJournal implements Journal {
     return this.#first + this.#entries.length - this.#offset - 1;
   }
 
-  append(records: readonly JournalRecord[]): Promise<number[]> {
+  append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
     return rejecting(() => {
       this.#open();
-      const encoded = encodeRecords(records, this.#codec);
+      const encoded = encodeRecords(records, this.#codec, options);
       const now = Date.now();
       const positions = encoded.map((r) => {
         if (r.id !== undefined) {
@@ -81,7 +83,7 @@ export class MemoryJournal implements Journal {
         }
         const version = r.version ?? (this.#version = Math.max(this.#version + 1, now * 1000));
         this.#entries.push({ ...r, appendedAt: now, version });
-        this.#bytes += typeof r.payload === 'string' ? r.payload.length : r.payload.byteLength;
+        this.#bytes += payloadBytes(r.payload);
         const position = this.#head;
         if (r.id !== undefined) this.#ids.set(r.id, position);
         return position;
@@ -94,12 +96,16 @@ export class MemoryJournal implements Journal {
   read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
     return rejecting(() => {
       this.#open();
-      const { limit, region } = checkRead(after, options);
+      const { limit, region, maxBytes } = checkRead(after, options);
       const out: JournalEntry[] = [];
+      let bytes = 0;
       const base = this.#first - this.#offset; // position of #entries[0]
       for (let i = Math.max(this.#offset, after + 1 - base); i < this.#entries.length; i++) {
         const e = this.#entries[i] as Stored;
         if (!inRegion(region, e.key, e.type)) continue;
+        const size = payloadBytes(e.payload);
+        if (out.length > 0 && bytes + size > maxBytes) break;
+        bytes += size;
         out.push({
           position: base + i,
           key: e.key,
@@ -107,6 +113,7 @@ export class MemoryJournal implements Journal {
           id: e.id,
           payload: this.#codec.decode(e.payload),
           appendedAt: e.appendedAt,
+          bytes: size,
           version: e.version,
           origin: e.origin,
         });
@@ -157,7 +164,7 @@ export class MemoryJournal implements Journal {
       for (let i = this.#offset; i < this.#offset + n; i++) {
         const e = this.#entries[i] as Stored;
         if (e.id !== undefined) this.#ids.delete(e.id);
-        this.#bytes -= typeof e.payload === 'string' ? e.payload.length : e.payload.byteLength;
+        this.#bytes -= payloadBytes(e.payload);
         this.#entries[i] = undefined;
       }
       this.#offset += n;

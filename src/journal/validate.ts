@@ -2,9 +2,9 @@
  * Argument checks every journal backend runs at the call, so a bad argument gets the same
  * typed error whatever the backend, and nothing of the call is written.
  */
-import { InputError, show } from '../errors.js';
+import { EntryTooLargeError, InputError, show } from '../errors.js';
 import type { Codec, Encoded } from './codec.js';
-import type { JournalRecord, ReadOptions, Region } from './journal.js';
+import type { AppendOptions, JournalRecord, ReadOptions, Region } from './journal.js';
 import { checkRegion } from './region.js';
 
 /** A record checked and encoded, ready to store. */
@@ -24,7 +24,12 @@ export function wellFormed(value: string): boolean {
 }
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-export function encodeRecords(records: readonly JournalRecord[], codec: Codec): EncodedRecord[] {
+export function encodeRecords(
+  records: readonly JournalRecord[],
+  codec: Codec,
+  options: AppendOptions = {},
+): EncodedRecord[] {
+  const maxBytes = options.maxRecordBytes ?? Infinity;
   if (!Array.isArray(records)) {
     throw new InputError(`append() takes an array of records, got ${typeof records}`);
   }
@@ -41,11 +46,15 @@ export function encodeRecords(records: readonly JournalRecord[], codec: Codec): 
     if (r.version !== undefined && !(Number.isSafeInteger(r.version) && r.version >= 1)) {
       throw new InputError(`record ${i}: version must be an integer >= 1, got ${show(r.version)}`);
     }
+    const payload = codec.encode(r.payload);
+    if (payload.length > maxBytes) {
+      throw new EntryTooLargeError(payloadBytes(payload), maxBytes, 'maxEntryBytes');
+    }
     out[i] = {
       key: r.key,
       type: r.type,
       id: r.id,
-      payload: codec.encode(r.payload),
+      payload,
       version: r.version,
       origin: r.origin,
     };
@@ -66,6 +75,11 @@ export function checkText(what: string, value: unknown, required: boolean): void
       `${what} holds a lone surrogate (half of a UTF-16 pair), which text storage cannot keep: ${show(value)}`,
     );
   }
+}
+
+/** The size of a stored payload: characters of JSON text, or bytes. */
+export function payloadBytes(payload: Encoded): number {
+  return typeof payload === 'string' ? payload.length : payload.byteLength;
 }
 
 export function checkPosition(name: string, value: unknown): number {
@@ -94,9 +108,13 @@ export function checkLimit(limit: unknown): number {
 export function checkRead(
   after: unknown,
   options: ReadOptions,
-): { limit: number; region: Region | undefined } {
+): { limit: number; region: Region | undefined; maxBytes: number } {
   checkPosition('after', after);
-  return { limit: checkLimit(options.limit), region: checkRegion(options.region) };
+  const maxBytes = options.maxBytes ?? Infinity;
+  if (typeof maxBytes !== 'number' || !(maxBytes >= 1)) {
+    throw new InputError(`maxBytes must be a number >= 1, got ${show(options.maxBytes)}`);
+  }
+  return { limit: checkLimit(options.limit), region: checkRegion(options.region), maxBytes };
 }
 
 /** Rejects instead of throwing, so a bad call surfaces where it is awaited. */

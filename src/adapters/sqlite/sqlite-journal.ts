@@ -48,9 +48,11 @@ import {
   integerOption,
   jsonCodec,
   objectOption,
+  payloadBytes,
   rejecting,
   systemClock,
   type Clock,
+  type AppendOptions,
   type Codec,
   type ConsumerHold,
   type DeadLetterStore,
@@ -249,11 +251,11 @@ export class SqliteJournal implements Journal {
     return this.#db;
   }
 
-  append(records: readonly JournalRecord[]): Promise<number[]> {
+  append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
     let encoded: EncodedRecord[];
     try {
       this.#open();
-      encoded = encodeRecords(records, this.#codec);
+      encoded = encodeRecords(records, this.#codec, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -266,8 +268,8 @@ export class SqliteJournal implements Journal {
   read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
     return reading(this.path, () => {
       this.#open();
-      const { limit, region } = checkRead(after, options);
-      return Promise.resolve(this.#read(after, limit, region));
+      const { limit, region, maxBytes } = checkRead(after, options);
+      return Promise.resolve(this.#read(after, limit, region, maxBytes));
     });
   }
 
@@ -501,24 +503,50 @@ export class SqliteJournal implements Journal {
     return { positions: out, head };
   }
 
-  #read(after: number, limit: number, region: Region | undefined): JournalEntry[] {
+  #read(
+    after: number,
+    limit: number,
+    region: Region | undefined,
+    maxBytes: number,
+  ): JournalEntry[] {
     const { keys, keyPrefix, types } = region ?? {};
+    let rows: Row[];
     if (keys !== undefined && keyPrefix === undefined && types === undefined) {
       // Exact keys: one index seek per key, merged by position.
-      const rows = [...new Set(keys)].flatMap((key) => this.#run(keyQuery(key), after, limit));
+      rows = [...new Set(keys)].flatMap((key) => this.#run(keyQuery(key), after, limit));
       rows.sort((a, b) => a[0] - b[0]);
-      return this.#decode(rows.slice(0, limit));
+      rows = rows.slice(0, limit);
+      if (maxBytes !== Infinity) rows = upTo(rows, maxBytes);
+    } else if (maxBytes === Infinity) {
+      rows = this.#run(regionQuery(region), after, limit);
+    } else {
+      // Row by row, so a run of large payloads is never fetched past the bound (all() would
+      // hold every row of the limit at once; stepping costs ~0.3 µs a row more).
+      rows = [];
+      let bytes = 0;
+      for (const row of this.#statement(regionQuery(region)).iterate(
+        ...regionQuery(region).args(after, limit),
+      ) as IterableIterator<Row>) {
+        const size = payloadBytes(row[4]);
+        if (rows.length > 0 && bytes + size > maxBytes) break;
+        bytes += size;
+        rows.push(row);
+      }
     }
-    return this.#decode(this.#run(regionQuery(region), after, limit));
+    return this.#decode(rows);
   }
 
   #run(query: ReadQuery, after: number, limit: number): Row[] {
+    return this.#statement(query).all(...query.args(after, limit)) as Row[];
+  }
+
+  #statement(query: ReadQuery): Statement {
     let statement = this.#reads.get(query.sql);
     if (statement === undefined) {
       statement = this.#db.prepare(query.sql).raw();
       this.#reads.set(query.sql, statement);
     }
-    return statement.all(...query.args(after, limit)) as Row[];
+    return statement;
   }
 
   #decode(rows: Row[]): JournalEntry[] {
@@ -530,6 +558,7 @@ export class SqliteJournal implements Journal {
         id: id ?? undefined,
         payload: null as Payload,
         appendedAt,
+        bytes: payloadBytes(payload),
         version,
         origin: origin ?? undefined,
       };
@@ -554,6 +583,16 @@ export class SqliteJournal implements Journal {
       this.#startPolling();
     }, this.#pollIntervalMs);
   }
+}
+
+/** The first rows whose payloads fit in `maxBytes` (at least one), before decoding them. */
+function upTo(rows: Row[], maxBytes: number): Row[] {
+  let bytes = 0;
+  for (let i = 0; i < rows.length; i++) {
+    bytes += payloadBytes((rows[i] as Row)[4]);
+    if (i > 0 && bytes > maxBytes) return rows.slice(0, i);
+  }
+  return rows;
 }
 
 /** What one write transaction did: the positions of each call, and the head after it. */
