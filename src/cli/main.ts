@@ -106,8 +106,12 @@ program
   )
   .argument('<journal>', 'journal file (such as sluice-demo/journal.db)')
   .option('--json', 'print JSON')
-  .action((path: string, o: { json?: boolean }) =>
-    run(() => inspect(path, { json: o.json === true })),
+  .option(
+    '--check',
+    "also run SQLite's integrity check and decode every retained entry; exit 1 if anything is damaged",
+  )
+  .action((path: string, o: { json?: boolean; check?: boolean }) =>
+    run(() => inspect(path, { json: o.json === true, check: o.check === true })),
   );
 
 const dlq = program

@@ -233,6 +233,8 @@ export class WriteBehind<V extends Payload>
   #reader: Promise<void>;
   #closing: Promise<WriteBehindCloseResult> | undefined;
   #roomWaiters: (() => void)[] = [];
+  /** Woken when no append is in flight (close waits for writes it had let in). */
+  #appendWaiters: (() => void)[] = [];
   #markWaiters: MarkWaiter[] = [];
   /** Set once the pipeline has stopped on its own; every later call reports it. */
   #failure: SluiceError | undefined;
@@ -395,6 +397,7 @@ export class WriteBehind<V extends Payload>
       return p;
     } finally {
       this.#appending--;
+      if (this.#appending === 0) for (const settled of this.#appendWaiters.splice(0)) settled();
     }
   }
 
@@ -860,8 +863,22 @@ export class WriteBehind<V extends Payload>
   async #close(deadlineMs: number): Promise<WriteBehindCloseResult> {
     let timer: Timer | undefined;
     let flushError: unknown;
+    // Writes let in before close() may still be appending: wait for them, then flush again,
+    // so everything that was acknowledged is drained (or counted in `remaining`).
+    const drain = async (): Promise<void> => {
+      await this.flush();
+      while (
+        !this.#stop.signal.aborted &&
+        (this.#appending > 0 || this.#head > this.#watermark.mark)
+      ) {
+        if (this.#appending > 0) {
+          await new Promise<void>((resolve) => this.#appendWaiters.push(resolve));
+        }
+        await this.flush();
+      }
+    };
     const drained = await Promise.race([
-      this.flush().then(
+      drain().then(
         () => true,
         (error: unknown) => {
           flushError = error; // reported below, once everything is released

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
@@ -265,6 +273,55 @@ describe('sluice inspect', () => {
     assert.equal(report['backlog'], 4);
     assert.equal(report['deadLetters'], 2);
     assert.deepEqual(report['consumers'], [{ consumer: 'write-behind', position: 6, lag: 4 }]);
+  });
+
+  test('--check: a whole journal passes; an undecodable entry or a damaged page is named and fails', async () => {
+    const path = await preparedJournal('check.db');
+    const good = await sluice(['inspect', path, '--check']);
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /pages\s+ok \(SQLite integrity_check\)/);
+    assert.match(good.stdout, /entries\s+10 decoded, all readable/);
+    assert.match(good.stdout, /check\s+OK/);
+
+    // One payload byte changed: SQLite's own check still passes, the decode does not.
+    const db = new BetterSqlite3(path);
+    db.prepare(
+      "UPDATE sluice_entries SET payload = 'X' || substr(payload, 2) WHERE position = 7",
+    ).run();
+    db.close();
+    const bad = await sluice(['inspect', path, '--check']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, /10 decoded, 1 UNDECODABLE/);
+    assert.match(bad.stdout, /position 7: SyntaxError/);
+    assert.match(bad.stdout, /check\s+FAILED/);
+    const json = JSON.parse((await sluice(['inspect', path, '--check', '--json'])).stdout) as {
+      check: { ok: boolean; undecodable: { position: number }[] };
+    };
+    assert.equal(json.check.ok, false);
+    assert.deepEqual(
+      json.check.undecodable.map((u) => u.position),
+      [7],
+    );
+
+    // A damaged page in the middle of the entries.
+    const damaged = join(dir, 'damaged.db');
+    const journal = await SqliteJournal.open(damaged, { keyIndex: false });
+    for (let i = 0; i < 40; i++) {
+      await journal.append(
+        Array.from({ length: 100 }, (_, j) => ({ key: `k${j}`, payload: { i, j } })),
+      );
+    }
+    journal.database.pragma('wal_checkpoint(TRUNCATE)');
+    const pages = journal.database.pragma('page_count', { simple: true }) as number;
+    const pageSize = journal.database.pragma('page_size', { simple: true }) as number;
+    await journal.close();
+    const fd = openSync(damaged, 'r+');
+    writeSync(fd, Buffer.alloc(pageSize, 0x5a), 0, pageSize, Math.floor(pages / 2) * pageSize);
+    closeSync(fd);
+    const broken = await sluice(['inspect', damaged, '--check']);
+    assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+    assert.match(broken.stdout, /pages\s+DAMAGED/);
+    assert.match(broken.stdout, /check\s+FAILED/);
   });
 
   test('a missing, corrupt or foreign file is one clear line, never a stack trace', async () => {

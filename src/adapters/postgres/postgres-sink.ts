@@ -86,6 +86,9 @@ export async function postgresSink<V = Record<string, unknown>>(
         10_000,
         1,
       ),
+      // Idle connections do not keep the process alive: once the pipeline is closed, a
+      // service can exit without closing the sink first.
+      allowExitOnIdle: true,
     });
   // An idle client whose connection breaks emits 'error' on the pool; without a listener
   // that would crash the process. The next write simply gets a fresh connection.

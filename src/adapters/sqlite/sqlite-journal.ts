@@ -93,6 +93,12 @@ export interface SqliteJournalOptions {
    * order, such as a WriteBehind's. Unset: the file keeps what it has (new files get it).
    */
   keyIndex?: boolean;
+  /**
+   * The WAL is folded back into the file each time it reaches this many pages (4 KiB each
+   * by default), bounding its size when no reader holds an old snapshot: a smaller value
+   * suits a small volume, at some cost per append. @default 4000 (~16 MiB)
+   */
+  walCheckpointPages?: number;
   /** @default systemClock */
   clock?: Clock;
 }
@@ -195,6 +201,7 @@ export class SqliteJournal implements Journal {
       create: o.create !== false,
       maxGroupRecords: integerOption('maxGroupRecords', o.maxGroupRecords, 10_000, 1),
       pollIntervalMs: integerOption('pollIntervalMs', o.pollIntervalMs, 250, 1),
+      walCheckpointPages: integerOption('walCheckpointPages', o.walCheckpointPages, 4000, 1),
       clock: (o.clock as Clock | undefined) ?? systemClock,
     };
     if (!resolved.create && path !== ':memory:' && !existsSync(path)) {
@@ -635,7 +642,7 @@ function prepare(
     db.pragma(`synchronous = ${options.synchronous.toUpperCase()}`);
     // Checkpoint the WAL into the main file every ~16 MiB instead of every 4 MiB: fewer,
     // larger checkpoints keep appends fast; the WAL stays bounded.
-    db.pragma('wal_autocheckpoint = 4000');
+    db.pragma(`wal_autocheckpoint = ${options.walCheckpointPages}`);
     db.pragma('cache_size = -32768');
     return db;
   } catch (error) {
