@@ -321,8 +321,10 @@ export class WriteBehind<V extends Payload>
       handler: (run, ctx) => {
         const batcher = this.#batchers[ctx.workerId] as Batcher<JournalEntry, void>;
         for (const entry of run) {
-          batcher.submit(entry).catch(() => {
-            // Only a close gives up on a flush; its entries stay in the journal.
+          batcher.submit(entry).catch((error: unknown) => {
+            // A flush gives up only when closing (its entries stay in the journal); any
+            // other failure here would stall the pipeline silently, so it stops it loudly.
+            if (!this.#stop.signal.aborted) this.#fail(error);
           });
         }
       },

@@ -112,6 +112,11 @@ export function prometheusRegistry(source: HasMetrics, options: PrometheusOption
     (m) => m.backlog,
   );
   gauge(
+    'backlog_bytes',
+    'Payload bytes the pipeline holds in memory (read, not yet finished).',
+    (m) => m.backlogBytes,
+  );
+  gauge(
     'checkpoint_lag',
     'Journal positions the checkpoint is behind the newest append.',
     (m) => m.lag,

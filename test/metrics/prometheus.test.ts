@@ -29,6 +29,7 @@ test('prometheusRegistry() exposes the pipeline counters, gauges and quantiles a
   assert.equal(m.get('sluice_writes_total{pipeline="test"}'), 25);
   assert.equal(m.get('sluice_persisted_total{pipeline="test"}'), 25);
   assert.equal(m.get('sluice_backlog{pipeline="test"}'), 0);
+  assert.equal(m.get('sluice_backlog_bytes{pipeline="test"}'), 0);
   assert.ok((m.get('sluice_batches_total{pipeline="test"}') ?? 0) >= 3);
   assert.ok((m.get('sluice_batch_size{quantile="1",pipeline="test"}') ?? 99) <= 10);
   assert.ok(m.has('sluice_end_to_end_latency_ms{quantile="0.99",pipeline="test"}'));
