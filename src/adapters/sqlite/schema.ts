@@ -85,7 +85,9 @@ export const SCHEMA_VERSION = migrations.length;
  * write transaction, so the second process finds the work done.
  */
 export function migrate(db: Database, path: string): void {
-  if (check(db, path) === SCHEMA_VERSION) return;
+  // One read transaction: the three reads in check() must see one state of the file, not a
+  // creator's commit landing between them.
+  if (db.transaction(() => check(db, path))() === SCHEMA_VERSION) return;
   db.transaction(() => {
     const version = check(db, path);
     if (version === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
