@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
 import { sluice, startSluice, type CliResult } from '../helpers/cli.js';
+import { damagedJournal } from '../helpers/damage.js';
 import { connectionString } from '../helpers/postgres.js';
 import { postgres, serviceGate } from '../helpers/services.js';
 import { tempDir } from '../helpers/temp.js';
@@ -305,19 +298,7 @@ describe('sluice inspect', () => {
 
     // A damaged page in the middle of the entries.
     const damaged = join(dir, 'damaged.db');
-    const journal = await SqliteJournal.open(damaged, { keyIndex: false });
-    for (let i = 0; i < 40; i++) {
-      await journal.append(
-        Array.from({ length: 100 }, (_, j) => ({ key: `k${j}`, payload: { i, j } })),
-      );
-    }
-    journal.database.pragma('wal_checkpoint(TRUNCATE)');
-    const pages = journal.database.pragma('page_count', { simple: true }) as number;
-    const pageSize = journal.database.pragma('page_size', { simple: true }) as number;
-    await journal.close();
-    const fd = openSync(damaged, 'r+');
-    writeSync(fd, Buffer.alloc(pageSize, 0x5a), 0, pageSize, Math.floor(pages / 2) * pageSize);
-    closeSync(fd);
+    await damagedJournal(damaged);
     const broken = await sluice(['inspect', damaged, '--check']);
     assert.equal(broken.code, 1, broken.stdout + broken.stderr);
     assert.match(broken.stdout, /pages\s+DAMAGED/);

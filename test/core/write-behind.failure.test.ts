@@ -7,7 +7,6 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   ClosedError,
@@ -20,6 +19,7 @@ import {
   type ReadOptions,
 } from '../../src/index.js';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
+import { damagedJournal } from '../helpers/damage.js';
 import { tempDir } from '../helpers/temp.js';
 
 type Row = { account: string; seq: number };
@@ -135,21 +135,7 @@ test('closing the journal before the pipeline: a clear ClosedError at the calls,
 test('a damaged page: the pipeline reports a typed error instead of dying', async (t) => {
   noUnhandled(t);
   const path = join(dir, 'damaged.db');
-  // Without the key index, nearly every page belongs to the entries' own B-tree.
-  const setup = await SqliteJournal.open(path, { keyIndex: false });
-  for (let i = 0; i < 40; i++) {
-    await setup.append(
-      Array.from({ length: 100 }, (_, j) => ({ key: `k${j}`, payload: { seq: i * 100 + j } })),
-    );
-  }
-  setup.database.pragma('wal_checkpoint(TRUNCATE)');
-  const pages = setup.database.pragma('page_count', { simple: true }) as number;
-  const pageSize = setup.database.pragma('page_size', { simple: true }) as number;
-  await setup.close();
-  // Garbage over a page in the middle of the entries' B-tree.
-  const fd = openSync(path, 'r+');
-  writeSync(fd, Buffer.alloc(pageSize, 0x5a), 0, pageSize, Math.floor(pages / 2) * pageSize);
-  closeSync(fd);
+  await damagedJournal(path);
 
   const journal = await SqliteJournal.open(path);
   const sink = new MemorySink<{ seq: number }>({ mode: 'insert' });
