@@ -14,7 +14,9 @@
  *
  * States: running → stopped (handler returned `'stop'`, or `stop()` was called: the current
  * batch finishes first) or failed (budget spent, or the journal failed; `join()` rejects).
- * An idle worker parks on `waitForAppend` instead of polling.
+ * An idle worker parks on `waitForAppend` instead of polling. A worker holds its consumer
+ * (`journal.acquire`) while it runs: a second worker or pipeline on the same consumer fails
+ * with JournalLockedError (from `join()`), as two would commit one checkpoint back and forth.
  *
  * ```ts
  * const worker = CursorWorker.start(journal, { consumer: 'mailer', batchSize: 100 }, async (batch) => {
@@ -149,7 +151,17 @@ export class CursorWorker {
     if (this.#state === 'failed') throw this.#error;
   }
 
+  /** One worker per consumer: the consumer is held while the loop runs. */
   async #run(): Promise<void> {
+    const hold = await this.#journal.acquire(this.consumer);
+    try {
+      await this.#loop();
+    } finally {
+      await hold.release();
+    }
+  }
+
+  async #loop(): Promise<void> {
     const journal = this.#journal;
     const cursor = new Cursor(journal, this.#region === undefined ? {} : { region: this.#region });
     cursor.restore(await journal.committed(this.consumer));

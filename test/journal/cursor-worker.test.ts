@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   ClosedError,
   CursorWorker,
+  JournalLockedError,
   ManualClock,
   MemoryJournal,
   RestartBudgetExhaustedError,
@@ -287,4 +288,24 @@ test('CursorWorker.start() refuses bad options', () => {
       ),
     /`poison.maxDeliveries`/,
   );
+});
+
+test('CursorWorker holds its consumer: a second worker on it fails with JournalLockedError; after stop() the next one runs', async () => {
+  const journal = await journalWith(3);
+  const first = new Deliveries();
+  const a = CursorWorker.start(journal, { consumer: 'mailer' }, first.handler);
+  await first.next(1);
+  const b = CursorWorker.start(journal, { consumer: 'mailer' }, () => undefined);
+  await assert.rejects(b.join(), JournalLockedError);
+  a.stop();
+  first.ok();
+  await a.join();
+  await journal.append([{ key: 'k', payload: 4 }]);
+  const third = new Deliveries();
+  const c = CursorWorker.start(journal, { consumer: 'mailer' }, third.handler);
+  await third.next(1);
+  assert.deepEqual(third.seen, [[4]], 'it resumes after what the first one committed');
+  c.stop();
+  third.ok();
+  await c.join();
 });
