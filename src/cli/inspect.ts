@@ -26,15 +26,27 @@ export interface CheckReport {
   ok: boolean;
   /** What SQLite's integrity_check said ('ok', or the problems it found). */
   integrity: string[];
-  /** Retained entries decoded. */
-  decoded: number;
+  /** Retained entries read (decodable or not). */
+  read: number;
   /** Entries whose payload could not be decoded. */
   undecodable: { position: number; error: string }[];
-  /** Where reading the entries stopped, if a read failed (a damaged page). */
-  readError?: { after: number; error: string };
+  /** Ranges of positions that could not be read at all (damaged pages), and why. */
+  unreadable: { from: number; to: number; error: string }[];
 }
 
-/** Every page checked by SQLite, then every retained entry read and decoded. */
+async function readable(journal: SqliteJournal, after: number): Promise<boolean> {
+  try {
+    await journal.read(after, { limit: 1 });
+    return true;
+  } catch {
+    return false; // still inside the damage: the caller probes further
+  }
+}
+
+/**
+ * Every page checked by SQLite, then every retained entry read and decoded; past a range
+ * that cannot be read, reading goes on where it can.
+ */
 async function check(journal: SqliteJournal): Promise<CheckReport> {
   let integrity: string[];
   try {
@@ -44,28 +56,36 @@ async function check(journal: SqliteJournal): Promise<CheckReport> {
   } catch (error) {
     integrity = [String(error)];
   }
-  const report: CheckReport = { ok: true, integrity, decoded: 0, undecodable: [] };
+  const report: CheckReport = { ok: true, integrity, read: 0, undecodable: [], unreadable: [] };
+  const { head } = await journal.stats();
   let after = 0;
-  try {
-    for (;;) {
-      const entries = await journal.read(after, { limit: 1000, maxBytes: 16 * 1024 * 1024 });
-      if (entries.length === 0) break;
-      for (const e of entries) {
-        report.decoded++;
-        if (e.undecodable !== undefined) {
-          report.undecodable.push({ position: e.position, error: e.undecodable.error });
-        }
-        after = e.position;
-      }
+  while (after < head) {
+    let entries;
+    try {
+      entries = await journal.read(after, { limit: 1000, maxBytes: 16 * 1024 * 1024 });
+    } catch (error) {
+      // A damaged page: find where reading works again, probing further each time.
+      const why = error instanceof Error ? error.message : String(error);
+      let skip = 1;
+      while (after + skip < head && !(await readable(journal, after + skip))) skip *= 2;
+      report.unreadable.push({ from: after + 1, to: Math.min(after + skip, head), error: why });
+      after += skip;
+      continue;
     }
-  } catch (error) {
-    report.readError = { after, error: error instanceof Error ? error.message : String(error) };
+    if (entries.length === 0) break;
+    for (const e of entries) {
+      report.read++;
+      if (e.undecodable !== undefined) {
+        report.undecodable.push({ position: e.position, error: e.undecodable.error });
+      }
+      after = e.position;
+    }
   }
   report.ok =
     integrity.length === 1 &&
     integrity[0] === 'ok' &&
     report.undecodable.length === 0 &&
-    report.readError === undefined;
+    report.unreadable.length === 0;
   return report;
 }
 
@@ -138,19 +158,16 @@ function checkLines(c: CheckReport): (readonly [string, string])[] {
     ],
     [
       'entries',
-      c.undecodable.length === 0
-        ? `${count(c.decoded)} decoded, all readable`
-        : `${count(c.decoded)} decoded, ${count(c.undecodable.length)} UNDECODABLE`,
+      c.undecodable.length === 0 && c.unreadable.length === 0
+        ? `${count(c.read)} read, all decoded`
+        : `${count(c.read)} read, ${count(c.undecodable.length)} UNDECODABLE, ${count(c.unreadable.length)} unreadable range(s)`,
     ],
   ];
   for (const u of c.undecodable.slice(0, 20))
     lines.push(['', `position ${count(u.position)}: ${u.error}`]);
   if (c.undecodable.length > 20) lines.push(['', `(+${count(c.undecodable.length - 20)} more)`]);
-  if (c.readError !== undefined) {
-    lines.push([
-      '',
-      `reading stopped after position ${count(c.readError.after)}: ${c.readError.error}`,
-    ]);
+  for (const r of c.unreadable.slice(0, 20)) {
+    lines.push(['', `positions ${count(r.from)}–${count(r.to)} UNREADABLE: ${r.error}`]);
   }
   lines.push(['check', c.ok ? 'OK' : 'FAILED: the journal is damaged']);
   return lines;

@@ -168,8 +168,9 @@ export interface WriteBehindEvents {
   /** A checkpoint commit (or a trim behind it) failed; the next batch commits again. */
   'checkpoint:failed': { error: unknown };
   /**
-   * The pipeline stopped on its own: the journal could not be read. Writes, flushes and
-   * close report `error`; what was not finished stays in the journal for the next open.
+   * The pipeline stopped on its own: the journal could not be read (or a flush failed in a
+   * way it could not retry). Writes, flushes and close report `error`; what was not finished
+   * stays in the journal for the next open.
    */
   'pipeline:failed': { error: SluiceError };
   [event: string]: unknown;
@@ -226,6 +227,10 @@ export class WriteBehind<V extends Payload>
 
   /** Highest position appended (or found at open). */
   #head: number;
+  /** Highest position a write of this process was acknowledged at. */
+  #acknowledged = 0;
+  /** Set once close() let the consumer go: nothing may commit for it after that. */
+  #released = false;
   /** Appends started and not yet resolved (they will each add at most one entry). */
   #appending = 0;
   #committed: number;
@@ -391,6 +396,7 @@ export class WriteBehind<V extends Payload>
         });
       }
       const p = position as number;
+      if (p > this.#acknowledged) this.#acknowledged = p;
       if (p > this.#head) {
         this.#head = p;
         this.#appendedAt.set(p, this.#clock.now());
@@ -413,16 +419,27 @@ export class WriteBehind<V extends Payload>
   /** Resolves once everything in the journal now is in the sink or the dead letters. */
   async flush(): Promise<void> {
     if (this.#failure !== undefined) throw this.#failure;
+    if (this.#stop.signal.aborted) throw new ClosedError('write-behind is closed');
     // The journal's head, not only our own appends: replays and other writers count too.
     const target = Math.max(this.#head, (await this.journal.stats()).head);
+    await this.#flushTo(target);
+  }
+
+  /** Flushes the batchers until the mark reaches `target` (or the pipeline stops). */
+  async #flushTo(target: number): Promise<void> {
     const done = this.#whenFinished(target, true);
     while (
       this.#watermark.mark < target &&
       this.#stop.signal.aborted === false &&
       this.#failure === undefined
     ) {
+      const before = this.#watermark.mark;
       await Promise.race([done, Promise.all(this.#batchers.map((b) => b.flushNow()))]);
-      if (this.#watermark.mark < target) await new Promise((r) => setImmediate(r));
+      // Nothing buffered moved the mark (the reader has not read the rest yet, or waits out
+      // a failed read): wait for the mark instead of spinning.
+      if (this.#watermark.mark === before) {
+        await Promise.race([done, this.#whenFinished(before + 1, true)]);
+      }
     }
     await done;
   }
@@ -559,6 +576,7 @@ export class WriteBehind<V extends Payload>
   /** The pipeline cannot go on: every waiter and every later call gets `error`. */
   #fail(error: unknown): void {
     if (this.#stop.signal.aborted) return; // closing is not a failure
+    if (this.#failure !== undefined) return; // the first failure is the one reported
     const failure =
       error instanceof SluiceError
         ? error
@@ -787,6 +805,7 @@ export class WriteBehind<V extends Payload>
 
   /** Commits the mark; one commit at a time, the latest mark wins. */
   #commit(): void {
+    if (this.#released) return; // a flush that outlived close(): the next holder commits
     if (this.#committing !== undefined || this.#watermark.mark <= this.#committed) return;
     const mark = this.#watermark.mark;
     this.#committing = (async () => {
@@ -847,6 +866,16 @@ export class WriteBehind<V extends Payload>
   /** Resolves when `position` is finished (in the sink; `anyOutcome`: or dead-lettered). */
   #whenFinished(position: number, anyOutcome = false): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#stop.signal.aborted && this.#watermark.mark < position) {
+      // Closed: nothing more will finish, and nobody is left to wake a waiter.
+      return anyOutcome
+        ? Promise.resolve()
+        : Promise.reject(
+            new ClosedError(
+              'write-behind closed before this entry reached the sink; it stays in the journal',
+            ),
+          );
+    }
     if (this.#watermark.mark >= position) {
       const failure = anyOutcome ? undefined : this.#failed.get(position);
       return failure === undefined ? Promise.resolve() : Promise.reject(failure);
@@ -869,14 +898,16 @@ export class WriteBehind<V extends Payload>
     // so everything that was acknowledged is drained (or counted in `remaining`).
     const drain = async (): Promise<void> => {
       await this.flush();
+      // Our own writes only: another process appending all along must not keep close()
+      // from returning.
       while (
         !this.#stop.signal.aborted &&
-        (this.#appending > 0 || this.#head > this.#watermark.mark)
+        (this.#appending > 0 || this.#acknowledged > this.#watermark.mark)
       ) {
         if (this.#appending > 0) {
           await new Promise<void>((resolve) => this.#appendWaiters.push(resolve));
         }
-        await this.flush();
+        await this.#flushTo(this.#acknowledged);
       }
     };
     const drained = await Promise.race([
@@ -909,6 +940,7 @@ export class WriteBehind<V extends Payload>
     this.#commit();
     await this.#committing?.catch(() => {});
     const remaining = this.#head - this.#watermark.mark;
+    this.#released = true;
     await this.#hold.release();
     if (this.#memory) await this.journal.close();
     // Everything is released; now say why the pipeline could not finish, if it could not.

@@ -273,7 +273,7 @@ describe('sluice inspect', () => {
     const good = await sluice(['inspect', path, '--check']);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /pages\s+ok \(SQLite integrity_check\)/);
-    assert.match(good.stdout, /entries\s+10 decoded, all readable/);
+    assert.match(good.stdout, /entries\s+10 read, all decoded/);
     assert.match(good.stdout, /check\s+OK/);
 
     // One payload byte changed: SQLite's own check still passes, the decode does not.
@@ -284,7 +284,7 @@ describe('sluice inspect', () => {
     db.close();
     const bad = await sluice(['inspect', path, '--check']);
     assert.equal(bad.code, 1);
-    assert.match(bad.stdout, /10 decoded, 1 UNDECODABLE/);
+    assert.match(bad.stdout, /10 read, 1 UNDECODABLE, 0 unreadable/);
     assert.match(bad.stdout, /position 7: SyntaxError/);
     assert.match(bad.stdout, /check\s+FAILED/);
     const json = JSON.parse((await sluice(['inspect', path, '--check', '--json'])).stdout) as {
@@ -302,6 +302,9 @@ describe('sluice inspect', () => {
     const broken = await sluice(['inspect', damaged, '--check']);
     assert.equal(broken.code, 1, broken.stdout + broken.stderr);
     assert.match(broken.stdout, /pages\s+DAMAGED/);
+    assert.match(broken.stdout, /positions [\d,]+–[\d,]+ UNREADABLE/);
+    // Reading went on past the damage: most of the 4,000 entries were read.
+    assert.ok(Number(/([\d,]+) read/.exec(broken.stdout)?.[1]?.replace(/,/g, '')) > 2_000);
     assert.match(broken.stdout, /check\s+FAILED/);
   });
 

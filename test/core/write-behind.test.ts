@@ -418,3 +418,34 @@ test('retain: Infinity keeps everything; a bad value is a ConfigError', async ()
   );
   await journal.close();
 });
+
+test('after close(): flush() rejects with ClosedError, and a writeAndWait left unfinished rejects instead of hanging', async () => {
+  const down = new MemorySink<Row>({
+    beforeWrite: () => Promise.reject(transient()),
+    classify: () => 'unavailable',
+  });
+  const wb = await WriteBehind.open<Row>({ journal: new MemoryJournal(), sink: down, ...fast });
+  const waiting = wb.writeAndWait('k', { account: 'k', seq: 1 });
+  const result = await wb.close({ deadlineMs: 20 });
+  assert.deepEqual(result, { drained: false, remaining: 1 });
+  await assert.rejects(waiting, ClosedError);
+  await assert.rejects(wb.flush(), ClosedError);
+});
+
+test('close() returns though another writer keeps appending to the journal', async () => {
+  const journal = new MemoryJournal();
+  const sink = new MemorySink<Row>();
+  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
+  await wb.write('k', { account: 'k', seq: 0 });
+  let n = 1;
+  const other = setInterval(() => {
+    void journal.append([{ key: 'other', payload: { account: 'other', seq: n++ } }]);
+  }, 1);
+  try {
+    const result = await wb.close();
+    assert.equal(result.drained, true);
+    assert.ok(sink.rows.has('k'), 'its own write landed');
+  } finally {
+    clearInterval(other);
+  }
+});
