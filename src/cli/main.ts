@@ -3,6 +3,7 @@
  * The `sluice` command. Each subcommand lives in its own file; this one only declares the
  * arguments. Every failure ends in one line on stderr and a non-zero exit (fail.ts).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { dashboard } from './dashboard.js';
 import { demo } from './demo.js';
@@ -20,8 +21,14 @@ function checkHost(host: string, token: string | undefined): void {
   }
 }
 
+/** The package's own version: package.json is two folders up from src/cli and dist/cli. */
+const { version } = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+) as { version: string };
+
 const program = new Command('sluice')
   .description('Durable write-behind: journal every write at once, then batch it into your store.')
+  .version(version, '-V, --version', 'print the version of sluice')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({

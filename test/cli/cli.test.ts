@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
-import { sluice, startSluice, type CliResult } from '../helpers/cli.js';
+import { ROOT, sluice, startSluice, type CliResult } from '../helpers/cli.js';
 import { damagedJournal } from '../helpers/damage.js';
 import { connectionString } from '../helpers/postgres.js';
 import { postgres, serviceGate } from '../helpers/services.js';
@@ -325,6 +325,15 @@ describe('sluice inspect', () => {
     const folder = join(dir, 'a-folder');
     mkdirSync(folder);
     assertOneLineError(await sluice(['inspect', folder]), /is a directory/, 2);
+  });
+
+  test('--version prints the package version', async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const r = await sluice(['--version']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), version);
   });
 
   test('unknown flags and commands print usage', async () => {

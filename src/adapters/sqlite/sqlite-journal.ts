@@ -28,7 +28,8 @@
  * const [position] = await journal.append([{ key: 'acct-1', payload: { balance: 10 } }]);
  * ```
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import BetterSqlite3, { type Database, type Statement, type Transaction } from 'better-sqlite3';
 import {
@@ -79,7 +80,7 @@ export interface SqliteJournalOptions {
   synchronous?: 'full' | 'normal';
   /** @default jsonCodec */
   codec?: Codec;
-  /** Create the file if it does not exist. @default true */
+  /** Create the file (and its folder) if it does not exist. @default true */
   create?: boolean;
   /** Most records written in one transaction. @default 10000 */
   maxGroupRecords?: number;
@@ -206,6 +207,16 @@ export class SqliteJournal implements Journal {
     };
     if (!resolved.create && path !== ':memory:' && !existsSync(path)) {
       throw new InputError(`no journal at ${path}`);
+    }
+    if (resolved.create && path !== ':memory:') {
+      // `./data/journal.db` on a fresh machine: the folder is part of what is created.
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (cause) {
+        throw new JournalWriteError(`cannot create the folder of ${path}: ${String(cause)}`, {
+          cause,
+        });
+      }
     }
     // Another process may be creating, migrating or switching the same file to WAL: SQLite
     // refuses some of those steps at once (SQLITE_BUSY, no busy wait), so the whole

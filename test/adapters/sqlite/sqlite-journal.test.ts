@@ -157,6 +157,14 @@ test('.append() on a full disk: every call of the group rejects with JournalWrit
   await journal.close();
 });
 
+test('.open() creates the folder a new journal goes in; create: false still refuses a missing file', async () => {
+  const path = join(tempDir(), 'data', 'nested', 'journal.db');
+  await assert.rejects(SqliteJournal.open(path, { create: false }), InputError);
+  const journal = await SqliteJournal.open(path);
+  assert.deepEqual(await journal.append([{ key: 'k', payload: 1 }]), [1]);
+  await journal.close();
+});
+
 test('.read() queries seek an index from `after`: no full scan, no sort', async () => {
   const journal = await SqliteJournal.open(fresh());
   const plan = (q: ReadQuery): string =>
