@@ -62,7 +62,7 @@ export class BatchError extends SluiceError {
   constructor(cause: unknown, batchSize: number, attempts: number) {
     super(
       'ERR_SLUICE_BATCH',
-      `flush of a batch of ${batchSize} failed after ${attempts} attempt(s): ${describe(cause)}`,
+      `flush of a batch of ${batchSize} failed after ${attempts} attempt(s): ${messageOf(cause)}`,
       { cause },
     );
     this.batchSize = batchSize;
@@ -207,7 +207,7 @@ export class DeadLetteredError extends SluiceError {
   constructor(position: number, key: string, cause: unknown) {
     super(
       'ERR_SLUICE_DEAD_LETTERED',
-      `entry ${position} (key ${JSON.stringify(key)}) was refused by the sink and dead-lettered: ${describe(cause)}`,
+      `entry ${position} (key ${JSON.stringify(key)}) was refused by the sink and dead-lettered: ${messageOf(cause)}`,
       { cause },
     );
     this.position = position;
@@ -222,7 +222,7 @@ export class RestartBudgetExhaustedError extends SluiceError {
   constructor(what: string, restarts: number, cause: unknown) {
     super(
       'ERR_SLUICE_RESTART_BUDGET',
-      `${what} failed after ${restarts} restart(s) and its restart policy allows no more: ${describe(cause)}`,
+      `${what} failed after ${restarts} restart(s) and its restart policy allows no more: ${messageOf(cause)}`,
       { cause },
     );
     this.restarts = restarts;
@@ -249,7 +249,7 @@ export class WorkerCrashedError extends SluiceError {
   constructor(workerId: number, cause: unknown) {
     super(
       'ERR_SLUICE_WORKER_CRASHED',
-      `worker ${workerId} crashed while running this job: ${describe(cause)}`,
+      `worker ${workerId} crashed while running this job: ${messageOf(cause)}`,
       {
         cause,
       },
@@ -284,6 +284,7 @@ export function show(value: unknown): string {
   return `\`${text}\` (${type})`;
 }
 
-function describe(cause: unknown): string {
+/** An error's message, or the thrown value as text. */
+export function messageOf(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }

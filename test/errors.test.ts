@@ -262,3 +262,56 @@ test(
     );
   },
 );
+
+/** A journal of someone else's making whose storage throws its own errors. */
+class ForeignJournal extends MemoryJournal {
+  override append(): Promise<number[]> {
+    return Promise.reject(Object.assign(new Error('disk quota exceeded'), { code: 'EDQUOT' }));
+  }
+}
+
+test('storage and setup failures of any make are typed, the original kept as cause', async () => {
+  const wb = await WriteBehind.open<Row>({
+    journal: new ForeignJournal(),
+    sink: new MemorySink<Row>(),
+  });
+  const refused = (await fails(
+    'a custom journal whose append throws a plain Error',
+    () => wb.write('k', { n: 1 }),
+    JournalWriteError,
+    'ERR_SLUICE_JOURNAL_WRITE',
+  )) as JournalWriteError;
+  assert.equal((refused.cause as { code?: string }).code, 'EDQUOT');
+  await wb.close();
+
+  const noHolds = Object.assign(new MemoryJournal(), { acquire: undefined });
+  await fails(
+    'a journal without acquire()',
+    () => WriteBehind.open<Row>({ journal: noHolds, sink: new MemorySink<Row>() }),
+    InputError,
+    'ERR_SLUICE_INPUT',
+  );
+
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'not a folder');
+  await fails(
+    'a journal whose folder cannot be created',
+    () => SqliteJournal.open(join(file, 'journal.db')),
+    JournalWriteError,
+    'ERR_SLUICE_JOURNAL_WRITE',
+  );
+  await fails(
+    'sqliteSink() on a file in a folder that does not exist',
+    () =>
+      Promise.resolve().then(() =>
+        sqliteSink({
+          database: join(dir, 'no-such-folder', 'store.db'),
+          table: 't',
+          columns: ['a'],
+          mode: 'insert',
+        }),
+      ),
+    SinkError,
+    'ERR_SLUICE_SINK',
+  );
+});

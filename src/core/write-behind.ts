@@ -48,6 +48,7 @@ import {
   JournalWriteError,
   QueueFullError,
   SluiceError,
+  messageOf,
   show,
 } from '../errors.js';
 import { Batcher } from './batcher.js';
@@ -57,7 +58,7 @@ import { Histogram, type HistogramSnapshot } from './histogram.js';
 import { choiceOption, integerOption, numberOption, objectOption } from './options.js';
 import { hashKey } from './pool/routing.js';
 import { WorkerPool, type WorkerStats } from './pool/worker-pool.js';
-import { computeDelay, resolveRetryPolicy, type RetryPolicy } from './retry.js';
+import { computeDelay, resolveRetryPolicy, retry, type RetryPolicy } from './retry.js';
 import { Watermark } from './watermark.js';
 import {
   MemoryDeadLetters,
@@ -218,6 +219,8 @@ export class WriteBehind<V extends Payload>
   /** No trim before the mark reaches this: set when another consumer held the last one back. */
   #nextTrimAt = 0;
   readonly #retry: RetryPolicy;
+  /** The same backoff, for a journal read: READ_ATTEMPTS tries, then the pipeline stops. */
+  readonly #readRetry: RetryPolicy;
   readonly #clock: Clock;
   readonly #pool: WorkerPool<string, JournalEntry[], void>;
   readonly #batchers: Batcher<JournalEntry, void>[];
@@ -291,6 +294,7 @@ export class WriteBehind<V extends Payload>
       ...(o.retry as object | undefined),
       maxAttempts: Number.MAX_SAFE_INTEGER,
     });
+    this.#readRetry = { ...this.#retry, maxAttempts: READ_ATTEMPTS };
     const store = options.deadLetters ?? journal.deadLetters?.() ?? new MemoryDeadLetters();
     this.#store = store;
     this.deadLetters = {
@@ -512,7 +516,7 @@ export class WriteBehind<V extends Payload>
         } catch (error) {
           if (signal.aborted) break;
           // The read that follows meets the same trouble and handles it; this only paces it.
-          await this.#pause(1, error);
+          await this.#pause(error);
         }
         continue;
       }
@@ -542,32 +546,41 @@ export class WriteBehind<V extends Payload>
    * journal closed under the pipeline, or READ_ATTEMPTS failures in a row, stop it.
    */
   async #readAt(after: number, limit: number, maxBytes: number): Promise<JournalEntry[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.journal.read(after, { limit, maxBytes });
-      } catch (error) {
-        if (this.#stop.signal.aborted) return [];
-        if (error instanceof ClosedError) {
-          throw new ClosedError(
-            'the journal was closed while the pipeline was open: close the pipeline first',
-            { cause: error },
-          );
-        }
-        if (attempt >= READ_ATTEMPTS) {
-          throw new JournalReadError(
-            `the journal could not be read past position ${after} (${attempt} attempts): ${message(error)}`,
-            { cause: error instanceof JournalReadError ? error.cause : error },
-          );
-        }
-        await this.#pause(attempt, error);
+    let attempts = 0;
+    try {
+      return await retry(
+        (attempt) => {
+          attempts = attempt;
+          return this.journal.read(after, { limit, maxBytes });
+        },
+        this.#readRetry,
+        {
+          signal: this.#stop.signal,
+          clock: this.#clock,
+          isRetryable: (error) => !(error instanceof ClosedError),
+          onRetry: (error, attempt, delayMs) =>
+            this.emit('journal:readFailed', { attempt, delayMs, error }),
+        },
+      );
+    } catch (error) {
+      if (this.#stop.signal.aborted) return [];
+      if (error instanceof ClosedError) {
+        throw new ClosedError(
+          'the journal was closed while the pipeline was open: close the pipeline first',
+          { cause: error },
+        );
       }
+      throw new JournalReadError(
+        `the journal could not be read past position ${after} (${attempts} attempts): ${messageOf(error)}`,
+        { cause: error instanceof JournalReadError ? error.cause : error },
+      );
     }
   }
 
-  /** Waits the retry backoff after a failed read (no wait left once closing). */
-  async #pause(attempt: number, error: unknown): Promise<void> {
-    const delayMs = computeDelay(attempt, this.#retry);
-    this.emit('journal:readFailed', { attempt, delayMs, error });
+  /** Waits the retry backoff after a failed wait for appends (no wait left once closing). */
+  async #pause(error: unknown): Promise<void> {
+    const delayMs = computeDelay(1, this.#retry);
+    this.emit('journal:readFailed', { attempt: 1, delayMs, error });
     await sleep(this.#clock, delayMs, this.#stop.signal).catch(() => {
       // Aborted: closing, which the caller's loop checks next.
     });
@@ -580,7 +593,9 @@ export class WriteBehind<V extends Payload>
     const failure =
       error instanceof SluiceError
         ? error
-        : new JournalReadError(`the journal reader failed: ${message(error)}`, { cause: error });
+        : new JournalReadError(`the journal reader failed: ${messageOf(error)}`, {
+            cause: error,
+          });
     this.#failure = failure;
     this.emit('pipeline:failed', { error: failure });
     for (const w of this.#markWaiters.splice(0)) w.fail(failure);
@@ -604,7 +619,9 @@ export class WriteBehind<V extends Payload>
     }
     // An entry the journal could not decode never reaches the sink: it is dead-lettered as
     // it is stored, and the pipeline moves on.
-    const readable = batch.filter((e) => e.undecodable === undefined);
+    const readable = batch.some((e) => e.undecodable !== undefined)
+      ? batch.filter((e) => e.undecodable === undefined)
+      : batch;
     const refused: Refusal[] = [];
     for (const part of this.#byBytes(readable)) refused.push(...(await this.#deliver(part)));
     for (const e of batch) {
@@ -636,7 +653,7 @@ export class WriteBehind<V extends Payload>
         batch.length > 1 &&
         first !== undefined &&
         refused.length === batch.length &&
-        refused.every((r) => r.kind === 'unknown' && message(r.error) === message(first.error));
+        refused.every((r) => r.kind === 'unknown' && messageOf(r.error) === messageOf(first.error));
       if (!alike) return refused;
       await this.#unavailable(first.error, attempt);
     }
@@ -717,27 +734,24 @@ export class WriteBehind<V extends Payload>
       key: entry.key,
       payload: entry.undecodable?.stored ?? entry.payload,
       version: entry.version,
-      error: message(error),
+      error: messageOf(error),
       attempts,
     }));
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.#store.add(letters);
-        break;
-      } catch (error) {
-        if (this.#stop.signal.aborted) throw error; // closing: the entries stay in the journal
-        const delayMs = computeDelay(attempt, this.#retry);
-        this.emit('deadLetters:retry', { attempt, delayMs, error });
-        await sleep(this.#clock, delayMs, this.#stop.signal);
-      }
-    }
+    // Retried for as long as the store fails; only closing gives up (and then the entries
+    // stay in the journal).
+    await retry(() => this.#store.add(letters), this.#retry, {
+      signal: this.#stop.signal,
+      clock: this.#clock,
+      onRetry: (error, attempt, delayMs) =>
+        this.emit('deadLetters:retry', { attempt, delayMs, error }),
+    });
     for (const { entry, error } of refused) {
       this.#deadLettered++;
       this.#failed.set(entry.position, new DeadLetteredError(entry.position, entry.key, error));
       this.emit('entry:deadLettered', {
         position: entry.position,
         key: entry.key,
-        error: message(error),
+        error: messageOf(error),
       });
     }
   }
@@ -868,13 +882,7 @@ export class WriteBehind<V extends Payload>
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#stop.signal.aborted && this.#watermark.mark < position) {
       // Closed: nothing more will finish, and nobody is left to wake a waiter.
-      return anyOutcome
-        ? Promise.resolve()
-        : Promise.reject(
-            new ClosedError(
-              'write-behind closed before this entry reached the sink; it stays in the journal',
-            ),
-          );
+      return anyOutcome ? Promise.resolve() : Promise.reject(closedBeforeSink());
     }
     if (this.#watermark.mark >= position) {
       const failure = anyOutcome ? undefined : this.#failed.get(position);
@@ -926,13 +934,7 @@ export class WriteBehind<V extends Payload>
     this.#stop.abort(new ClosedError('write-behind is closing'));
     for (const wake of this.#roomWaiters.splice(0)) wake();
     // Nothing more will finish: wake whoever waits on the mark (the reader among them).
-    for (const w of this.#markWaiters.splice(0)) {
-      w.close(
-        new ClosedError(
-          'write-behind closed before this entry reached the sink; it stays in the journal',
-        ),
-      );
-    }
+    for (const w of this.#markWaiters.splice(0)) w.close(closedBeforeSink());
     await Promise.all(this.#batchers.map((b) => b.close({ deadlineMs: 0 })));
     await this.#pool.close({ deadlineMs: 0 });
     await this.#reader.catch(() => {});
@@ -966,6 +968,12 @@ interface MarkWaiter {
   fail(error: SluiceError): void;
 }
 
+function closedBeforeSink(): ClosedError {
+  return new ClosedError(
+    'write-behind closed before this entry reached the sink; it stays in the journal',
+  );
+}
+
 function undecodable(entry: JournalEntry): Error {
   return new Error(
     `the journal could not decode entry ${entry.position}: ${entry.undecodable?.error ?? ''}`,
@@ -978,8 +986,4 @@ interface Refusal {
   readonly error: unknown;
   readonly kind: SinkFailure;
   readonly attempts: number;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -159,8 +159,8 @@ export function resolveTable<V>(options: TableSinkOptions<V>): ResolvedTable<V> 
 }
 
 /** The statement's rows that were not written, as a sink reports them. */
-export function skippedResult(
-  table: ResolvedTable<unknown>,
+export function skippedResult<V>(
+  table: ResolvedTable<V>,
   rows: number,
   written: number,
 ): SinkWriteResult {

@@ -165,3 +165,24 @@ test('a dead-lettered writeAndWait still says DeadLetteredError, not a pipeline 
   await assert.rejects(wb.writeAndWait('k', { account: 'k', seq: 1 }), DeadLetteredError);
   await wb.close();
 });
+
+test('a checkpoint commit that fails is reported (checkpoint:failed) and made again with the next batch', async (t) => {
+  noUnhandled(t);
+  let failing = 1;
+  const journal = new (class extends MemoryJournal {
+    override commit(consumer: string, position: number): Promise<void> {
+      if (failing-- > 0) return Promise.reject(new Error('checkpoint table is locked'));
+      return super.commit(consumer, position);
+    }
+  })();
+  const wb = await WriteBehind.open<Row>({ journal, sink: new MemorySink<Row>(), ...fast });
+  const failures: unknown[] = [];
+  wb.on('checkpoint:failed', ({ error }) => failures.push(error));
+  await wb.writeAndWait('k', { account: 'k', seq: 1 });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(failures.length, 1);
+  assert.equal(await journal.committed('write-behind'), 0, 'the first commit did not happen');
+  await wb.writeAndWait('k', { account: 'k', seq: 2 });
+  await wb.close();
+  assert.equal(await journal.committed('write-behind'), 2);
+});

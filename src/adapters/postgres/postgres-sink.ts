@@ -13,8 +13,8 @@
  * for the casts, and the unique index the mode needs, are read from the catalog when the
  * sink is created; a missing table, column or index is refused with a ConfigError, and a
  * server that cannot be reached (or a database that does not exist) with a SinkError.
- * `versionColumn` guards an upsert: `... DO UPDATE SET ... WHERE t.version <
- * excluded.version`, so an older entry never overwrites a newer row.
+ * `versionColumn` (a bigint) guards an upsert: `... DO UPDATE SET ... WHERE t.version IS
+ * NULL OR t.version < excluded.version`, so an older entry never overwrites a newer row.
  *
  * ```ts
  * const sink = await postgresSink({ connectionString: 'postgres://127.0.0.1/app',
@@ -36,7 +36,6 @@ import {
   type SinkContext,
   type SinkEntry,
   type SinkWriteResult,
-  type ResolvedTable,
   type TableSinkOptions,
 } from '../../index.js';
 import { classifyPostgresError } from './classify.js';
@@ -138,7 +137,7 @@ export async function postgresSink<V = Record<string, unknown>>(
       const rows = coalesce(table, entries);
       const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
       const result = await pool.query({ text, values: columns });
-      return skippedResult(table as ResolvedTable<unknown>, rows.length, result.rowCount ?? 0);
+      return skippedResult(table, rows.length, result.rowCount ?? 0);
     },
     classify: classifyPostgresError,
     async close(): Promise<void> {

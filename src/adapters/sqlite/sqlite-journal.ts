@@ -540,16 +540,9 @@ export class SqliteJournal implements Journal {
     } else {
       // Row by row, so a run of large payloads is never fetched past the bound (all() would
       // hold every row of the limit at once; stepping costs ~0.3 µs a row more).
-      rows = [];
-      let bytes = 0;
-      for (const row of this.#statement(regionQuery(region)).iterate(
-        ...regionQuery(region).args(after, limit),
-      ) as IterableIterator<Row>) {
-        const size = payloadBytes(row[4]);
-        if (rows.length > 0 && bytes + size > maxBytes) break;
-        bytes += size;
-        rows.push(row);
-      }
+      const query = regionQuery(region);
+      const stepped = this.#statement(query).iterate(...query.args(after, limit));
+      rows = upTo(stepped as IterableIterator<Row>, maxBytes);
     }
     return this.#decode(rows);
   }
@@ -603,14 +596,19 @@ export class SqliteJournal implements Journal {
   }
 }
 
-/** The first rows whose payloads fit in `maxBytes` (at least one), before decoding them. */
-function upTo(rows: Row[], maxBytes: number): Row[] {
+/**
+ * The first rows whose payloads fit in `maxBytes` (at least one), before decoding them; a
+ * statement's iterator is left (and reset) at the first row that does not fit.
+ */
+function upTo(rows: Iterable<Row>, maxBytes: number): Row[] {
+  const out: Row[] = [];
   let bytes = 0;
-  for (let i = 0; i < rows.length; i++) {
-    bytes += payloadBytes((rows[i] as Row)[4]);
-    if (i > 0 && bytes > maxBytes) return rows.slice(0, i);
+  for (const row of rows) {
+    bytes += payloadBytes(row[4]);
+    if (out.length > 0 && bytes > maxBytes) break;
+    out.push(row);
   }
-  return rows;
+  return out;
 }
 
 /** What one write transaction did: the positions of each call, and the head after it. */

@@ -6,8 +6,8 @@
  * refuses with a ConfigError naming what is missing. Values are bound, never spliced into
  * SQL: numbers, strings, bigints and null as they are, booleans as 1/0, dates as ISO text,
  * bytes as blobs, other objects as JSON text. `versionColumn` guards an upsert (`... DO
- * UPDATE SET ... WHERE t.version < excluded.version`): an older entry never overwrites a
- * newer row.
+ * UPDATE SET ... WHERE t.version IS NULL OR t.version < excluded.version`): an older entry
+ * never overwrites a newer row.
  *
  * ```ts
  * // CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)
@@ -25,7 +25,6 @@ import {
   quote,
   resolveTable,
   skippedResult,
-  type ResolvedTable,
   type Sink,
   type SinkContext,
   type SinkEntry,
@@ -111,9 +110,7 @@ export function sqliteSink<V = Record<string, unknown>>(
         if (entries.length === 0) return Promise.resolve({});
         const rows = coalesce(table, entries);
         const changed = write.immediate(rows);
-        return Promise.resolve(
-          skippedResult(table as ResolvedTable<unknown>, rows.length, changed),
-        );
+        return Promise.resolve(skippedResult(table, rows.length, changed));
       } catch (error) {
         return Promise.reject(error);
       }
