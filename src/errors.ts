@@ -29,7 +29,9 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_RESTART_BUDGET'
   | 'ERR_SLUICE_DISCARDED'
   | 'ERR_SLUICE_WORKER_CRASHED'
-  | 'ERR_SLUICE_WORKER_STUCK';
+  | 'ERR_SLUICE_WORKER_STUCK'
+  | 'ERR_SLUICE_WORKER_FATAL'
+  | 'ERR_SLUICE_THREAD_EXIT';
 
 /** Base class of every error sluice raises. */
 export class SluiceError extends Error {
@@ -93,8 +95,12 @@ export class ConfigError extends SluiceError {
   readonly option: string;
   readonly value: unknown;
 
-  constructor(option: string, expected: string, value: unknown) {
-    super('ERR_SLUICE_CONFIG', `Expected \`${option}\` to be ${expected}, got ${show(value)}`);
+  /** `message` replaces the usual "Expected `option` to be..." (an unknown option's name). */
+  constructor(option: string, expected: string, value: unknown, message?: string) {
+    super(
+      'ERR_SLUICE_CONFIG',
+      message ?? `Expected \`${option}\` to be ${expected}, got ${show(value)}`,
+    );
     this.option = option;
     this.value = value;
   }
@@ -268,6 +274,27 @@ export class WorkerStuckError extends SluiceError {
       `worker ${workerId} did not answer a ping for ${Math.round(silentMs)} ms while running this job and was abandoned`,
     );
     this.workerId = workerId;
+  }
+}
+
+/**
+ * Thrown by a pool handler to say its worker is unusable and must be replaced (the job is
+ * retried on the fresh worker, within the pool's restart budget).
+ */
+export class FatalWorkerError extends SluiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_WORKER_FATAL', message, options);
+  }
+}
+
+/** A pool worker's thread exited while it ran a job; the worker is replaced. */
+export class ThreadExitError extends SluiceError {
+  /** The thread's exit code, when it exited rather than failed to start. */
+  readonly exitCode: number | undefined;
+
+  constructor(exitCode: number | undefined, message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_THREAD_EXIT', message, options);
+    this.exitCode = exitCode;
   }
 }
 

@@ -28,6 +28,22 @@
  *   order; what a consumer may safely commit.
  * - discard: a job dropped before it ran, always with a reason (ttl, loadshed, rateLimited,
  *   shutdown).
+ *
+ * Lifecycle verbs mean the same on every component that has them:
+ *
+ * | verb                   | meaning                                                         | on                                       |
+ * |------------------------|-----------------------------------------------------------------|------------------------------------------|
+ * | `flush()`              | send what is buffered now, without waiting for size or delay;   | Batcher, WriteBehind                     |
+ * |                        | resolves once that work has settled; keeps accepting            |                                          |
+ * | `drain()`              | resolves once nothing is queued, buffered or in flight (at once | Batcher, Channel, WorkerPool, WriteBehind |
+ * |                        | if so already); keeps accepting                                 |                                          |
+ * | `close({deadlineMs})`  | idempotent: stops accepting at once (later work gets            | Batcher, Channel, WorkerPool,            |
+ * |                        | ClosedError), finishes what it accepted within `deadlineMs`     | CursorWorker, WriteBehind                |
+ * |                        | (default: no deadline), then stops and resolves with what it    |                                          |
+ * |                        | could not finish                                                |                                          |
+ * | `[Symbol.asyncDispose]`| `close()` with no deadline, for `await using`                   | the same                                 |
+ *
+ * Every deadline is run by one helper (`withinDeadline`, core/deadline.ts).
  */
 export {
   SluiceError,
@@ -49,6 +65,8 @@ export {
   DiscardedError,
   WorkerCrashedError,
   WorkerStuckError,
+  FatalWorkerError,
+  ThreadExitError,
   type DiscardReason,
   type JournalHolder,
   type SluiceErrorCode,
@@ -91,7 +109,6 @@ export {
 } from './core/retry.js';
 export {
   WorkerPool,
-  FatalWorkerError,
   type WorkerPoolOptions,
   type JobSpec,
   type JobContext,

@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
+import { ThreadExitError } from '../../errors.js';
 
 export type ToThread =
   | { type: 'job'; id: number; key: string; attempt: number; msg: unknown }
@@ -27,18 +28,15 @@ export interface ThreadOptions {
   workerData?: unknown;
 }
 
-/** Thrown into a run when its thread dies. */
-export class ThreadExit extends Error {
-  constructor(
-    readonly exitCode: number | undefined,
-    override readonly cause: unknown,
-  ) {
-    super(
-      cause instanceof Error
-        ? `thread threw at top level: ${cause.message}`
-        : `thread exited with code ${exitCode}`,
-    );
-  }
+/** The error a run gets when its thread dies: thrown at top level, or exited. */
+function threadExit(exitCode: number | undefined, cause: unknown): ThreadExitError {
+  return new ThreadExitError(
+    exitCode,
+    cause instanceof Error
+      ? `thread threw at top level: ${cause.message}`
+      : `thread exited with code ${exitCode}`,
+    { cause },
+  );
 }
 
 const compiled = new URL('./thread-entry.js', import.meta.url);
@@ -75,7 +73,7 @@ export class ThreadRunner {
     workerId: number,
     options: ThreadOptions,
     /** Called once if the thread dies without being terminated by us. */
-    private readonly onDeath: (error: ThreadExit) => void,
+    private readonly onDeath: (error: ThreadExitError) => void,
   ) {
     this.#worker = new Worker(bootstrap.script, {
       eval: bootstrap.eval,
@@ -88,7 +86,7 @@ export class ThreadRunner {
     this.#worker.on('exit', (code) => {
       this.#exited = true;
       if (this.#terminating) return;
-      const death = new ThreadExit(code, this.#topLevelError);
+      const death = threadExit(code, this.#topLevelError);
       const run = this.#run;
       this.#run = undefined;
       run?.reject(death);
@@ -97,7 +95,7 @@ export class ThreadRunner {
   }
 
   run(key: string, attempt: number, msg: unknown): Promise<unknown> {
-    if (this.#exited) return Promise.reject(new ThreadExit(undefined, this.#topLevelError));
+    if (this.#exited) return Promise.reject(threadExit(undefined, this.#topLevelError));
     const id = ++this.#nextId;
     return new Promise((resolve, reject) => {
       this.#run = { id, resolve, reject };

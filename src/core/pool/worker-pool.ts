@@ -52,6 +52,8 @@ import {
   WorkerCrashedError,
   WorkerStuckError,
   type DiscardReason,
+  FatalWorkerError,
+  ThreadExitError,
 } from '../../errors.js';
 import { callSafely } from '../callbacks.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
@@ -74,15 +76,8 @@ import {
   type RoutingKind,
   type RoutingMode,
 } from './routing.js';
-import { ThreadExit, ThreadRunner, type ThreadOptions } from './thread-worker.js';
+import { ThreadRunner, type ThreadOptions } from './thread-worker.js';
 
-/** Thrown by an in-process handler to say its worker is unusable and must be replaced. */
-export class FatalWorkerError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'FatalWorkerError';
-  }
-}
 
 export type PoolKey = string | number;
 
@@ -747,7 +742,7 @@ export class WorkerPool<K extends PoolKey, M, R>
       },
       (error: unknown) => {
         if (worker.current !== job || worker.generation !== generation) return;
-        if (error instanceof FatalWorkerError || error instanceof ThreadExit) {
+        if (error instanceof FatalWorkerError || error instanceof ThreadExitError) {
           this.#crash(worker, error, 'crashed');
           return;
         }
