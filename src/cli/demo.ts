@@ -158,7 +158,7 @@ export async function demo(o: DemoOptions): Promise<number> {
     batch: { maxSize: 1000, maxDelayMs: 10 },
   });
   const out = process.stdout;
-  const recovered = (await wb.journal.stats()).head - (await wb.journal.committed(CONSUMER));
+  const recovered = wb.metrics().lag;
 
   out.write(
     `sluice demo: ${count(writes)} writes from ${count(keys)} accounts${o.resume ? `, resumed (${count(acked.size)} acknowledged before the crash)` : ''}\n`,

@@ -46,8 +46,8 @@ export function page(title: string, token: string | undefined): string {
   th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); }
   th { color: var(--dim); font-weight: 500; }
   td.num, th.num { text-align: right; }
-  .state-busy { color: var(--green); } .state-idle { color: var(--dim); }
-  .state-stuck { color: var(--red); } .state-retiring { color: var(--amber); }
+  .state-writing { color: var(--green); } .state-idle { color: var(--dim); }
+  .state-waiting { color: var(--amber); }
   .empty { color: var(--dim); padding: 8px; }
   .hidden { display: none; }
   td.error { color: var(--red); max-width: 480px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
@@ -80,7 +80,7 @@ export function page(title: string, token: string | undefined): string {
     <div class="panel pipeline"><h2>Batch size, entries (recent)</h2><div class="legend" data-for="batchSize"></div><canvas id="batchSize"></canvas></div>
   </section>
   <section class="tables">
-    <div class="panel pipeline"><h2>Workers</h2><table id="workers"><thead><tr><th>Worker</th><th>State</th><th class="num">Jobs</th><th class="num">Queued</th><th class="num">Failed</th><th class="num">Restarts</th></tr></thead><tbody></tbody></table></div>
+    <div class="panel pipeline"><h2>Lanes</h2><table id="workers"><thead><tr><th>Worker</th><th>State</th><th class="num">In sink</th><th class="num">Queued</th><th class="num">Dead-lettered</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Consumers</h2><table id="consumers"><thead><tr><th>Consumer</th><th class="num">Checkpoint</th><th class="num">Lag</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Dead letters</h2><table id="deadLetterList"><thead><tr><th class="num">Id</th><th>Key</th><th class="num">Attempts</th><th>Error</th></tr></thead><tbody></tbody></table><div class="empty" id="noDeadLetters">None: every entry reached the sink.</div></div>
   </section>
@@ -253,7 +253,7 @@ export const APP_JS = String.raw`'use strict';
       rows('workers', p.pipeline.workers, function (wk) {
         return [{ text: '#' + wk.id }, { text: wk.state, cls: 'state-' + wk.state },
           { text: fmt(wk.processed), cls: 'num' }, { text: fmt(wk.queued), cls: 'num' },
-          { text: fmt(wk.failed), cls: 'num' }, { text: fmt(wk.restarts), cls: 'num' }];
+          { text: fmt(wk.failed), cls: 'num' }];
       });
     }
     rows('consumers', p.journal.consumers, function (c) {

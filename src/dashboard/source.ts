@@ -7,7 +7,7 @@
  */
 import type { WriteBehind } from '../core/write-behind.js';
 import type { HistogramSnapshot } from '../core/histogram.js';
-import type { WorkerStats } from '../core/pool/worker-pool.js';
+import type { LaneStats } from '../core/write-behind.js';
 import type { DeadLetter } from '../journal/dead-letters.js';
 import type { ConsumerStats, Journal, Payload } from '../journal/journal.js';
 import type * as Prometheus from '../metrics/prometheus.js';
@@ -37,7 +37,7 @@ export interface DashboardSample {
     batchSize: HistogramSnapshot;
     flushLatencyMs: HistogramSnapshot;
     endToEndLatencyMs: HistogramSnapshot;
-    workers: WorkerStats[];
+    workers: LaneStats[];
   };
 }
 
@@ -73,12 +73,14 @@ export async function pipelineSource<V extends Payload>(
   title: string,
 ): Promise<DashboardSource> {
   const text = await registry((m) =>
-    m.journalCollectors(wb.journal, { registry: m.prometheusRegistry(wb) }),
+    m.journalCollectors(wb.journal ?? { stats: () => wb.stats() }, {
+      registry: m.prometheusRegistry(wb),
+    }),
   );
   return {
     title,
     async sample() {
-      const [stats, deadLetters] = await Promise.all([wb.journal.stats(), wb.deadLetters.count()]);
+      const [stats, deadLetters] = await Promise.all([wb.stats(), wb.deadLetters.count()]);
       const m = wb.metrics();
       return {
         t: Date.now(),

@@ -53,15 +53,25 @@ export class Cursor {
     return entry;
   }
 
-  /** Up to `max` next entries in the region, in order; `[]` if there are none yet. */
-  async pollBatch(max: number): Promise<JournalEntry[]> {
+  /**
+   * Up to `max` next entries in the region, in order; `[]` if there are none yet. With
+   * `maxBytes`, the read stops once the payloads reach it (the first entry comes whatever
+   * its size).
+   */
+  async pollBatch(max: number, options: { maxBytes?: number } = {}): Promise<JournalEntry[]> {
     const limit = checkLimit(max);
     const entries = await this.journal.read(this.#position, {
       limit,
       ...(this.region === undefined ? {} : { region: this.region }),
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
     });
     const last = entries[entries.length - 1];
     if (last !== undefined) this.#position = last.position;
     return entries;
+  }
+
+  /** Resolves once the journal holds something past this cursor (at once if it does now). */
+  waitForMore(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.journal.waitForAppend(this.#position, options);
   }
 }

@@ -59,7 +59,7 @@ export function checkIds(ids: unknown): readonly number[] {
 /** Appends the named letters to `journal` again and removes them from `store`. */
 export async function replayDeadLetters(
   store: DeadLetterStore,
-  journal: Journal,
+  journal: Pick<Journal, 'append'>,
   ids: readonly number[],
 ): Promise<{ replayed: number; positions: number[] }> {
   const letters = await store.get(checkIds(ids));

@@ -139,7 +139,10 @@ export function prometheusRegistry(source: HasMetrics, options: PrometheusOption
  * The journal's own gauges, read from `journal.stats()` (and its dead-letter store) when
  * the registry is scraped: what any process can see in a journal file, pipeline or not.
  */
-export function journalCollectors(journal: Journal, options: PrometheusOptions = {}): Registry {
+export function journalCollectors(
+  journal: Pick<Journal, 'stats' | 'deadLetters'>,
+  options: PrometheusOptions = {},
+): Registry {
   const { registry, prefix } = resolve(options);
   let stats: ReturnType<Journal['stats']> | undefined;
   // One stats() per scrape: a scrape calls every collector in the same turn, so they all

@@ -69,7 +69,7 @@ test('.write() then .flush(): every entry reaches the sink, the last write per k
   assert.ok(m.batchSize.p99 <= 50);
   assert.equal(m.endToEndLatencyMs.count, 1000);
   assert.deepEqual(await wb.close(), { drained: true, remaining: 0 });
-  assert.equal(await wb.journal.committed('write-behind'), 1000);
+  assert.equal((await wb.stats()).consumers[0]?.position, 1000);
 });
 
 test('.writeAndWait() resolves once the entry is in the sink', async () => {
@@ -253,7 +253,7 @@ test("journal: 'memory' runs the same pipeline and truncates what reached the si
   for (let i = 0; i < 200; i++) await wb.write(`k${i % 5}`, { account: `k${i % 5}`, seq: i });
   await wb.flush();
   await new Promise((r) => setTimeout(r, 5));
-  const stats = await wb.journal.stats();
+  const stats = await wb.stats();
   assert.ok(stats.entries < 200, `${stats.entries} entries still held`);
   assert.equal(sink.rows.size, 5);
   await wb.close();
@@ -269,15 +269,56 @@ test('bad input gets a typed error at the call; nothing else is affected', async
   await wb.flush();
   assert.deepEqual([...sink.rows.keys()].sort(), ['good', 'good2']);
   assert.equal(wb.metrics().written, 2);
+  await assert.rejects(wb.write('k', 1, { idd: 'x' } as never), {
+    name: 'InputError',
+    message: /write options take only `id`, got `idd`/,
+  });
+  await wb.close();
+});
+
+test('WriteBehind.open() checks every option: a misspelled name names the nearest known one', async () => {
+  const sink = new MemorySink<unknown>();
+  const open = (extra: object) =>
+    WriteBehind.open({ journal: new MemoryJournal(), sink, ...fast, ...extra } as never);
+  await assert.rejects(open({ sink: {} }), {
+    name: 'ConfigError',
+    message: /Expected `sink` to be an object with writeBatch\(\)/,
+  });
   await assert.rejects(
-    WriteBehind.open({ journal: new MemoryJournal(), sink: {} as never }),
-    InputError,
-  );
-  await assert.rejects(
-    WriteBehind.open({ journal: new MemoryJournal(), sink, batch: { maxSize: 0 } }),
+    open({ batch: { maxSize: 0 } }),
     /Expected `batch.maxSize` to be an integer >= 1/,
   );
-  await wb.close();
+  await assert.rejects(open({ maxbacklog: 10 }), {
+    name: 'ConfigError',
+    message:
+      /Unknown option `maxbacklog` in WriteBehind.open\(\) options; did you mean `maxBacklog`\?/,
+  });
+  await assert.rejects(
+    open({ batchSize: 10 }),
+    /Unknown option `batchSize`.*did you mean `batch`\?/,
+  );
+  await assert.rejects(
+    open({ batch: { maxDelay: 5 } }),
+    /Unknown option `maxDelay` in batch; did you mean `maxDelayMs`\?/,
+  );
+  await assert.rejects(open({ retry: { attempts: 5 } }), /Unknown option `attempts` in retry/);
+  await assert.rejects(
+    open({ coalesce: 'yes' }),
+    /Expected `coalesce` to be a boolean, got `"yes"` \(string\)/,
+  );
+  await assert.rejects(
+    open({ clock: 'now' }),
+    /Expected `clock` to be an object with now\(\), setTimer\(\)/,
+  );
+  await assert.rejects(open({ consumer: '' }), /Expected `consumer` to be a non-empty string/);
+  await assert.rejects(
+    open({ deadLetters: {} }),
+    /Expected `deadLetters` to be an object with add\(\)/,
+  );
+  await assert.rejects(
+    open({ journal: 'disk' }),
+    /Expected `journal` to be an object with append\(\)/,
+  );
 });
 
 test('.close() refuses new writes with ClosedError and is idempotent', async () => {

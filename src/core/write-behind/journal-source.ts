@@ -1,0 +1,187 @@
+/**
+ * JournalSource: the durable side of the pipeline. Writes go into the journal; a Cursor
+ * reads from the consumer's checkpoint; the checkpoint moves to the watermark and handled
+ * entries are trimmed behind it, in bounded steps.
+ *
+ * A failed read is tried again with backoff (a disk that errs for a moment), READ_ATTEMPTS
+ * times in a row; then, or when the journal is closed under the pipeline, `take` rejects
+ * with a typed error and the pipeline stops.
+ */
+import { ClosedError, JournalReadError, JournalWriteError, SluiceError } from '../../errors.js';
+import { messageOf } from '../../errors.js';
+import { Cursor } from '../../journal/cursor.js';
+import { MemoryDeadLetters, type DeadLetterStore } from '../../journal/dead-letters.js';
+import type {
+  AppendOptions,
+  ConsumerHold,
+  Journal,
+  JournalEntry,
+  JournalRecord,
+  JournalStats,
+} from '../../journal/journal.js';
+import { sleep, type Clock } from '../clock.js';
+import { computeDelay, retry, type RetryPolicy } from '../retry.js';
+import type { EntrySource } from './source.js';
+
+/** Retries of one journal read before the pipeline stops (with backoff between them). */
+const READ_ATTEMPTS = 8;
+/** Entries deleted from the journal per trim: at least, and at most. */
+const TRIM_MIN = 1_000;
+const TRIM_MAX = 10_000;
+
+export interface JournalSourceOptions {
+  readonly consumer: string;
+  readonly retain: number;
+  readonly retry: RetryPolicy;
+  readonly clock: Clock;
+  /** A read failed and is tried again after `delayMs`. */
+  readonly onReadFailed: (attempt: number, delayMs: number, error: unknown) => void;
+}
+
+export class JournalSource implements EntrySource {
+  readonly journal: Journal;
+  readonly heldBytes = 0;
+  readonly #options: JournalSourceOptions;
+  readonly #readRetry: RetryPolicy;
+  readonly #cursor: Cursor;
+  readonly #hold: ConsumerHold;
+  /** Lowest position the journal may still hold: where the next trim starts. */
+  #retainedFrom: number;
+  /** No trim before the mark reaches this: set when another consumer held the last one back. */
+  #nextTrimAt = 0;
+
+  private constructor(
+    journal: Journal,
+    hold: ConsumerHold,
+    committed: number,
+    first: number,
+    options: JournalSourceOptions,
+  ) {
+    this.journal = journal;
+    this.#hold = hold;
+    this.#options = options;
+    this.#readRetry = { ...options.retry, maxAttempts: READ_ATTEMPTS };
+    this.#cursor = new Cursor(journal, { position: committed });
+    this.#retainedFrom = first;
+  }
+
+  /** Takes the consumer (JournalLockedError while another pipeline holds it). */
+  static async open(journal: Journal, options: JournalSourceOptions): Promise<JournalSource> {
+    const hold = await journal.acquire(options.consumer);
+    try {
+      const committed = await journal.committed(options.consumer);
+      const { first } = await journal.stats();
+      return new JournalSource(journal, hold, committed, first, options);
+    } catch (error) {
+      await hold.release();
+      throw error;
+    }
+  }
+
+  get id(): string {
+    return this.journal.id;
+  }
+
+  /** The checkpoint the pipeline resumed from (the cursor's start). */
+  get position(): number {
+    return this.#cursor.position;
+  }
+
+  async append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
+    try {
+      return await this.journal.append(records, options);
+    } catch (error) {
+      if (error instanceof SluiceError) throw error;
+      throw new JournalWriteError(`the journal refused the write: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async take(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]> {
+    while (!signal.aborted) {
+      const entries = await this.#read(limit, maxBytes, signal);
+      if (entries.length > 0) return entries;
+      try {
+        await this.#cursor.waitForMore({ signal });
+      } catch (error) {
+        if (signal.aborted) break;
+        // The read that follows meets the same trouble and handles it; this only paces it.
+        const delayMs = computeDelay(1, this.#options.retry);
+        this.#options.onReadFailed(1, delayMs, error);
+        await sleep(this.#options.clock, delayMs, signal).catch(() => {
+          // Aborted: closing, which the loop checks next.
+        });
+      }
+    }
+    return [];
+  }
+
+  /** One read through the cursor, tried again with backoff while it fails. */
+  async #read(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]> {
+    let attempts = 0;
+    try {
+      return await retry(
+        (attempt) => {
+          attempts = attempt;
+          return this.#cursor.pollBatch(limit, { maxBytes });
+        },
+        this.#readRetry,
+        {
+          signal,
+          clock: this.#options.clock,
+          isRetryable: (error) => !(error instanceof ClosedError),
+          onRetry: (error, attempt, delayMs) => this.#options.onReadFailed(attempt, delayMs, error),
+        },
+      );
+    } catch (error) {
+      if (signal.aborted) return [];
+      if (error instanceof ClosedError) {
+        throw new ClosedError(
+          'the journal was closed while the pipeline was open: close the pipeline first',
+          { cause: error },
+        );
+      }
+      throw new JournalReadError(
+        `the journal could not be read past position ${this.#cursor.position} (${attempts} attempts): ${messageOf(error)}`,
+        { cause: error instanceof JournalReadError ? error.cause : error },
+      );
+    }
+  }
+
+  async commit(mark: number): Promise<void> {
+    await this.journal.commit(this.#options.consumer, mark);
+    await this.#trim(mark);
+  }
+
+  /**
+   * Deletes handled entries older than the retention window, once at least TRIM_MIN of them
+   * have piled up, at most TRIM_MAX at a time (a bounded pause).
+   */
+  async #trim(mark: number): Promise<void> {
+    const before = mark + 1 - this.#options.retain;
+    if (mark < this.#nextTrimAt || before - this.#retainedFrom < TRIM_MIN) return;
+    const target = Math.min(before, this.#retainedFrom + TRIM_MAX);
+    const { firstRetained } = await this.journal.truncate(target);
+    this.#retainedFrom = firstRetained;
+    // Held back (another consumer's checkpoint): try again TRIM_MIN entries later, not on
+    // every batch.
+    if (firstRetained < target) this.#nextTrimAt = mark + TRIM_MIN;
+  }
+
+  async head(): Promise<number> {
+    return (await this.journal.stats()).head;
+  }
+
+  stats(): Promise<JournalStats> {
+    return this.journal.stats();
+  }
+
+  deadLetters(): DeadLetterStore {
+    return this.journal.deadLetters?.() ?? new MemoryDeadLetters();
+  }
+
+  release(): Promise<void> {
+    return this.#hold.release();
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * MemorySource: the pipeline without a journal (`journal: 'memory'`). Entries wait in a
+ * bounded {@link Channel} between `write()` and the lanes: no file, no decoding, and
+ * everything not yet in the sink is LOST if the process dies.
+ *
+ * What the sink receives is the caller's own value (checked and measured as JSON at `write`,
+ * not copied): do not change a value after writing it. An id deduplicates while its entry is
+ * not yet finished; versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
+ * Dead letters are kept in memory unless the options name a store.
+ */
+import { randomBytes } from 'node:crypto';
+import { jsonCodec } from '../../journal/codec.js';
+import { MemoryDeadLetters, type DeadLetterStore } from '../../journal/dead-letters.js';
+import type {
+  AppendOptions,
+  JournalEntry,
+  JournalRecord,
+  JournalStats,
+} from '../../journal/journal.js';
+import { encodeRecords, payloadBytes } from '../../journal/validate.js';
+import { Channel } from '../channel.js';
+import type { Clock } from '../clock.js';
+import { Deque } from '../deque.js';
+import type { EntrySource } from './source.js';
+
+export class MemorySource implements EntrySource {
+  readonly journal = undefined;
+  readonly id = randomBytes(8).toString('hex');
+  readonly #channel: Channel<JournalEntry>;
+  readonly #clock: Clock;
+  readonly #consumer: string;
+  readonly #deadLetters: MemoryDeadLetters = new MemoryDeadLetters();
+  #head = 0;
+  #version = 0;
+  #mark = 0;
+  /** Bytes in the channel: accepted, not yet taken. */
+  #queuedBytes = 0;
+  /** Ids of unfinished entries, and the same in position order to forget them. */
+  readonly #ids = new Map<string, number>();
+  readonly #idOrder = new Deque<{ position: number; id: string }>();
+
+  constructor(options: { capacity: number; clock: Clock; consumer: string }) {
+    this.#channel = new Channel<JournalEntry>({ capacity: options.capacity, clock: options.clock });
+    this.#clock = options.clock;
+    this.#consumer = options.consumer;
+  }
+
+  get heldBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  async append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
+    // Checked and measured as the journal would store them: the same errors, the same sizes.
+    const encoded = encodeRecords(records, jsonCodec, options);
+    const now = this.#clock.now();
+    const sends: Promise<boolean>[] = [];
+    const positions = encoded.map((r, i) => {
+      if (r.id !== undefined) {
+        const existing = this.#ids.get(r.id);
+        if (existing !== undefined) return existing;
+      }
+      const position = ++this.#head;
+      const version = r.version ?? (this.#version = Math.max(this.#version + 1, now * 1000));
+      const bytes = payloadBytes(r.payload);
+      if (r.id !== undefined) {
+        this.#ids.set(r.id, position);
+        this.#idOrder.push({ position, id: r.id });
+      }
+      this.#queuedBytes += bytes;
+      // Sent in position order, in this synchronous step: the channel keeps that order.
+      sends.push(
+        this.#channel.send({
+          position,
+          key: r.key,
+          type: r.type,
+          id: r.id,
+          payload: (records[i] as JournalRecord).payload,
+          appendedAt: now,
+          bytes,
+          version,
+          origin: r.origin,
+        }),
+      );
+      return position;
+    });
+    await Promise.all(sends);
+    return positions;
+  }
+
+  async take(limit: number, _maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]> {
+    let entries: JournalEntry[];
+    try {
+      entries = await this.#channel.receiveBatch(limit, 0, { signal });
+    } catch (error) {
+      if (signal.aborted) return [];
+      throw error;
+    }
+    for (const e of entries) this.#queuedBytes -= e.bytes;
+    return entries;
+  }
+
+  commit(mark: number): Promise<void> {
+    this.#mark = mark;
+    for (let e = this.#idOrder.peek(); e !== undefined && e.position <= mark;) {
+      this.#idOrder.shift();
+      this.#ids.delete(e.id);
+      e = this.#idOrder.peek();
+    }
+    return Promise.resolve();
+  }
+
+  head(): Promise<number> {
+    return Promise.resolve(this.#head);
+  }
+
+  stats(): Promise<JournalStats> {
+    const pending = this.#head - this.#mark;
+    return Promise.resolve({
+      head: this.#head,
+      first: this.#mark + 1,
+      entries: pending,
+      bytes: this.#queuedBytes,
+      consumers: [{ consumer: this.#consumer, position: this.#mark, lag: pending }],
+    });
+  }
+
+  deadLetters(): DeadLetterStore {
+    return this.#deadLetters;
+  }
+
+  release(): Promise<void> {
+    return Promise.resolve();
+  }
+}

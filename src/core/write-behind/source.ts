@@ -1,0 +1,44 @@
+/**
+ * Where the pipeline's entries come from: the seam between `write()` and the lanes.
+ *
+ * - {@link JournalSource} (durable): `append` writes the journal; `take` reads it with a
+ *   Cursor from the checkpoint; `commit` moves the checkpoint and trims behind it.
+ * - {@link MemorySource} (`journal: 'memory'`): `append` puts entries in a bounded Channel;
+ *   `take` receives from it; nothing survives the process.
+ *
+ * Either way positions increase in the order entries are taken, so the Watermark can tell
+ * how far everything has finished.
+ */
+import type { DeadLetterStore } from '../../journal/dead-letters.js';
+import type {
+  AppendOptions,
+  Journal,
+  JournalEntry,
+  JournalRecord,
+  JournalStats,
+} from '../../journal/journal.js';
+
+export interface EntrySource {
+  /** The journal behind it; `undefined` in memory mode. */
+  readonly journal: Journal | undefined;
+  /** Part of the sink id of id-less entries (`<id>:<version>`): unique per journal. */
+  readonly id: string;
+  /** Payload bytes accepted and not yet taken (memory mode holds them; a journal does not). */
+  readonly heldBytes: number;
+  /** Stores the records, in order; resolves with their positions once stored. */
+  append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]>;
+  /**
+   * The next entries: at least one, at most `limit`, and past the first at most `maxBytes`
+   * of payload. Waits for one; resolves `[]` once `signal` aborts.
+   */
+  take(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]>;
+  /** Everything at or below `mark` is in the sink or the dead letters. */
+  commit(mark: number): Promise<void>;
+  /** The newest position stored (by anyone). */
+  head(): Promise<number>;
+  stats(): Promise<JournalStats>;
+  /** Where failing entries go unless the options name a store. */
+  deadLetters(): DeadLetterStore;
+  /** Lets the consumer go (the source is not used after this). */
+  release(): Promise<void>;
+}
