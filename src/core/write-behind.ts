@@ -18,13 +18,11 @@
  *   lose nothing.
  * - Per-key order: a key's entries go to one lane (the key's hash picks it; the lanes are
  *   fixed), in journal order, and its Batcher flushes them in order, one flush at a time.
- * - Bounded memory, in entries and in bytes: at most `maxBacklog` entries are appended and
- *   not yet finished, and the entries held in memory and not yet finished hold at most
- *   `maxBacklogBytes` of payload (one entry past it at most); beyond either, `write` waits
- *   (or rejects with QueueFullError under `overflow: 'reject'`), and reads are sized to fit,
- *   so a backlog of any size on disk is worked off within the bound. A value larger than
- *   `maxEntryBytes` is refused at `write`.
- * - A sink outage is waited out and poison is dead-lettered (see Delivery).
+ * - Bounded memory: at most `maxBacklog` entries unfinished and `maxBacklogBytes` of payload
+ *   held; beyond either `write` waits (Admission) or, under `overflow: 'reject'`, rejects
+ *   with QueueFullError; reads are sized to fit (Reader), so a backlog of any size on disk
+ *   is worked off within the bound. A value over `maxEntryBytes` is refused at `write`.
+ * - A sink outage is waited out and poison is dead-lettered (Delivery).
  * - One pipeline per journal consumer: `open` takes the consumer (`journal.acquire`) and
  *   refuses with JournalLockedError while another pipeline holds it; `close` lets it go.
  * - Sink ids: a write's `id`, or `<journal id>:<version>` (unique beyond one journal); a
@@ -41,30 +39,36 @@ import {
   ClosedError,
   InputError,
   JournalReadError,
-  QueueFullError,
   SluiceError,
+  messageOf,
+  show,
 } from '../errors.js';
-import { messageOf, show } from '../errors.js';
-import { replayDeadLetters, type DeadLetterStore } from '../journal/dead-letters.js';
+import { deadLetterView, type DeadLetterStore } from '../journal/dead-letters.js';
 import type { Journal, JournalEntry, JournalStats } from '../journal/journal.js';
 import type { Payload } from '../journal/codec.js';
-import { Batcher } from './batcher.js';
 import { withinDeadline } from './deadline.js';
 import { Emitter } from './events.js';
-import { Histogram } from './histogram.js';
-import { knownOptions, numberOption } from './options.js';
-import { hashKey } from './pool/routing.js';
+import { Lifecycle } from './lifecycle.js';
 import { Watermark } from './watermark.js';
-import { Delivery } from './write-behind/delivery.js';
+import { Admission, type Fullness } from './write-behind/admission.js';
+import { Delivery, type Delivered } from './write-behind/delivery.js';
+import { Checkpoint } from './write-behind/checkpoint.js';
+import { Lanes } from './write-behind/lanes.js';
+import { PipelineStats } from './write-behind/pipeline-stats.js';
+import { Reader } from './write-behind/reader.js';
 import { MarkWaiters } from './write-behind/mark-waiters.js';
 import { JournalSource } from './write-behind/journal-source.js';
 import { MemorySource } from './write-behind/memory-source.js';
-import { resolveWriteBehindOptions, type ResolvedOptions } from './write-behind/options.js';
+import {
+  resolveCloseOptions,
+  resolveWriteBehindOptions,
+  resolveWriteOptions,
+  type ResolvedOptions,
+} from './write-behind/options.js';
 import type { WriteBehindOptions } from './write-behind/options.js';
 import type { EntrySource } from './write-behind/source.js';
 import type {
   DeadLetters,
-  LaneStats,
   WriteBehindCloseResult,
   WriteBehindEvents,
   WriteBehindMetrics,
@@ -75,26 +79,27 @@ export type { WriteBehindOptions } from './write-behind/options.js';
 export type * from './write-behind/types.js';
 
 type State = 'running' | 'failed' | 'closing' | 'closed';
-const NEXT: Record<State, readonly State[]> = {
-  running: ['failed', 'closing'],
-  failed: ['closing'],
-  closing: ['closed'],
-  closed: [],
-};
 
 export class WriteBehind<V extends Payload>
   extends Emitter<WriteBehindEvents>
   implements AsyncDisposable
 {
+  /** The pipeline's dead letters: list, replay into the journal, purge. */
   readonly deadLetters: DeadLetters;
   readonly #o: ResolvedOptions<V>;
   readonly #source: EntrySource;
   readonly #delivery: Delivery<V>;
-  readonly #lanes: Lane[];
+  readonly #lanes: Lanes;
+  readonly #admission: Admission;
   readonly #watermark: Watermark;
   readonly #waiters: MarkWaiters;
   readonly #stop = new AbortController();
-  #state: State = 'running';
+  readonly #life = new Lifecycle<State>('write-behind', 'running', {
+    running: ['failed', 'closing'],
+    failed: ['closing'],
+    closing: ['closed'],
+    closed: [],
+  });
   /** Set once the pipeline stopped on its own; every later call reports it. */
   #failure: SluiceError | undefined;
 
@@ -102,46 +107,26 @@ export class WriteBehind<V extends Payload>
   #head: number;
   /** Highest position a write of this process was acknowledged at. */
   #acknowledged = 0;
-  /** Appends started and not yet resolved (they will each add at most one entry). */
-  #appending = 0;
-  #committed: number;
-  #committing: Promise<void> | undefined;
-  #reader: Promise<void> | undefined;
+  readonly #checkpoint: Checkpoint;
+  /** The reader's loop: never rejects; a failure it cannot get past stops the pipeline. */
+  readonly #reading: Promise<void>;
   #closing: Promise<WriteBehindCloseResult> | undefined;
-  /** Payload bytes of the entries taken from the source and not yet finished. */
-  #heldBytes = 0;
-  /**
-   * The largest entry of the last read, to size the next read to the bytes left. It starts
-   * at `maxEntryBytes`, so a first read of large entries cannot fetch more than fits.
-   */
-  #entryBytesEstimate: number;
-  #roomWaiters: (() => void)[] = [];
-  /** Woken when no append is in flight (close waits for writes it had let in). */
-  #appendWaiters: (() => void)[] = [];
-  /** Append time by position, for end-to-end latency (only entries written by this process). */
-  readonly #appendedAt = new Map<number, number>();
-  #written = 0;
-  #batches = 0;
-  readonly #batchSize = new Histogram();
-  readonly #flushLatency = new Histogram();
-  readonly #endToEnd = new Histogram();
+  readonly #reader: Reader;
+  readonly #stats = new PipelineStats();
 
   private constructor(o: ResolvedOptions<V>, source: EntrySource, committed: number, head: number) {
     super();
     this.#o = o;
     this.#source = source;
-    this.#committed = committed;
+    this.#checkpoint = new Checkpoint(source, committed, (error) =>
+      // Tried again with the next mark; until then the entries stay in the journal.
+      this.emit('checkpoint:failed', { error }),
+    );
     this.#head = head;
     this.#watermark = new Watermark(committed);
     this.#waiters = new MarkWaiters();
-    this.#entryBytesEstimate = o.maxEntryBytes;
     const store: DeadLetterStore = o.deadLetters ?? source.deadLetters();
-    this.deadLetters = {
-      list: (opts) => store.list(opts),
-      count: () => store.count(),
-      replay: (ids) => replayDeadLetters(store, source, ids),
-      purge: async (ids) => (await store.remove(ids)).length,
-    };
+    this.deadLetters = deadLetterView(store, source);
     this.#delivery = new Delivery<V>({
       ...o,
       store,
@@ -149,20 +134,29 @@ export class WriteBehind<V extends Payload>
       sinkId: (e) => e.origin ?? e.id ?? `${source.id}:${e.version}`,
       emit: (event, payload) => this.emit(event, payload),
     });
-    this.#lanes = Array.from({ length: o.workers }, (_, id) => ({
-      id,
-      batcher: new Batcher<JournalEntry, void>({
-        maxSize: o.maxSize,
-        maxDelayMs: o.maxDelayMs,
-        maxPending: Math.max(o.maxSize, o.maxBacklog),
-        clock: o.clock,
-        flush: (entries) => this.#flush(this.#lanes[id] as Lane, entries),
-      }),
-      busy: false,
-      processed: 0,
-      failed: 0,
-      queued: 0,
-    }));
+    this.#admission = new Admission(o.overflow, o);
+    this.#lanes = new Lanes({
+      ...o,
+      count: o.workers,
+      maxPending: o.maxBacklog,
+      deliver: (laneId, entries) => this.#deliver(laneId, entries),
+      // A flush gives up only when closing (its entries stay in the journal); any other
+      // failure here would stall the pipeline silently, so it stops it loudly.
+      onLost: (error) => {
+        if (!this.#stop.signal.aborted) this.#fail(error);
+      },
+    });
+    this.#reader = new Reader(source, this.#lanes, this.#watermark, o, {
+      running: () => this.#life.is('running'),
+      // Rejects only when closing or failed, which the reader's loop then sees.
+      finishedOne: () => this.#whenFinished(this.#watermark.mark + 1, true).catch(() => {}),
+      taken: (entry) => {
+        if (entry.position > this.#head) this.#head = entry.position;
+      },
+    });
+    this.#reading = this.#reader
+      .run(this.#stop.signal)
+      .catch((error: unknown) => this.#fail(error));
   }
 
   /** Opens the pipeline and starts processing what the journal holds past the checkpoint. */
@@ -180,7 +174,6 @@ export class WriteBehind<V extends Payload>
     try {
       const committed = source instanceof JournalSource ? source.position : 0;
       wb = new WriteBehind(o, source, committed, await source.head());
-      wb.#reader = wb.#read();
       return wb;
     } catch (error) {
       await source.release();
@@ -204,8 +197,10 @@ export class WriteBehind<V extends Payload>
     if (typeof key !== 'string' || key.length === 0) {
       throw new InputError(`key must be a non-empty string, got ${show(key)}`);
     }
-    const id = writeId(options);
-    await this.#room(); // counts this write in #appending when it lets it through
+    const id = resolveWriteOptions(options);
+    await this.#admission.enter(this.#full, () =>
+      this.#assertAccepting('the write was not accepted'),
+    );
     try {
       const [position] = await this.#source.append(
         [{ key, payload: value, ...(id === undefined ? {} : { id }) }],
@@ -215,13 +210,11 @@ export class WriteBehind<V extends Payload>
       if (p > this.#acknowledged) this.#acknowledged = p;
       if (p > this.#head) {
         this.#head = p;
-        this.#appendedAt.set(p, this.#o.clock.now());
-        this.#written++;
+        this.#stats.appended(p, this.#o.clock.now());
       }
       return p;
     } finally {
-      this.#appending--;
-      if (this.#appending === 0) for (const settled of this.#appendWaiters.splice(0)) settled();
+      this.#admission.leave();
     }
   }
 
@@ -242,7 +235,7 @@ export class WriteBehind<V extends Payload>
   /** Resolves once nothing written is unfinished (at once if so already); keeps accepting. */
   async drain(): Promise<void> {
     this.#assertOpen();
-    while (this.#watermark.mark < this.#head && this.#state === 'running') {
+    while (this.#watermark.mark < this.#head && this.#life.is('running')) {
       await this.#whenFinished(this.#head, true);
     }
     if (this.#failure !== undefined) throw this.#failure;
@@ -253,8 +246,7 @@ export class WriteBehind<V extends Payload>
    * stays in the journal for the next open; the result says how much.
    */
   close(options?: { deadlineMs?: number }): Promise<WriteBehindCloseResult> {
-    const o = knownOptions('close options', options, ['deadlineMs']);
-    const deadlineMs = numberOption('deadlineMs', o.deadlineMs, Infinity, 0);
+    const deadlineMs = resolveCloseOptions(options);
     this.#closing ??= this.#close(deadlineMs);
     return this.#closing;
   }
@@ -264,75 +256,19 @@ export class WriteBehind<V extends Payload>
   }
 
   metrics(): WriteBehindMetrics {
-    const d = this.#delivery;
-    const since = d.unavailableSince;
-    return {
-      written: this.#written,
-      persisted: d.persisted,
-      superseded: d.superseded,
-      duplicates: d.duplicates,
-      retried: d.retried,
-      deadLettered: d.deadLettered,
-      batches: this.#batches,
-      outages: d.outages,
-      unavailableForMs: since === undefined ? 0 : this.#o.clock.now() - since,
+    return this.#stats.snapshot({
+      delivery: this.#delivery,
+      lanes: this.#lanes,
+      now: this.#o.clock.now(),
       backlog: this.#head - this.#watermark.mark,
-      backlogBytes: this.#heldBytes + this.#source.heldBytes,
-      lag: this.#head - this.#committed,
-      batchSize: this.#batchSize.snapshot(),
-      flushLatencyMs: this.#flushLatency.snapshot(),
-      endToEndLatencyMs: this.#endToEnd.snapshot(),
-      workers: this.#lanes.map((l): LaneStats => ({
-        id: l.id,
-        state: !l.busy ? 'idle' : since === undefined ? 'writing' : 'waiting',
-        processed: l.processed,
-        failed: l.failed,
-        queued: l.queued,
-      })),
-    };
-  }
-
-  // ---- reading and routing --------------------------------------------------------------
-
-  /** The reader: never rejects; a failure it cannot get past stops the pipeline. */
-  async #read(): Promise<void> {
-    const signal = this.#stop.signal;
-    try {
-      while (!signal.aborted && this.#state === 'running') {
-        const room = this.#o.maxBacklog - this.#watermark.pending;
-        const bytesRoom = this.#o.maxBacklogBytes - this.#heldBytes;
-        if (room <= 0 || bytesRoom <= 0) {
-          // Rejects only when closing or failed, which the loop condition then sees.
-          await this.#whenFinished(this.#watermark.mark + 1, true).catch(() => {});
-          continue;
-        }
-        // As many entries as fit in the bytes left, judging by the sizes seen so far.
-        const fit = Math.max(1, Math.floor(bytesRoom / this.#entryBytesEstimate));
-        const entries = await this.#source.take(Math.min(room, 1000, fit), bytesRoom, signal);
-        let largest = 1;
-        for (const entry of entries) {
-          this.#heldBytes += entry.bytes;
-          if (entry.bytes > largest) largest = entry.bytes;
-          this.#watermark.begin(entry.position);
-          if (entry.position > this.#head) this.#head = entry.position;
-          const lane = this.#lanes[hashKey(entry.key) % this.#lanes.length] as Lane;
-          lane.queued++;
-          lane.batcher.submit(entry).catch((error: unknown) => {
-            // A flush gives up only when closing (its entries stay in the journal); any
-            // other failure here would stall the pipeline silently, so it stops it loudly.
-            if (!signal.aborted) this.#fail(error);
-          });
-        }
-        if (entries.length > 0) this.#entryBytesEstimate = largest;
-      }
-    } catch (error) {
-      this.#fail(error);
-    }
+      backlogBytes: this.#reader.heldBytes + this.#source.heldBytes,
+      lag: this.#head - this.#checkpoint.committed,
+    });
   }
 
   /** The pipeline cannot go on: every waiter and every later call gets `error`. */
   #fail(error: unknown): void {
-    if (this.#state !== 'running') return; // closing is not a failure; the first one counts
+    if (!this.#life.is('running')) return; // closing is not a failure; the first one counts
     const failure =
       error instanceof SluiceError
         ? error
@@ -340,94 +276,51 @@ export class WriteBehind<V extends Payload>
             cause: error,
           });
     this.#failure = failure;
-    this.#setState('failed');
+    this.#life.to('failed');
     this.emit('pipeline:failed', { error: failure });
     this.#waiters.failAll(failure);
-    for (const wake of this.#roomWaiters.splice(0)) wake();
+    this.#admission.wake();
   }
 
   // ---- finishing --------------------------------------------------------------------------
 
   /** One batch of one lane: deliver it, then finish its entries and move the mark. */
-  async #flush(lane: Lane, entries: JournalEntry[]): Promise<void> {
+  async #deliver(laneId: number, entries: JournalEntry[]): Promise<Delivered> {
     const started = this.#o.clock.now();
-    lane.busy = true;
-    try {
-      const { size, deadLettered } = await this.#delivery.deliver(entries);
-      for (const [position, error] of deadLettered) this.#waiters.deadLettered(position, error);
-      for (const e of entries) this.#finish(e);
-      lane.queued -= entries.length;
-      lane.failed += deadLettered.size;
-      lane.processed += size - deadLettered.size;
-      this.#batches++;
-      this.#batchSize.record(size);
-      const latencyMs = this.#o.clock.now() - started;
-      this.#flushLatency.record(latencyMs);
-      this.emit('batch:flushed', { workerId: lane.id, size, latencyMs });
-    } finally {
-      lane.busy = false;
+    const delivered = await this.#delivery.deliver(entries);
+    for (const [position, error] of delivered.deadLettered) {
+      this.#waiters.deadLettered(position, error);
     }
+    for (const e of entries) this.#finish(e);
+    const latencyMs = this.#o.clock.now() - started;
+    this.#stats.flushed(delivered.size, latencyMs);
+    this.emit('batch:flushed', { workerId: laneId, size: delivered.size, latencyMs });
     this.#advance();
+    return delivered;
   }
 
   #finish(entry: JournalEntry): void {
-    const position = entry.position;
-    this.#heldBytes -= entry.bytes;
-    this.#watermark.finish(position);
-    const appendedAt = this.#appendedAt.get(position);
-    if (appendedAt !== undefined) {
-      this.#appendedAt.delete(position);
-      this.#endToEnd.record(this.#o.clock.now() - appendedAt);
-    }
+    this.#reader.finished(entry);
+    this.#watermark.finish(entry.position);
+    this.#stats.finished(entry.position, this.#o.clock.now());
   }
 
   /** After the mark moved: wake waiters, free room, commit the checkpoint. */
   #advance(): void {
     this.#waiters.reached(this.#watermark.mark);
-    for (const wake of this.#roomWaiters.splice(0)) wake();
-    this.#commit();
-  }
-
-  /** Commits the mark; one commit at a time, the latest mark wins. */
-  #commit(): void {
-    if (this.#state === 'closed') return; // a flush that outlived close(): the next holder commits
-    if (this.#committing !== undefined || this.#watermark.mark <= this.#committed) return;
-    const mark = this.#watermark.mark;
-    this.#committing = (async () => {
-      try {
-        await this.#source.commit(mark);
-        this.#committed = mark;
-      } finally {
-        this.#committing = undefined;
-      }
-      this.#commit();
-    })();
-    this.#committing.catch((error: unknown) => {
-      // Tried again with the next mark; until then the entries stay in the journal.
-      this.emit('checkpoint:failed', { error });
-    });
+    this.#admission.wake();
+    this.#checkpoint.moveTo(this.#watermark.mark);
   }
 
   // ---- waiting ----------------------------------------------------------------------------
 
-  /** Waits until there is room for one more entry, then takes it (in `#appending`). */
-  async #room(): Promise<void> {
-    for (;;) {
-      const o = this.#o;
-      const entriesFull = this.#head + this.#appending - this.#watermark.mark >= o.maxBacklog;
-      const bytesFull = this.#heldBytes + this.#source.heldBytes >= o.maxBacklogBytes;
-      if (!entriesFull && !bytesFull) break;
-      if (o.overflow === 'reject') {
-        throw entriesFull
-          ? new QueueFullError('write-behind backlog', o.maxBacklog)
-          : new QueueFullError('write-behind backlog bytes', o.maxBacklogBytes);
-      }
-      await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
-      this.#assertAccepting('the write was not accepted');
-    }
-    // Taken in the same synchronous step as the check, so concurrent writers cannot all pass.
-    this.#appending++;
-  }
+  /** Which backlog bound a write would pass now, with `appending` writes let in. */
+  readonly #full = (appending: number): Fullness => {
+    const o = this.#o;
+    if (this.#head + appending - this.#watermark.mark >= o.maxBacklog) return 'entries';
+    if (this.#reader.heldBytes + this.#source.heldBytes >= o.maxBacklogBytes) return 'bytes';
+    return undefined;
+  };
 
   /** Resolves when `position` is finished (in the sink; `anyOutcome`: or dead-lettered). */
   #whenFinished(position: number, anyOutcome = false): Promise<void> {
@@ -442,10 +335,10 @@ export class WriteBehind<V extends Payload>
     while (
       this.#watermark.mark < target &&
       !this.#stop.signal.aborted &&
-      this.#state === 'running'
+      this.#life.is('running')
     ) {
       const before = this.#watermark.mark;
-      await Promise.race([done, Promise.all(this.#lanes.map((l) => l.batcher.flushNow()))]);
+      await Promise.race([done, this.#lanes.flush()]);
       // Nothing buffered moved the mark (the reader has not read the rest yet, or waits out
       // a failed read): wait for the mark instead of spinning.
       if (this.#watermark.mark === before) {
@@ -465,13 +358,6 @@ export class WriteBehind<V extends Payload>
     if (this.#stop.signal.aborted) throw new ClosedError('write-behind is closed');
   }
 
-  #setState(next: State): void {
-    if (!NEXT[this.#state].includes(next)) {
-      throw new Error(`write-behind cannot go from ${this.#state} to ${next}`);
-    }
-    this.#state = next;
-  }
-
   async #close(deadlineMs: number): Promise<WriteBehindCloseResult> {
     let flushError: unknown;
     // Writes let in before close() may still be appending: wait for them, then flush again,
@@ -481,11 +367,9 @@ export class WriteBehind<V extends Payload>
       await this.flush();
       while (
         !this.#stop.signal.aborted &&
-        (this.#appending > 0 || this.#acknowledged > this.#watermark.mark)
+        (this.#admission.appending > 0 || this.#acknowledged > this.#watermark.mark)
       ) {
-        if (this.#appending > 0) {
-          await new Promise<void>((resolve) => this.#appendWaiters.push(resolve));
-        }
+        await this.#admission.settled();
         await this.#flushTo(this.#acknowledged);
       }
     };
@@ -497,43 +381,20 @@ export class WriteBehind<V extends Payload>
       deadlineMs,
       this.#o.clock,
     ).catch(() => false);
-    this.#setState('closing');
+    this.#life.to('closing');
     this.#stop.abort(new ClosedError('write-behind is closing'));
-    for (const wake of this.#roomWaiters.splice(0)) wake();
+    this.#admission.wake();
     // Nothing more will finish: wake whoever waits on the mark (the reader among them).
     this.#waiters.closeAll();
-    await Promise.all(this.#lanes.map((l) => l.batcher.close({ deadlineMs: 0 })));
-    await this.#reader?.catch(() => {});
-    await this.#committing?.catch(() => {});
-    this.#commit();
-    await this.#committing?.catch(() => {});
+    await this.#lanes.close();
+    await this.#reading;
+    await this.#checkpoint.stop(this.#watermark.mark);
     const remaining = this.#head - this.#watermark.mark;
-    this.#setState('closed');
+    this.#life.to('closed');
     await this.#source.release();
     // Everything is released; now say why the pipeline could not finish, if it could not.
     const failure = this.#failure ?? (flushError instanceof SluiceError ? flushError : undefined);
     if (failure !== undefined) throw failure;
     return { drained, remaining };
   }
-}
-
-/** The `id` of a write's options (a per-call argument: bad ones are InputErrors). */
-function writeId(options: WriteOptions): string | undefined {
-  if (typeof options !== 'object' || options === null) {
-    throw new InputError(`write options must be an object when given, got ${show(options)}`);
-  }
-  for (const name of Object.keys(options)) {
-    if (name !== 'id') throw new InputError(`write options take only \`id\`, got \`${name}\``);
-  }
-  return options.id;
-}
-
-/** One lane: its Batcher and what it has done. */
-interface Lane {
-  readonly id: number;
-  readonly batcher: Batcher<JournalEntry, void>;
-  busy: boolean;
-  processed: number;
-  failed: number;
-  queued: number;
 }

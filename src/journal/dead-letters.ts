@@ -77,6 +77,29 @@ export async function replayDeadLetters(
   return { replayed: letters.length, positions };
 }
 
+/** The pipeline's dead letters: look at them, put them back in the journal, or purge them. */
+export interface DeadLetters {
+  list(options?: { after?: number; limit?: number }): Promise<DeadLetter[]>;
+  count(): Promise<number>;
+  /** Appends these letters to the journal again (the pipeline retries them) and removes them. */
+  replay(ids: readonly number[]): Promise<{ replayed: number; positions: number[] }>;
+  /** Removes these letters for good; returns how many were removed. */
+  purge(ids: readonly number[]): Promise<number>;
+}
+
+/** A store seen as a pipeline's dead letters: replay appends to `journal` and removes. */
+export function deadLetterView(
+  store: DeadLetterStore,
+  journal: Pick<Journal, 'append'>,
+): DeadLetters {
+  return {
+    list: (options) => store.list(options),
+    count: () => store.count(),
+    replay: (ids) => replayDeadLetters(store, journal, ids),
+    purge: async (ids) => (await store.remove(ids)).length,
+  };
+}
+
 /** MemoryDeadLetters: the store's reference semantics, in memory. */
 export class MemoryDeadLetters implements DeadLetterStore {
   readonly #letters = new Map<number, DeadLetter>();

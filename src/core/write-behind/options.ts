@@ -3,7 +3,7 @@
  * and checks every field (a misspelled name is a ConfigError naming the nearest known one).
  * Every default of the pipeline is written here and nowhere else.
  */
-import { ConfigError } from '../../errors.js';
+import { ConfigError, InputError, show } from '../../errors.js';
 import type { DeadLetterStore } from '../../journal/dead-letters.js';
 import type { Journal } from '../../journal/journal.js';
 import type { Payload } from '../../journal/codec.js';
@@ -170,4 +170,21 @@ export function resolveWriteBehindOptions<V extends Payload>(
     deadLetters,
     clock: serviceOption<Clock>('clock', o.clock, ['now', 'setTimer'], systemClock),
   };
+}
+
+/** A write's options (a per-call argument: a bad one is an InputError); returns its `id`. */
+export function resolveWriteOptions(options: { id?: string }): string | undefined {
+  if (typeof options !== 'object' || options === null) {
+    throw new InputError(`write options must be an object when given, got ${show(options)}`);
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== 'id') throw new InputError(`write options take only \`id\`, got \`${name}\``);
+  }
+  return options.id;
+}
+
+/** `close()`'s options; returns the deadline (no deadline unless given). */
+export function resolveCloseOptions(options: { deadlineMs?: number } | undefined): number {
+  const o = knownOptions('close options', options, ['deadlineMs']);
+  return numberOption('deadlineMs', o.deadlineMs, Infinity, 0);
 }

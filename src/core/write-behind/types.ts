@@ -1,6 +1,5 @@
 /** WriteBehind's public shapes: what a write takes, what metrics and events report. */
 import type { SluiceError } from '../../errors.js';
-import type { DeadLetter } from '../../journal/dead-letters.js';
 import type { HistogramSnapshot } from '../histogram.js';
 
 export interface WriteOptions {
@@ -8,15 +7,7 @@ export interface WriteOptions {
   id?: string;
 }
 
-/** The pipeline's dead letters: look at them, put them back in the journal, or purge them. */
-export interface DeadLetters {
-  list(options?: { after?: number; limit?: number }): Promise<DeadLetter[]>;
-  count(): Promise<number>;
-  /** Appends these letters to the journal again (the pipeline retries them) and removes them. */
-  replay(ids: readonly number[]): Promise<{ replayed: number; positions: number[] }>;
-  /** Removes these letters for good; returns how many were removed. */
-  purge(ids: readonly number[]): Promise<number>;
-}
+export type { DeadLetters } from '../../journal/dead-letters.js';
 
 /** What a lane is doing: nothing, writing a batch, or waiting out a sink outage. */
 export type LaneState = 'idle' | 'writing' | 'waiting';
