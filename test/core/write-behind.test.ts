@@ -279,7 +279,7 @@ test('bad input gets a typed error at the call; nothing else is affected', async
 test('WriteBehind.open() checks every option: a misspelled name names the nearest known one', async () => {
   const sink = new MemorySink<unknown>();
   const open = (extra: object) =>
-    WriteBehind.open({ journal: new MemoryJournal(), sink, ...fast, ...extra } as never);
+    WriteBehind.open({ journal: new MemoryJournal(), sink, ...fast, ...extra });
   await assert.rejects(open({ sink: {} }), {
     name: 'ConfigError',
     message: /Expected `sink` to be an object with writeBatch\(\)/,
