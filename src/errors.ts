@@ -31,7 +31,8 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_WORKER_CRASHED'
   | 'ERR_SLUICE_WORKER_STUCK'
   | 'ERR_SLUICE_WORKER_FATAL'
-  | 'ERR_SLUICE_THREAD_EXIT';
+  | 'ERR_SLUICE_THREAD_EXIT'
+  | 'ERR_SLUICE_USAGE';
 
 /** Base class of every error sluice raises. */
 export class SluiceError extends Error {

@@ -5,8 +5,10 @@
 import { SluiceError } from '../errors.js';
 
 /** A mistake in how the command was called: exit code 2, like a usage error. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
+export class UsageError extends SluiceError {
+  constructor(message: string) {
+    super('ERR_SLUICE_USAGE', message);
+  }
 }
 
 export function exitCodeOf(error: unknown): number {
@@ -14,7 +16,7 @@ export function exitCodeOf(error: unknown): number {
 }
 
 export function describe(error: unknown): string {
-  if (error instanceof SluiceError || error instanceof UsageError) return error.message;
+  if (error instanceof SluiceError) return error.message;
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return typeof code === 'string' ? `${error.message} (${code})` : error.message;

@@ -126,7 +126,7 @@ export function knownOptions(
       'a known option',
       o[name],
       `Unknown option \`${name}\` in ${where}` +
-        (nearest === undefined ? '' : `; did you mean \`${nearest}\`?`) +
+        (nearest === undefined ? '.' : `; did you mean \`${nearest}\`?`) +
         ` Known options: ${known.map((k) => `\`${k}\``).join(', ')}`,
     );
   }
