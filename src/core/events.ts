@@ -5,7 +5,7 @@
  */
 import { callSafely } from './callbacks.js';
 
-export class Emitter<Events extends Record<string, unknown>> {
+export class Emitter<Events extends object> {
   readonly #listeners = new Map<keyof Events, Set<(payload: never) => void>>();
 
   on<E extends keyof Events>(event: E, listener: (payload: Events[E]) => void): () => void {
