@@ -42,7 +42,9 @@ export class LoadShedding {
   victim<J extends PoolJob>(queue: JobQueue<J>, incoming: J): J {
     const lowest = queue.lowestLevel();
     const incomingGoes =
-      lowest < 0 || incoming.level < lowest || (incoming.level === lowest && this.which === 'newest');
+      lowest < 0 ||
+      incoming.level < lowest ||
+      (incoming.level === lowest && this.which === 'newest');
     return incomingGoes ? incoming : (queue.shed(this.which) as J);
   }
 }

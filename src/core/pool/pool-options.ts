@@ -97,7 +97,8 @@ export function resolvePoolOptions<K extends PoolKey, M, R>(
     handler:
       o.handler === undefined ? undefined : functionOption<PoolHandler<M, R>>('handler', o.handler),
     threads: o.threads === undefined ? undefined : resolveThreads(o.threads),
-    queueLimit: q.limit === undefined ? Infinity : integerOption('queue.limit', q.limit, undefined, 0),
+    queueLimit:
+      q.limit === undefined ? Infinity : integerOption('queue.limit', q.limit, undefined, 0),
     discard: choiceOption('queue.discard', q.discard, 'newest', ['oldest', 'newest']),
     ttlMs: numberOption('ttlMs', o.ttlMs, Infinity, 0),
     priorities: integerOption('priorities', o.priorities, 1, 1, 100),

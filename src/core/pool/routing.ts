@@ -31,12 +31,7 @@ export type RoutingMode =
   | { customHash: (key: string, workers: number) => number };
 
 export type RoutingKind =
-  | 'keyPersistent'
-  | 'stickyQueuer'
-  | 'queuer'
-  | 'roundRobin'
-  | 'random'
-  | 'customHash';
+  'keyPersistent' | 'stickyQueuer' | 'queuer' | 'roundRobin' | 'random' | 'customHash';
 
 export type CustomHash = (key: string, workers: number) => number;
 
@@ -107,7 +102,9 @@ export class Router<W> {
   route(skey: string, active: readonly W[], waitingShared: boolean): Destination<W> {
     if (this.shared) {
       const owner = this.kind === 'stickyQueuer' ? this.#owners.get(skey) : undefined;
-      return owner !== undefined && !waitingShared ? { worker: owner.worker, sticky: true } : 'shared';
+      return owner !== undefined && !waitingShared
+        ? { worker: owner.worker, sticky: true }
+        : 'shared';
     }
     const owner = this.keyed ? this.#owners.get(skey) : undefined;
     return { worker: owner?.worker ?? this.#pick(skey, active), sticky: false };

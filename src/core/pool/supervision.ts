@@ -15,11 +15,7 @@
  * A worker still loading its module (a thread starting) is not pinged, so a slow start is
  * not taken for stuck.
  */
-import {
-  RestartBudgetExhaustedError,
-  WorkerCrashedError,
-  WorkerStuckError,
-} from '../../errors.js';
+import { RestartBudgetExhaustedError, WorkerCrashedError, WorkerStuckError } from '../../errors.js';
 import type { Clock, Timer } from '../clock.js';
 import type { RestartBudget } from '../restart-budget.js';
 import type { PoolJob } from './job.js';
@@ -124,7 +120,12 @@ export class Supervisor<J extends PoolJob> {
         worker.markStuck();
         this.pool.emit('worker:stuck', { workerId: worker.id, silentMs });
         if (dms.kill) {
-          this.replace(worker, new Error(`no answer to a ping for ${dms.timeoutMs} ms`), 'stuck', silentMs);
+          this.replace(
+            worker,
+            new Error(`no answer to a ping for ${dms.timeoutMs} ms`),
+            'stuck',
+            silentMs,
+          );
         }
       },
       dms.timeoutMs,

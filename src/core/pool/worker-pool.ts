@@ -303,7 +303,11 @@ export class WorkerPool<K extends PoolKey, M, R>
     // A sticky job follows its key to a worker whatever that worker's queue holds.
     const limit = sticky ? Infinity : this.#shedding.limit;
     if (limit === 0) {
-      this.#discards.discard(job, 'loadshed', `worker ${worker.id} was busy and the queue limit is 0`);
+      this.#discards.discard(
+        job,
+        'loadshed',
+        `worker ${worker.id} was busy and the queue limit is 0`,
+      );
       return false;
     }
     if (worker.queue.length >= limit && !this.#makeRoom(worker.queue, job, true)) return false;
@@ -382,6 +386,7 @@ export class WorkerPool<K extends PoolKey, M, R>
       (value) => {
         if (!worker.isRunning(job, generation)) return;
         this.#unseat(worker);
+        this.#router.disown(job.skey);
         worker.processed++;
         this.#books.completed++;
         job.resolve?.(value as R);
