@@ -12,8 +12,9 @@ afterEach(checkBooks);
 
 const handler = (n: number): number => n;
 type Options = WorkerPoolOptions<string, number, number>;
+/** Options as a caller without types might pass them: misspelled, mistyped. */
 const make = (options: Record<string, unknown>) => () =>
-  booked(new WorkerPool({ handler, ...options } as Options));
+  booked(new WorkerPool<string, number, number>({ handler, ...options }));
 
 test('new WorkerPool() refuses a misspelled option, naming the nearest known one', () => {
   assert.throws(make({ worker: 2 }), (e: unknown) => {
