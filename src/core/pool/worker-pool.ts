@@ -3,11 +3,13 @@
  *
  * The facade that composes the pool's parts; each concept has its file:
  * - `job.ts`: what a job is, and the checks on `cast`/`call` input ({@link InputError});
+ * - `dispatcher.ts`: a job from admission to a worker and to its end; the workers in rotation;
  * - `routing.ts`: which worker a job goes to, which mode to choose when, key ownership;
  * - `job-queue.ts`: queues by priority that keep each key's order;
  * - `discard.ts`: queue limits, which job is shed, how every discard is reported; ttl;
  * - `rate-gate.ts`: the rate limit and its delay line;
  * - `worker.ts`, `in-process-runner.ts`, `thread-worker.ts`: a worker and what runs its jobs;
+ * - `pool-books.ts`, `pool-events.ts`: the counts `stats()` shows, the events announced;
  * - `supervision.ts`: crashed or stuck workers replaced, the restart budget;
  * - `pool-options.ts`: the options and their one resolver.
  *
@@ -240,12 +242,14 @@ export class WorkerPool<K extends PoolKey, M, R>
       failure: this.#failure?.message,
     };
   }
+
   // ---- lifecycle ------------------------------------------------------------------------
 
   #createJob(spec: JobSpec<K, M>): Job<K, M, R> {
     return createJob(spec, { ttlMs: this.#ttlMs, levels: this.#levels, now: this.#clock.now() });
   }
 
+  /** The view of the pool its supervisor works through. */
   #supervised(): SupervisedPool<Job<K, M, R>> {
     return {
       running: () => this.#running(),
@@ -301,7 +305,6 @@ export class WorkerPool<K extends PoolKey, M, R>
     this.#stopped = this.#stopWorkers();
   }
 
-  /** Gives up on a worker's running job: its caller gets `error`. Whether there was one. */
   #stopWorkers(): Promise<void> {
     this.#supervisor.stop();
     return this.#dispatcher.stopWorkers();

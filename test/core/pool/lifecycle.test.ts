@@ -320,3 +320,42 @@ test('.close() refuses bad options: a misspelled name, a negative deadline', asy
   assert.equal(pool.stats().state, 'open', 'a refused close changes nothing');
   await pool.close();
 });
+
+test('.stats() reports a worker retired by resize as retiring until its queue is done', async () => {
+  const gate = deferred();
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 2,
+      routing: 'roundRobin',
+      handler: async (n) => {
+        await gate.promise;
+        return n;
+      },
+    }),
+  );
+  const calls = [pool.call({ key: 'a', msg: 0 }), pool.call({ key: 'b', msg: 1 })];
+  pool.resize(1);
+  assert.deepEqual(
+    pool.stats().workers.map((w) => [w.id, w.state]),
+    [
+      [0, 'busy'],
+      [1, 'retiring'],
+    ],
+  );
+  assert.equal(pool.stats().available, 0);
+  gate.resolve();
+  assert.deepEqual(await Promise.all(calls), [0, 1]);
+  assert.deepEqual(
+    pool.stats().workers.map((w) => [w.id, w.state]),
+    [[0, 'idle']],
+  );
+  await pool.close();
+});
+
+test('PoolEvents is closed: a misspelled event name does not compile', async () => {
+  const pool = booked(new WorkerPool<string, number, number>({ workers: 1, handler: (n) => n }));
+  // @ts-expect-error 'job:complete' is not a pool event
+  pool.on('job:complete', () => {});
+  pool.on('job:completed', (e) => assert.equal(typeof e.workerId, 'number'));
+  await pool.close();
+});
