@@ -2,7 +2,8 @@
  * Dispatcher: moves each job from admission to a worker, and on to its end.
  *
  * It owns the workers in rotation (`active`, which routing picks among) and those retiring
- * after a shrink, the shared queue of the queueing modes, and the books. Guarantees: a job
+ * after a shrink, and the shared queue of the queueing modes; it keeps the pool's books as
+ * jobs move. Guarantees: a job
  * accepted here ends exactly once (completed, failed or discarded) or is handed back by
  * `takeAllQueued`/`abandon` for the pool to end; a job past its ttl is discarded before it
  * starts, never after; a key's ownership (routing.ts) is held from the moment one of its
