@@ -35,7 +35,7 @@ async function sluiceCast(routing: RoutingMode, workers: number): Promise<number
   const pool = new WorkerPool<string, number, number>({ workers, routing, handler: (n) => n });
   const start = performance.now();
   for (let i = 0; i < JOBS; i++) pool.cast({ key: keys[i % KEYS] as string, msg: i });
-  await pool.onIdle();
+  await pool.drain();
   const seconds = (performance.now() - start) / 1000;
   await pool.close();
   return seconds;

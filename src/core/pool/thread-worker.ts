@@ -5,11 +5,15 @@
  * answers pings from the thread's own event loop (so a handler stuck in a busy loop cannot
  * answer), and reports the thread's death: an uncaught error at top level or
  * `process.exit()` in the thread ends the run in progress with a crash the pool handles.
+ * Unlike an in-process handler it can be stopped: `terminate()` ends the thread, and with it
+ * a job stuck in a busy loop.
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { ThreadExitError } from '../../errors.js';
+import type { PoolJob } from './job.js';
+import type { Runner, RunnerFactory } from './worker.js';
 
 export type ToThread =
   | { type: 'job'; id: number; key: string; attempt: number; msg: unknown }
@@ -59,7 +63,8 @@ function moduleUrl(module: string | URL): string {
   return module.startsWith('file:') ? module : new URL(module, `file://${process.cwd()}/`).href;
 }
 
-export class ThreadRunner {
+export class ThreadRunner implements Runner {
+  readonly isolated = true;
   readonly #worker: Worker;
   #nextId = 0;
   #run: { id: number; resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
@@ -94,9 +99,10 @@ export class ThreadRunner {
     });
   }
 
-  run(key: string, attempt: number, msg: unknown): Promise<unknown> {
+  run(job: PoolJob): Promise<unknown> {
     if (this.#exited) return Promise.reject(threadExit(undefined, this.#topLevelError));
     const id = ++this.#nextId;
+    const { skey: key, attempt, msg } = job;
     return new Promise((resolve, reject) => {
       this.#run = { id, resolve, reject };
       this.#worker.postMessage({ type: 'job', id, key, attempt, msg } satisfies ToThread);
@@ -138,4 +144,9 @@ export class ThreadRunner {
     if (m.ok) run.resolve(m.value);
     else run.reject(m.error);
   }
+}
+
+/** Runners for a pool with `threads`: each worker in a thread of its own. */
+export function threadRunners(options: ThreadOptions): RunnerFactory {
+  return (workerId, onDeath) => new ThreadRunner(workerId, options, onDeath);
 }

@@ -274,13 +274,16 @@ test('an onDiscard that throws does not break the pool; its error becomes a proc
   await pool.close();
 });
 
-test('close discards what is queued with reason shutdown and reports it', async () => {
-  const { pool, dropped, release } = busyPool();
+test('close() without a deadline runs what is queued instead of discarding it', async () => {
+  // Until the lifecycle table, close() discarded queued jobs at once; now only what is
+  // still queued at the deadline is discarded (see lifecycle.test.ts).
+  const { pool, ran, dropped, release } = busyPool();
   const queued = pool.call({ key: 'k', msg: 'queued' });
   const closing = pool.close();
-  await assert.rejects(queued, (e: unknown) => reasonOf(e) === 'shutdown');
   release();
-  assert.deepEqual(await closing, { drained: true, discarded: 1, abandoned: 0 });
-  assert.deepEqual(dropped, [['queued', 'shutdown']]);
+  assert.equal(await queued, 'queued');
+  assert.deepEqual(await closing, { drained: true, discarded: 0, abandoned: 0 });
+  assert.deepEqual(ran, ['blocker', 'queued']);
+  assert.deepEqual(dropped, []);
   assertBooks(pool);
 });

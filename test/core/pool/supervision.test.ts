@@ -221,3 +221,56 @@ test('resize keeps per-key order and exclusivity while workers retire', async ()
   assertBooks(pool);
   await pool.close();
 });
+
+test('a crashed job put back for a retry still runs before later jobs of its key, whatever their priority', async () => {
+  const gate = deferred();
+  const order: string[] = [];
+  let crashOnce = true;
+  const pool = booked(
+    new WorkerPool<string, string, string>({
+      workers: 1,
+      priorities: 2,
+      handler: async (msg) => {
+        order.push(msg);
+        if (msg === 'first' && crashOnce) {
+          await gate.promise;
+          crashOnce = false;
+          throw new FatalWorkerError('lost the connection');
+        }
+        return msg;
+      },
+    }),
+  );
+  const first = pool.call({ key: 'k', msg: 'first', priority: 0, retries: 1 });
+  const urgent = pool.call({ key: 'k', msg: 'urgent', priority: 1 });
+  gate.resolve();
+  assert.deepEqual(await Promise.all([first, urgent]), ['first', 'urgent']);
+  assert.deepEqual(order, ['first', 'first', 'urgent']);
+  assertBooks(pool);
+  await pool.close();
+});
+
+test('.close() while the restart budget runs out: the pool fails and close has nothing left to end', async () => {
+  const gate = deferred();
+  const pool = booked(
+    new WorkerPool<string, number, number>({
+      workers: 1,
+      restart: 'never',
+      handler: async (n) => {
+        await gate.promise;
+        if (n === 1) throw new FatalWorkerError('gone');
+        return n;
+      },
+    }),
+  );
+  const first = assert.rejects(pool.call({ key: 'k', msg: 1 }), WorkerCrashedError);
+  const queued = assert.rejects(pool.call({ key: 'k', msg: 2 }), RestartBudgetExhaustedError);
+  const closing = pool.close();
+  assert.equal(pool.stats().state, 'closing');
+  gate.resolve();
+  assert.deepEqual(await closing, { drained: false, discarded: 0, abandoned: 0 });
+  await first;
+  await queued;
+  assert.equal(pool.stats().state, 'failed');
+  assertBooks(pool);
+});
