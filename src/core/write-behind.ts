@@ -438,7 +438,7 @@ export class WriteBehind<V extends Payload>
       this.#failure === undefined
     ) {
       const before = this.#watermark.mark;
-      await Promise.race([done, Promise.all(this.#batchers.map((b) => b.flushNow()))]);
+      await Promise.race([done, Promise.all(this.#batchers.map((b) => b.flush()))]);
       // Nothing buffered moved the mark (the reader has not read the rest yet, or waits out
       // a failed read): wait for the mark instead of spinning.
       if (this.#watermark.mark === before) {

@@ -318,26 +318,26 @@ test('maxConcurrentFlushes lets that many flushes run at once, no more', async (
   for (const c of d.open) c.resolve();
 });
 
-test('.flushNow() sends a partial batch at once and resolves when it has settled', async () => {
+test('.flush() sends a partial batch at once and resolves when it has settled', async () => {
   const d = new FlushDouble<number>();
   const b = make<number>({ flush: d.flush, maxDelayMs: 1000 });
   void b.submit(1);
   void b.submit(2);
-  const flushed = track(b.flushNow());
+  const flushed = track(b.flush());
   await settle();
   assert.deepEqual(d.only().items, [1, 2]);
   assert.equal(flushed.state, 'pending');
   d.only().resolve();
   await settle();
   assert.equal(flushed.state, 'resolved');
-  await b.flushNow(); // nothing buffered: resolves at once
+  await b.flush(); // nothing buffered: resolves at once
 });
 
-test('.flushNow() also waits for a flush already in flight and does not reorder', async () => {
+test('.flush() also waits for a flush already in flight and does not reorder', async () => {
   const d = new FlushDouble<number>();
   const b = make<number>({ flush: d.flush, maxSize: 2, maxDelayMs: 1000 });
   for (const n of [1, 2, 3]) void b.submit(n);
-  const flushed = track(b.flushNow());
+  const flushed = track(b.flush());
   await settle();
   assert.deepEqual(d.only().items, [1, 2]);
   d.only().resolve();
