@@ -99,7 +99,10 @@ export function resolveBatcherOptions<I, O>(
     maxConcurrentFlushes: integerOption('maxConcurrentFlushes', o.maxConcurrentFlushes, 1, 1),
     overflow: choiceOption('overflow', o.overflow, 'wait', ['wait', 'reject']),
     flush: functionOption<FlushFunction<I, O>>('flush', o.flush),
-    retry: o.retry === undefined ? undefined : resolveRetryPolicy(o.retry as Partial<RetryPolicy>, 'retry'),
+    retry:
+      o.retry === undefined
+        ? undefined
+        : resolveRetryPolicy(o.retry as Partial<RetryPolicy>, 'retry'),
     isRetryable:
       o.isRetryable === undefined
         ? undefined

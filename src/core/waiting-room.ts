@@ -1,17 +1,17 @@
 /**
- * WaitingRoom: the Batcher's submits that wait for room (beyond `maxPending`), in arrival
- * order.
+ * WaitingRoom: callers waiting for room in a bounded queue, in arrival order — the Batcher's
+ * submits beyond `maxPending`, the Channel's senders while it is full (overflow `wait`).
  *
  * Guarantees: waiters leave in the order they came; each leaves exactly once, one of three
- * ways: admitted (`next()`: its item joins a batch), aborted (its signal fired: it rejects
- * with the signal's reason and is never flushed), or turned away at a close deadline
- * (`rejectAll`). An aborted waiter is marked and skipped later rather than searched for, so
- * an abort costs no scan of the queue.
+ * ways: admitted (`next()`: the owner takes its item and settles it), aborted (its signal
+ * fired: it rejects with the signal's reason and its item is never taken), or turned away
+ * (`rejectAll`, at a close). An aborted waiter is marked and skipped later rather than
+ * searched for, so an abort costs no scan of the queue.
  */
 import { onAbort } from './callbacks.js';
 import { Deque } from './deque.js';
 
-/** A submit waiting for room. */
+/** A caller waiting for room; `resolve` settles it once its item is taken. */
 export interface Waiter<I, O> {
   readonly item: I;
   readonly resolve: (value: O) => void;
@@ -38,7 +38,7 @@ export class WaitingRoom<I, O> {
     return this.#live;
   }
 
-  /** Waits for room; the promise is the submit's own outcome once admitted. */
+  /** Waits for room; the promise settles as the owner settles the admitted waiter. */
   enter(item: I, signal: AbortSignal | undefined): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       const waiter: Waiter<I, O> = {
