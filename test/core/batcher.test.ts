@@ -349,6 +349,38 @@ test('.flush() also waits for a flush already in flight and does not reorder', a
   assert.equal(flushed.state, 'resolved');
 });
 
+test('.flush() keeps accepting: a later submit waits for its own batch, not for this flush', async () => {
+  const d = new FlushDouble<number>();
+  const b = make<number>({ flush: d.flush, maxDelayMs: 1000 });
+  void b.submit(1);
+  const flushed = track(b.flush());
+  const later = track(b.submit(2));
+  await settle();
+  assert.deepEqual(d.only().items, [1]);
+  d.only().resolve();
+  await settle();
+  assert.equal(flushed.state, 'resolved', 'does not wait for the item submitted after it');
+  assert.equal(later.state, 'pending');
+  assert.equal(d.open.length, 0, 'the later item waits for its delay');
+  assert.equal(b.state, 'open');
+  await clock.advance(1000);
+  d.only().resolve();
+  await settle();
+  assert.equal(later.state, 'resolved');
+});
+
+test('.flush() resolves once the batch has settled, also when its flush failed', async () => {
+  const d = new FlushDouble<number>();
+  const b = make<number>({ flush: d.flush, maxDelayMs: 1000 });
+  const p = track(b.submit(1));
+  const flushed = track(b.flush());
+  await settle();
+  d.only().reject(new Error('disk full'));
+  await settle();
+  assert.ok(p.error instanceof BatchError, 'the caller gets the failure');
+  assert.equal(flushed.state, 'resolved');
+});
+
 test('.drain() resolves once nothing is buffered or in flight, at once when idle', async () => {
   const d = new FlushDouble<number>();
   const b = make<number>({ flush: d.flush });
@@ -405,6 +437,33 @@ test('.close() gives up at its deadline: in flight → TimeoutError, not flushed
   await settle();
   assert.ok(ps.every((p) => p.state === 'rejected'));
   assert.equal(b.stats().abandoned, 5);
+});
+
+test('.close() goes open → closing → closed', async () => {
+  const d = new FlushDouble<number>();
+  const b = make<number>({ flush: d.flush });
+  assert.equal(b.state, 'open');
+  void b.submit(1);
+  const closed = b.close();
+  assert.equal(b.state, 'closing');
+  await settle();
+  d.only().resolve();
+  await closed;
+  assert.equal(b.state, 'closed');
+});
+
+test('.close() refuses an unknown or bad option, naming it, and stays open', () => {
+  const b = make<number>({ flush: () => {} });
+  assert.throws(
+    () => void b.close({ deadline: 10 } as never),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /Unknown option `deadline` in Batcher.close\(\) options; did you mean `deadlineMs`\?/.test(
+        e.message,
+      ),
+  );
+  assert.throws(() => void b.close({ deadlineMs: -5 }), /`deadlineMs`/);
+  assert.equal(b.state, 'open');
 });
 
 test('[Symbol.asyncDispose]() closes the batcher', async () => {
@@ -499,6 +558,25 @@ test('new Batcher() refuses bad options with a ConfigError naming option, value 
       /Expected `flush` to be a function, got `"nope"` \(string\)/,
     ],
     [{ retry: { maxAttempts: -1 } }, /`retry.maxAttempts`/],
+    [
+      { retry: { maxAttempt: 2 } as never },
+      /Unknown option `maxAttempt` in retry; did you mean `maxAttempts`\?/,
+    ],
+    [{ retry: 'always' as never }, /Expected `retry` to be an object, got `"always"`/],
+    [
+      { maxDelay: 5 } as never,
+      /Unknown option `maxDelay` in Batcher options; did you mean `maxDelayMs`\?/,
+    ],
+    [{ maxsize: 5 } as never, /did you mean `maxSize`\?/],
+    [
+      { clock: 'now' as never },
+      /Expected `clock` to be an object with now\(\), setTimer\(\), got `"now"` \(string\)/,
+    ],
+    [{ clock: { now: () => 0 } as never }, /Expected `clock` to be an object with now\(\)/],
+    [
+      { isRetryable: true as never },
+      /Expected `isRetryable` to be a function, got `true` \(boolean\)/,
+    ],
   ];
   for (const [patch, message] of cases) {
     assert.throws(

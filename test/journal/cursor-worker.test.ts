@@ -2,15 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ClosedError,
+  ConfigError,
   CursorWorker,
   JournalLockedError,
   ManualClock,
   MemoryJournal,
   RestartBudgetExhaustedError,
+  TimeoutError,
   type CursorAction,
   type JournalEntry,
 } from '../../src/index.js';
-import { until } from '../helpers/flush-double.js';
+import { settle, track, until } from '../helpers/flush-double.js';
 
 /** A handler the test answers by hand, delivery by delivery. */
 class Deliveries {
@@ -99,7 +101,7 @@ test('CursorWorker parks when idle and wakes on the next append', async () => {
   assert.equal(clock.pendingTimers, 0, 'the idle timer was cancelled');
 });
 
-test('.stop() lets the current batch finish and commit, then the worker ends', async () => {
+test('.close() lets the batch in the handler finish and commit, then releases the consumer', async () => {
   const journal = await journalWith(3);
   const d = new Deliveries();
   const worker = CursorWorker.start(
@@ -108,19 +110,109 @@ test('.stop() lets the current batch finish and commit, then the worker ends', a
     d.handler,
   );
   await d.next(1);
-  worker.stop();
+  const closed = track(worker.close());
+  assert.equal(worker.close(), worker.close(), 'idempotent: the first promise again');
+  assert.equal(worker.state, 'closing');
+  await settle();
+  assert.equal(closed.state, 'pending', 'the handler is still running');
   d.ok();
+  await settle();
+  assert.deepEqual(closed.value, { drained: true });
   await worker.join();
-  assert.deepEqual(d.seen, [[1]]);
+  assert.equal(worker.state, 'stopped');
+  assert.deepEqual(d.seen, [[1]], 'no batch read after close');
   assert.equal(await journal.committed('c'), 1);
+  const next = await journal.acquire('c');
+  await next.release();
 });
 
-test('.stop() ends an idle worker', async () => {
+test('.close() ends an idle worker at once', async () => {
   const clock = new ManualClock();
   const worker = CursorWorker.start(new MemoryJournal(), { consumer: 'c', clock }, () => {});
   await until(() => clock.pendingTimers === 1, 'the worker to park');
-  worker.stop();
+  assert.deepEqual(await worker.close({ deadlineMs: 1000 }), { drained: true });
   await worker.join();
+  assert.equal(worker.state, 'stopped');
+  assert.equal(clock.pendingTimers, 0, 'no idle or deadline timer left');
+});
+
+test('.close({ deadlineMs }) with the handler done within the deadline commits it: drained', async () => {
+  const clock = new ManualClock();
+  const journal = await journalWith(2);
+  const d = new Deliveries();
+  const worker = CursorWorker.start(journal, { consumer: 'c', batchSize: 1, clock }, d.handler);
+  await d.next(1);
+  const closed = track(worker.close({ deadlineMs: 500 }));
+  await clock.advance(499);
+  d.ok();
+  await settle();
+  assert.deepEqual(closed.value, { drained: true });
+  assert.equal(await journal.committed('c'), 1);
+  assert.equal(clock.pendingTimers, 0);
+});
+
+test('.close({ deadlineMs }) with the handler still running at the deadline: its signal aborts, nothing is committed, the consumer is released', async () => {
+  const clock = new ManualClock();
+  const journal = await journalWith(2);
+  let signal: AbortSignal | undefined;
+  let finish: (() => void) | undefined;
+  const worker = CursorWorker.start(
+    journal,
+    { consumer: 'c', batchSize: 1, clock },
+    (_batch, context) =>
+      new Promise<void>((resolve) => {
+        signal = context.signal;
+        finish = resolve; // never called by the handler itself: it ignores its signal
+      }),
+  );
+  await until(() => signal !== undefined, 'the first delivery');
+  assert.equal(signal?.aborted, false);
+  const closed = track(worker.close({ deadlineMs: 500 }));
+  await clock.advance(499);
+  assert.equal(closed.state, 'pending');
+  await clock.advance(1);
+  await settle();
+  assert.deepEqual(closed.value, { drained: false });
+  assert.equal(signal?.aborted, true);
+  assert.ok(signal?.reason instanceof TimeoutError);
+  assert.equal(worker.state, 'stopped');
+  await worker.join();
+  assert.equal(await journal.committed('c'), 0, 'the abandoned batch is delivered again later');
+  const next = await journal.acquire('c'); // the hold was released
+  finish?.(); // a late finish changes nothing
+  await settle();
+  assert.equal(await journal.committed('c'), 0);
+  await next.release();
+});
+
+test('.close({ deadlineMs }) ignores a handler that fails after the deadline', async () => {
+  const clock = new ManualClock();
+  const journal = await journalWith(1);
+  const d = new Deliveries();
+  const restarts: unknown[] = [];
+  const worker = CursorWorker.start(
+    journal,
+    { consumer: 'c', clock, onRestart: (e) => restarts.push(e) },
+    d.handler,
+  );
+  await d.next(1);
+  const closing = worker.close({ deadlineMs: 10 });
+  await clock.advance(10);
+  assert.deepEqual(await closing, { drained: false });
+  d.fail('aborted late');
+  await settle();
+  await worker.join();
+  assert.deepEqual(restarts, [], 'no restart after close');
+});
+
+test('[Symbol.asyncDispose]() closes the worker', async () => {
+  const clock = new ManualClock();
+  let worker: CursorWorker | undefined;
+  {
+    await using w = CursorWorker.start(new MemoryJournal(), { consumer: 'c', clock }, () => {});
+    worker = w;
+    await until(() => clock.pendingTimers === 1, 'the worker to park');
+  }
   assert.equal(worker.state, 'stopped');
 });
 
@@ -267,45 +359,64 @@ test('CursorWorker fails with the journal error when its journal closes under it
 
 test('CursorWorker.start() refuses bad options', () => {
   const journal = new MemoryJournal();
-  assert.throws(
-    () => CursorWorker.start(journal, { consumer: '' }, () => {}),
-    /consumer must be a non-empty string/,
+  const start = (options: Record<string, unknown>, handler: unknown = () => {}): CursorWorker =>
+    CursorWorker.start(journal, { consumer: 'c', ...options } as never, handler as never);
+  const refuses = (options: Record<string, unknown>, message: RegExp, handler?: unknown): void => {
+    assert.throws(
+      () => start(options, handler),
+      (e: unknown) => e instanceof ConfigError && message.test(e.message),
+      String(message),
+    );
+  };
+  refuses({ consumer: '' }, /Expected `consumer` to be a non-empty string, got `""`/);
+  refuses({ batchSize: 0 }, /`batchSize`/);
+  refuses({ restart: 'always' }, /`restart`/);
+  refuses({ restart: { maxRestarts: 1, withinMS: 10 } }, /in restart; did you mean `withinMs`\?/);
+  refuses({ poison: { maxDeliveries: 0, onPoison: () => {} } }, /`poison.maxDeliveries`/);
+  refuses(
+    { poison: { maxDeliveries: 2, onPoison: 'log' } },
+    /Expected `poison.onPoison` to be a function, got `"log"`/,
   );
-  assert.throws(
-    () => CursorWorker.start(journal, { consumer: 'c', batchSize: 0 }, () => {}),
-    /`batchSize`/,
+  refuses(
+    { poison: { maxDelivery: 2, onPoison: () => {} } },
+    /in poison; did you mean `maxDeliveries`\?/,
   );
-  assert.throws(
-    () => CursorWorker.start(journal, { consumer: 'c', restart: 'always' as 'once' }, () => {}),
-    /`restart`/,
+  refuses(
+    { batchsize: 10 },
+    /Unknown option `batchsize` in CursorWorker options; did you mean `batchSize`\?/,
   );
-  assert.throws(
-    () =>
-      CursorWorker.start(
-        journal,
-        { consumer: 'c', poison: { maxDeliveries: 0, onPoison: () => {} } },
-        () => {},
-      ),
-    /`poison.maxDeliveries`/,
-  );
+  refuses({ onRestart: 'log' }, /Expected `onRestart` to be a function, got `"log"` \(string\)/);
+  refuses({ clock: 'now' }, /Expected `clock` to be an object with now\(\), setTimer\(\)/);
+  refuses({ region: { keys: 'a' } }, /region.keys must be an array of strings/);
+  refuses({ region: { keyPrefx: 'a' } }, /in region; did you mean `keyPrefix`\?/);
+  refuses({}, /Expected `handler` to be a function/, 'handle');
 });
 
-test('CursorWorker holds its consumer: a second worker on it fails with JournalLockedError; after stop() the next one runs', async () => {
+test('.close() refuses an unknown close option, naming the nearest one', async () => {
+  const clock = new ManualClock();
+  const worker = CursorWorker.start(new MemoryJournal(), { consumer: 'c', clock }, () => {});
+  assert.throws(() => void worker.close({ deadline: 5 } as never), /did you mean `deadlineMs`\?/);
+  assert.equal(worker.state, 'running');
+  await worker.close();
+});
+
+test('CursorWorker holds its consumer: a second worker on it fails with JournalLockedError; after close() the next one runs', async () => {
   const journal = await journalWith(3);
   const first = new Deliveries();
   const a = CursorWorker.start(journal, { consumer: 'mailer' }, first.handler);
   await first.next(1);
   const b = CursorWorker.start(journal, { consumer: 'mailer' }, () => undefined);
   await assert.rejects(b.join(), JournalLockedError);
-  a.stop();
+  const closing = a.close();
   first.ok();
-  await a.join();
+  assert.deepEqual(await closing, { drained: true });
   await journal.append([{ key: 'k', payload: 4 }]);
   const third = new Deliveries();
   const c = CursorWorker.start(journal, { consumer: 'mailer' }, third.handler);
   await third.next(1);
   assert.deepEqual(third.seen, [[4]], 'it resumes after what the first one committed');
-  c.stop();
+  const closingC = c.close();
   third.ok();
+  await closingC;
   await c.join();
 });
