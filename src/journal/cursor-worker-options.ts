@@ -103,7 +103,7 @@ function regionOption(value: unknown): Region | undefined {
   if (value === undefined) return undefined;
   const r = knownOptions('region', value, ['keys', 'keyPrefix', 'types']);
   try {
-    return checkRegion(r as Region);
+    return checkRegion(r);
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     throw new ConfigError('region', 'a region', value, error.message);

@@ -360,7 +360,7 @@ test('CursorWorker fails with the journal error when its journal closes under it
 test('CursorWorker.start() refuses bad options', () => {
   const journal = new MemoryJournal();
   const start = (options: Record<string, unknown>, handler: unknown = () => {}): CursorWorker =>
-    CursorWorker.start(journal, { consumer: 'c', ...options } as never, handler as never);
+    CursorWorker.start(journal, { consumer: 'c', ...options }, handler as never);
   const refuses = (options: Record<string, unknown>, message: RegExp, handler?: unknown): void => {
     assert.throws(
       () => start(options, handler),
