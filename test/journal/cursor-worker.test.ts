@@ -8,47 +8,9 @@ import {
   ManualClock,
   MemoryJournal,
   RestartBudgetExhaustedError,
-  TimeoutError,
-  type CursorAction,
-  type JournalEntry,
 } from '../../src/index.js';
-import { settle, track, until } from '../helpers/flush-double.js';
-
-/** A handler the test answers by hand, delivery by delivery. */
-class Deliveries {
-  readonly seen: number[][] = [];
-  #answers: { resolve: (a: CursorAction) => void; reject: (e: unknown) => void }[] = [];
-
-  readonly handler = (batch: JournalEntry[]): Promise<CursorAction> =>
-    new Promise((resolve, reject) => {
-      this.seen.push(batch.map((e) => e.position));
-      this.#answers.push({ resolve, reject });
-    });
-
-  async next(count: number): Promise<void> {
-    await until(() => this.seen.length >= count, `delivery ${count}`);
-  }
-
-  ok(action?: CursorAction): void {
-    this.#take().resolve(action);
-  }
-
-  fail(message = 'handler failed'): void {
-    this.#take().reject(new Error(message));
-  }
-
-  #take(): { resolve: (a: CursorAction) => void; reject: (e: unknown) => void } {
-    const answer = this.#answers.shift();
-    if (answer === undefined) throw new Error('no delivery is waiting for an answer');
-    return answer;
-  }
-}
-
-async function journalWith(n: number): Promise<MemoryJournal> {
-  const journal = new MemoryJournal();
-  await journal.append(Array.from({ length: n }, (_, i) => ({ key: `k${i}`, payload: i + 1 })));
-  return journal;
-}
+import { Deliveries, journalWith } from '../helpers/deliveries.js';
+import { until } from '../helpers/flush-double.js';
 
 test('CursorWorker delivers batches in order and commits after each one', async () => {
   const journal = await journalWith(5);
@@ -99,121 +61,6 @@ test('CursorWorker parks when idle and wakes on the next append', async () => {
   d.ok('stop');
   await worker.join();
   assert.equal(clock.pendingTimers, 0, 'the idle timer was cancelled');
-});
-
-test('.close() lets the batch in the handler finish and commit, then releases the consumer', async () => {
-  const journal = await journalWith(3);
-  const d = new Deliveries();
-  const worker = CursorWorker.start(
-    journal,
-    { consumer: 'c', batchSize: 1, clock: new ManualClock() },
-    d.handler,
-  );
-  await d.next(1);
-  const closed = track(worker.close());
-  assert.equal(worker.close(), worker.close(), 'idempotent: the first promise again');
-  assert.equal(worker.state, 'closing');
-  await settle();
-  assert.equal(closed.state, 'pending', 'the handler is still running');
-  d.ok();
-  await settle();
-  assert.deepEqual(closed.value, { drained: true });
-  await worker.join();
-  assert.equal(worker.state, 'stopped');
-  assert.deepEqual(d.seen, [[1]], 'no batch read after close');
-  assert.equal(await journal.committed('c'), 1);
-  const next = await journal.acquire('c');
-  await next.release();
-});
-
-test('.close() ends an idle worker at once', async () => {
-  const clock = new ManualClock();
-  const worker = CursorWorker.start(new MemoryJournal(), { consumer: 'c', clock }, () => {});
-  await until(() => clock.pendingTimers === 1, 'the worker to park');
-  assert.deepEqual(await worker.close({ deadlineMs: 1000 }), { drained: true });
-  await worker.join();
-  assert.equal(worker.state, 'stopped');
-  assert.equal(clock.pendingTimers, 0, 'no idle or deadline timer left');
-});
-
-test('.close({ deadlineMs }) with the handler done within the deadline commits it: drained', async () => {
-  const clock = new ManualClock();
-  const journal = await journalWith(2);
-  const d = new Deliveries();
-  const worker = CursorWorker.start(journal, { consumer: 'c', batchSize: 1, clock }, d.handler);
-  await d.next(1);
-  const closed = track(worker.close({ deadlineMs: 500 }));
-  await clock.advance(499);
-  d.ok();
-  await settle();
-  assert.deepEqual(closed.value, { drained: true });
-  assert.equal(await journal.committed('c'), 1);
-  assert.equal(clock.pendingTimers, 0);
-});
-
-test('.close({ deadlineMs }) with the handler still running at the deadline: its signal aborts, nothing is committed, the consumer is released', async () => {
-  const clock = new ManualClock();
-  const journal = await journalWith(2);
-  let signal: AbortSignal | undefined;
-  let finish: (() => void) | undefined;
-  const worker = CursorWorker.start(
-    journal,
-    { consumer: 'c', batchSize: 1, clock },
-    (_batch, context) =>
-      new Promise<void>((resolve) => {
-        signal = context.signal;
-        finish = resolve; // never called by the handler itself: it ignores its signal
-      }),
-  );
-  await until(() => signal !== undefined, 'the first delivery');
-  assert.equal(signal?.aborted, false);
-  const closed = track(worker.close({ deadlineMs: 500 }));
-  await clock.advance(499);
-  assert.equal(closed.state, 'pending');
-  await clock.advance(1);
-  await settle();
-  assert.deepEqual(closed.value, { drained: false });
-  assert.equal(signal?.aborted, true);
-  assert.ok(signal?.reason instanceof TimeoutError);
-  assert.equal(worker.state, 'stopped');
-  await worker.join();
-  assert.equal(await journal.committed('c'), 0, 'the abandoned batch is delivered again later');
-  const next = await journal.acquire('c'); // the hold was released
-  finish?.(); // a late finish changes nothing
-  await settle();
-  assert.equal(await journal.committed('c'), 0);
-  await next.release();
-});
-
-test('.close({ deadlineMs }) ignores a handler that fails after the deadline', async () => {
-  const clock = new ManualClock();
-  const journal = await journalWith(1);
-  const d = new Deliveries();
-  const restarts: unknown[] = [];
-  const worker = CursorWorker.start(
-    journal,
-    { consumer: 'c', clock, onRestart: (e) => restarts.push(e) },
-    d.handler,
-  );
-  await d.next(1);
-  const closing = worker.close({ deadlineMs: 10 });
-  await clock.advance(10);
-  assert.deepEqual(await closing, { drained: false });
-  d.fail('aborted late');
-  await settle();
-  await worker.join();
-  assert.deepEqual(restarts, [], 'no restart after close');
-});
-
-test('[Symbol.asyncDispose]() closes the worker', async () => {
-  const clock = new ManualClock();
-  let worker: CursorWorker | undefined;
-  {
-    await using w = CursorWorker.start(new MemoryJournal(), { consumer: 'c', clock }, () => {});
-    worker = w;
-    await until(() => clock.pendingTimers === 1, 'the worker to park');
-  }
-  assert.equal(worker.state, 'stopped');
 });
 
 test("restart 'once': a failed batch is delivered again from the checkpoint, a second failure is final", async () => {
@@ -390,14 +237,6 @@ test('CursorWorker.start() refuses bad options', () => {
   refuses({ region: { keys: 'a' } }, /region.keys must be an array of strings/);
   refuses({ region: { keyPrefx: 'a' } }, /in region; did you mean `keyPrefix`\?/);
   refuses({}, /Expected `handler` to be a function/, 'handle');
-});
-
-test('.close() refuses an unknown close option, naming the nearest one', async () => {
-  const clock = new ManualClock();
-  const worker = CursorWorker.start(new MemoryJournal(), { consumer: 'c', clock }, () => {});
-  assert.throws(() => void worker.close({ deadline: 5 } as never), /did you mean `deadlineMs`\?/);
-  assert.equal(worker.state, 'running');
-  await worker.close();
 });
 
 test('CursorWorker holds its consumer: a second worker on it fails with JournalLockedError; after close() the next one runs', async () => {
