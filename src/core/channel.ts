@@ -9,43 +9,59 @@
  *   `dropNewest` (the item is dropped, counted and handed to `onDiscard`).
  * - Receivers are served first come, first served. `receiveBatch(max, maxWaitMs)` waits
  *   without limit for a first item, then at most `maxWaitMs` more to fill up to `max`.
- * - `close()` rejects waiting senders with {@link ClosedError} (their items were never
- *   accepted) and lets receivers drain what is buffered; after that `receive()` rejects
- *   with `ClosedError` and `receiveBatch()` resolves to `[]`.
+ *
+ * Lifecycle (the glossary's table, index.ts): `drain()` resolves once the buffer is empty
+ * and no sender waits (at once if so), and keeps accepting. `close({ deadlineMs })` is
+ * idempotent and stops accepting at once: waiting senders and later ones reject with
+ * {@link ClosedError} (their items were never accepted); receivers still take what is
+ * buffered. It resolves `{ drained, remaining }` once the buffer is empty, or when the
+ * deadline passes. Items still buffered at the deadline are not discarded: they stay
+ * receivable, and `remaining` says how many there were, because the channel cannot know
+ * whether a slow receiver is about to take them and dropping them would lose them in
+ * silence. Once closed and empty, `receive()` rejects with `ClosedError` and
+ * `receiveBatch()` resolves to `[]`.
+ *
+ * States: open → closing (`close()` called: no new items, receivers empty the buffer) →
+ * closed (the buffer emptied, or the deadline passed).
  *
  * ```ts
  * const ch = new Channel<Row>({ capacity: 10_000 });
  * await ch.send(row);                        // waits while full
  * const rows = await ch.receiveBatch(500, 20);
+ * await ch.close({ deadlineMs: 1_000 });     // receivers take what is left
  * ```
  */
 import { ClosedError, QueueFullError } from '../errors.js';
-import { systemClock, type Clock, type Timer } from './clock.js';
+import type { Clock, Timer } from './clock.js';
 import { callSafely, onAbort } from './callbacks.js';
-import { Deque } from './deque.js';
 import {
-  choiceOption,
-  functionOption,
-  integerOption,
-  numberOption,
-  objectOption,
-} from './options.js';
+  resolveChannelOptions,
+  type ChannelOptions,
+  type DropReason,
+  type OverflowPolicy,
+} from './channel-options.js';
+import { resolveCloseOptions, type CloseOptions } from './close-options.js';
+import { withinDeadline } from './deadline.js';
+import { Deque } from './deque.js';
+import { integerOption, numberOption } from './options.js';
+import { WaitingRoom, type Waiter } from './waiting-room.js';
 
-/** What happens to an item sent while the channel is full. */
-export type OverflowPolicy = 'wait' | 'reject' | 'dropOldest' | 'dropNewest';
+export type { ChannelOptions, DropReason, OverflowPolicy } from './channel-options.js';
 
-/** Why an item was dropped. */
-export type DropReason = 'dropOldest' | 'dropNewest';
+/** See the module doc: open → closing → closed, one way only. */
+export type ChannelState = 'open' | 'closing' | 'closed';
 
-export interface ChannelOptions<T> {
-  /** Most items buffered at once. Integer >= 1. */
-  capacity: number;
-  /** @default 'wait' */
-  overflow?: OverflowPolicy;
-  /** Called with every dropped item. An error it throws is rethrown asynchronously. */
-  onDiscard?: (item: T, reason: DropReason) => void;
-  /** @default systemClock */
-  clock?: Clock;
+const nextStates: Record<ChannelState, readonly ChannelState[]> = {
+  open: ['closing'],
+  closing: ['closed'],
+  closed: [],
+};
+
+export interface ChannelCloseResult {
+  /** Whether the buffer emptied before the deadline. */
+  drained: boolean;
+  /** Items still buffered when the deadline passed (they stay receivable); 0 if drained. */
+  remaining: number;
 }
 
 export interface ChannelStats {
@@ -63,19 +79,12 @@ export interface ChannelStats {
   dropped: Record<DropReason, number>;
   /** Sends refused with `QueueFullError`. */
   rejected: number;
+  /** No longer accepting items (`close()` was called). */
   closed: boolean;
 }
 
 export interface SignalOptions {
   signal?: AbortSignal;
-}
-
-interface Sender<T> {
-  readonly item: T;
-  resolve(accepted: boolean): void;
-  reject(error: unknown): void;
-  done: boolean;
-  cleanup?: () => void;
 }
 
 interface Receiver<T> {
@@ -89,40 +98,39 @@ interface Receiver<T> {
   cleanup?: () => void;
 }
 
-export class Channel<T> implements AsyncIterable<T> {
+export class Channel<T> implements AsyncIterable<T>, AsyncDisposable {
   readonly capacity: number;
   readonly overflow: OverflowPolicy;
   readonly #onDiscard: ((item: T, reason: DropReason) => void) | undefined;
   readonly #clock: Clock;
   readonly #buffer = new Deque<T>();
-  readonly #senders = new Deque<Sender<T>>();
-  /** Senders in `#senders` still waiting (aborted ones are removed lazily). */
-  #sendersLive = 0;
+  /** Senders waiting for room (overflow `wait`). */
+  readonly #senders = new WaitingRoom<T, boolean>(() => this.#notifyDrained());
   readonly #receivers = new Deque<Receiver<T>>();
-  #closed = false;
+  #state: ChannelState = 'open';
+  #closing: Promise<ChannelCloseResult> | undefined = undefined;
+  /** `drain()` callers waiting for an empty buffer and no waiting sender. */
+  #drainWaiters: (() => void)[] = [];
   #accepted = 0;
   #received = 0;
   #rejected = 0;
   readonly #dropped: Record<DropReason, number> = { dropOldest: 0, dropNewest: 0 };
 
   constructor(options: ChannelOptions<T>) {
-    const o = objectOption('options', options);
-    this.capacity = integerOption('capacity', o.capacity, undefined, 1);
-    this.overflow = choiceOption('overflow', o.overflow, 'wait', [
-      'wait',
-      'reject',
-      'dropOldest',
-      'dropNewest',
-    ]);
-    this.#onDiscard =
-      o.onDiscard === undefined
-        ? undefined
-        : functionOption<(item: T, reason: DropReason) => void>('onDiscard', o.onDiscard);
-    this.#clock = (o.clock as Clock | undefined) ?? systemClock;
+    const o = resolveChannelOptions(options);
+    this.capacity = o.capacity;
+    this.overflow = o.overflow;
+    this.#onDiscard = o.onDiscard;
+    this.#clock = o.clock;
   }
 
+  get state(): ChannelState {
+    return this.#state;
+  }
+
+  /** No longer accepting items (`close()` was called). */
   get closed(): boolean {
-    return this.#closed;
+    return this.#state !== 'open';
   }
 
   /** Items buffered now. */
@@ -137,7 +145,7 @@ export class Channel<T> implements AsyncIterable<T> {
    * not sent).
    */
   send(item: T, options?: SignalOptions): Promise<boolean> {
-    if (this.#closed) return Promise.reject(new ClosedError('channel is closed'));
+    if (this.#state !== 'open') return Promise.reject(new ClosedError('channel is closed'));
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     if (this.#hasRoom()) {
@@ -152,7 +160,7 @@ export class Channel<T> implements AsyncIterable<T> {
       case 'dropNewest':
         return Promise.resolve(this.#overflowDrop(item));
       case 'wait':
-        return this.#waitToSend(item, signal);
+        return this.#senders.enter(item, signal);
     }
   }
 
@@ -162,7 +170,7 @@ export class Channel<T> implements AsyncIterable<T> {
    * `close()`.
    */
   trySend(item: T): boolean {
-    if (this.#closed) throw new ClosedError('channel is closed');
+    if (this.#state !== 'open') throw new ClosedError('channel is closed');
     if (this.#hasRoom()) {
       this.#accept(item);
       return true;
@@ -211,18 +219,36 @@ export class Channel<T> implements AsyncIterable<T> {
     });
   }
 
-  /** Stops accepting items; receivers still get what is buffered. Idempotent. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#sendersLive = 0;
-    for (let s = this.#senders.shift(); s !== undefined; s = this.#senders.shift()) {
-      if (s.done) continue;
-      s.done = true;
-      s.cleanup?.();
-      s.reject(new ClosedError('channel was closed before this item could be sent'));
-    }
+  /**
+   * Resolves once the buffer is empty and no sender waits (at once if so already); the
+   * channel keeps accepting meanwhile.
+   */
+  drain(): Promise<void> {
+    if (this.#isDrained()) return Promise.resolve();
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /**
+   * Stops accepting items at once (waiting senders reject with `ClosedError`); receivers
+   * still take what is buffered. Resolves once the buffer is empty, or at `deadlineMs` with
+   * how many items were left (they stay receivable). Idempotent: later calls return the
+   * first call's result.
+   */
+  close(options?: CloseOptions): Promise<ChannelCloseResult> {
+    if (this.#closing !== undefined) return this.#closing;
+    const { deadlineMs } = resolveCloseOptions('Channel.close() options', options);
+    this.#setState('closing');
+    this.#senders.rejectAll(
+      () => new ClosedError('channel was closed before this item could be sent'),
+    );
     this.#pump();
+    this.#closing = this.#finishClose(deadlineMs);
+    return this.#closing;
+  }
+
+  /** `close()` with no deadline: waits until receivers have taken every buffered item. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** Yields items until the channel is closed and drained. */
@@ -238,19 +264,44 @@ export class Channel<T> implements AsyncIterable<T> {
     return {
       length: this.#buffer.length,
       capacity: this.capacity,
-      waitingSenders: this.#sendersLive,
+      waitingSenders: this.#senders.length,
       waitingReceivers: this.#receivers.length,
       accepted: this.#accepted,
       received: this.#received,
       dropped: { ...this.#dropped },
       rejected: this.#rejected,
-      closed: this.#closed,
+      closed: this.#state !== 'open',
     };
+  }
+
+  #setState(next: ChannelState): void {
+    if (!nextStates[this.#state].includes(next)) {
+      throw new Error(`Channel cannot go from '${this.#state}' to '${next}'`);
+    }
+    this.#state = next;
+  }
+
+  async #finishClose(deadlineMs: number): Promise<ChannelCloseResult> {
+    const drained = await withinDeadline(this.drain(), deadlineMs, this.#clock);
+    this.#setState('closed');
+    return { drained, remaining: drained ? 0 : this.#buffer.length };
+  }
+
+  #isDrained(): boolean {
+    return this.#buffer.length === 0 && this.#senders.length === 0;
+  }
+
+  /** Resolves `drain()` callers once the channel is drained. */
+  #notifyDrained(): void {
+    if (this.#drainWaiters.length === 0 || !this.#isDrained()) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Room now, and nobody already waiting (no barging past waiting senders). */
   #hasRoom(): boolean {
-    return this.#buffer.length < this.capacity && this.#sendersLive === 0;
+    return this.#buffer.length < this.capacity && this.#senders.length === 0;
   }
 
   #accept(item: T): void {
@@ -274,37 +325,22 @@ export class Channel<T> implements AsyncIterable<T> {
     callSafely(this.#onDiscard, item, reason);
   }
 
-  #waitToSend(item: T, signal: AbortSignal | undefined): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      const sender: Sender<T> = { item, resolve, reject, done: false };
-      if (signal !== undefined) {
-        sender.cleanup = onAbort(signal, () => {
-          if (sender.done) return;
-          sender.done = true;
-          this.#sendersLive--;
-          reject(signal.reason);
-        });
-      }
-      this.#senders.push(sender);
-      this.#sendersLive++;
-    });
-  }
-
   #finishReceiver(r: Receiver<T>): void {
     r.done = true;
     r.timer?.cancel();
     r.cleanup?.();
   }
 
-  /** Moves waiting senders into room and serves receivers in order. */
+  /** Moves waiting senders into room, serves receivers in order, then wakes `drain()`. */
   #pump(): void {
+    this.#serve();
+    if (this.#drainWaiters.length > 0) this.#notifyDrained();
+  }
+
+  #serve(): void {
     for (;;) {
       while (this.#buffer.length < this.capacity && this.#senders.length > 0) {
-        const s = this.#senders.shift() as Sender<T>;
-        if (s.done) continue;
-        s.done = true;
-        this.#sendersLive--;
-        s.cleanup?.();
+        const s = this.#senders.next() as Waiter<T, boolean>;
         this.#buffer.push(s.item);
         this.#accepted++;
         s.resolve(true);
@@ -317,7 +353,7 @@ export class Channel<T> implements AsyncIterable<T> {
       }
       const available = this.#buffer.length;
       if (available === 0) {
-        if (!this.#closed) return;
+        if (this.#state === 'open') return;
         this.#receivers.shift();
         this.#finishReceiver(r);
         r.resolve([]);
@@ -328,7 +364,7 @@ export class Channel<T> implements AsyncIterable<T> {
         available >= this.capacity ||
         r.maxWaitMs === 0 ||
         r.expired ||
-        this.#closed;
+        this.#state !== 'open';
       if (!ready) {
         // Head of line: later receivers must not take items from the batch this one fills.
         r.timer ??= this.#clock.setTimer(() => {

@@ -11,14 +11,19 @@
  */
 import { ConfigError } from '../errors.js';
 import type { Clock } from './clock.js';
-import { integerOption, numberOption } from './options.js';
+import { integerOption, knownOptions, numberOption } from './options.js';
 
 export type RestartPolicy = 'never' | 'once' | { maxRestarts: number; withinMs: number };
 
+/**
+ * Validates a restart policy: `'never'`, `'once'`, or `{ maxRestarts, withinMs }` with both
+ * fields given (there is no sensible default window) and no other name in the object.
+ * `name` names the option in messages (`'restart'`, `'threads.restart'`).
+ */
 export function resolveRestartPolicy(value: unknown, name = 'restart'): RestartPolicy {
   if (value === 'never' || value === 'once') return value;
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const o = value as Record<string, unknown>;
+    const o = knownOptions(name, value, ['maxRestarts', 'withinMs']);
     return {
       maxRestarts: integerOption(`${name}.maxRestarts`, o.maxRestarts, undefined, 0),
       withinMs: numberOption(`${name}.withinMs`, o.withinMs, undefined, 1),

@@ -13,7 +13,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { systemClock, sleep, type Clock } from './clock.js';
-import { choiceOption, integerOption, numberOption, objectOption } from './options.js';
+import { choiceOption, integerOption, knownOptions, numberOption } from './options.js';
 
 /**
  * How a delay is randomised: `full` waits a uniform time in [0, base) (the default, which
@@ -35,6 +35,7 @@ export interface RetryPolicy {
   readonly jitter: Jitter;
 }
 
+/** The defaults {@link resolveRetryPolicy} fills in (the one place they are written). */
 export const defaultRetryPolicy: RetryPolicy = Object.freeze({
   maxAttempts: 3,
   minDelayMs: 100,
@@ -43,15 +44,27 @@ export const defaultRetryPolicy: RetryPolicy = Object.freeze({
   jitter: 'full',
 });
 
-/** Fills defaults and validates; throws {@link ConfigError} naming the bad field. */
+const retryPolicyFields: readonly (keyof RetryPolicy)[] = [
+  'maxAttempts',
+  'minDelayMs',
+  'maxDelayMs',
+  'multiplier',
+  'jitter',
+];
+
+/**
+ * Fills defaults and validates every field; throws {@link ConfigError} naming the bad field,
+ * or the nearest known name for a field it does not know (`maxAttempt`, `delayMs`).
+ */
 export function resolveRetryPolicy(input?: Partial<RetryPolicy>, prefix = 'retry'): RetryPolicy {
-  const o = objectOption(prefix, input);
+  const o = knownOptions(prefix, input, retryPolicyFields);
+  const d = defaultRetryPolicy;
   const policy: RetryPolicy = {
-    maxAttempts: integerOption(`${prefix}.maxAttempts`, o.maxAttempts, 3, 1),
-    minDelayMs: numberOption(`${prefix}.minDelayMs`, o.minDelayMs, 100, 0),
-    maxDelayMs: numberOption(`${prefix}.maxDelayMs`, o.maxDelayMs, 30_000, 0),
-    multiplier: numberOption(`${prefix}.multiplier`, o.multiplier, 2, 1),
-    jitter: choiceOption(`${prefix}.jitter`, o.jitter, 'full', ['full', 'equal', 'none']),
+    maxAttempts: integerOption(`${prefix}.maxAttempts`, o.maxAttempts, d.maxAttempts, 1),
+    minDelayMs: numberOption(`${prefix}.minDelayMs`, o.minDelayMs, d.minDelayMs, 0),
+    maxDelayMs: numberOption(`${prefix}.maxDelayMs`, o.maxDelayMs, d.maxDelayMs, 0),
+    multiplier: numberOption(`${prefix}.multiplier`, o.multiplier, d.multiplier, 1),
+    jitter: choiceOption(`${prefix}.jitter`, o.jitter, d.jitter, ['full', 'equal', 'none']),
   };
   if (policy.maxDelayMs < policy.minDelayMs) {
     throw new ConfigError(

@@ -13,7 +13,7 @@ type Command =
       outcome: 'ok' | 'nothing' | 'throw' | 'slotErrors' | 'wrongLength';
     }
   | { kind: 'advance'; ms: number }
-  | { kind: 'flushNow' };
+  | { kind: 'flush' };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
   {
@@ -36,7 +36,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
       ms: fc.integer({ min: 0, max: 30 }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flushNow' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const) }) },
 );
 
 const config = fc.record({
@@ -141,8 +141,8 @@ test('Batcher invariants hold for random submits, aborts, flush outcomes and clo
           case 'advance':
             await clock.advance(c.ms);
             break;
-          case 'flushNow':
-            void b.flushNow();
+          case 'flush':
+            void b.flush();
             break;
         }
         await settle();

@@ -3,11 +3,8 @@ import assert from 'node:assert/strict';
 import {
   BatchError,
   Batcher,
-  ClosedError,
-  ConfigError,
   ManualClock,
   QueueFullError,
-  TimeoutError,
   type BatcherOptions,
 } from '../../src/index.js';
 import { FlushDouble, settle, track } from '../helpers/flush-double.js';
@@ -318,110 +315,6 @@ test('maxConcurrentFlushes lets that many flushes run at once, no more', async (
   for (const c of d.open) c.resolve();
 });
 
-test('.flushNow() sends a partial batch at once and resolves when it has settled', async () => {
-  const d = new FlushDouble<number>();
-  const b = make<number>({ flush: d.flush, maxDelayMs: 1000 });
-  void b.submit(1);
-  void b.submit(2);
-  const flushed = track(b.flushNow());
-  await settle();
-  assert.deepEqual(d.only().items, [1, 2]);
-  assert.equal(flushed.state, 'pending');
-  d.only().resolve();
-  await settle();
-  assert.equal(flushed.state, 'resolved');
-  await b.flushNow(); // nothing buffered: resolves at once
-});
-
-test('.flushNow() also waits for a flush already in flight and does not reorder', async () => {
-  const d = new FlushDouble<number>();
-  const b = make<number>({ flush: d.flush, maxSize: 2, maxDelayMs: 1000 });
-  for (const n of [1, 2, 3]) void b.submit(n);
-  const flushed = track(b.flushNow());
-  await settle();
-  assert.deepEqual(d.only().items, [1, 2]);
-  d.only().resolve();
-  await settle();
-  assert.deepEqual(d.only().items, [3]);
-  assert.equal(flushed.state, 'pending');
-  d.only().resolve();
-  await settle();
-  assert.equal(flushed.state, 'resolved');
-});
-
-test('.drain() resolves once nothing is buffered or in flight, at once when idle', async () => {
-  const d = new FlushDouble<number>();
-  const b = make<number>({ flush: d.flush });
-  await b.drain();
-  void b.submit(1);
-  const drained = track(b.drain());
-  await clock.advance(10);
-  assert.equal(drained.state, 'pending');
-  d.only().resolve();
-  await settle();
-  assert.equal(drained.state, 'resolved');
-});
-
-test('.close() flushes what is buffered, then rejects new submits with ClosedError', async () => {
-  const d = new FlushDouble<number>();
-  const b = make<number>({ flush: d.flush, maxDelayMs: 60_000 });
-  const p = track(b.submit(1));
-  const closed = b.close();
-  assert.equal(b.close(), closed, 'idempotent');
-  await settle();
-  assert.deepEqual(d.only().items, [1]);
-  await assert.rejects(b.submit(2), (e: unknown) => e instanceof ClosedError);
-  d.only().resolve();
-  assert.deepEqual(await closed, { drained: true, abandoned: 0 });
-  assert.equal(p.state, 'resolved');
-});
-
-test('.close() also flushes submits that were waiting for room', async () => {
-  const d = new FlushDouble<number>();
-  const b = make<number>({ flush: d.flush, maxSize: 1, maxPending: 1 });
-  const ps = [1, 2].map((n) => track(b.submit(n)));
-  const closed = b.close();
-  d.only().resolve();
-  await settle();
-  d.only().resolve();
-  assert.deepEqual(await closed, { drained: true, abandoned: 0 });
-  assert.ok(ps.every((p) => p.state === 'resolved'));
-});
-
-test('.close() gives up at its deadline: in flight → TimeoutError, not flushed → ClosedError', async () => {
-  const d = new FlushDouble<number>();
-  const b = make<number>({ flush: d.flush, maxSize: 2, maxPending: 4 });
-  const ps = [1, 2, 3, 4, 5].map((n) => track(b.submit(n)));
-  const closed = track(b.close({ deadlineMs: 500 }));
-  await clock.advance(499);
-  assert.equal(closed.state, 'pending');
-  const hung = d.only();
-  await clock.advance(1);
-  assert.deepEqual(closed.value, { drained: false, abandoned: 5 });
-  assert.equal(hung.context.signal.aborted, true, 'the hung flush is told to stop');
-  for (const p of ps.slice(0, 2)) assert.ok(p.error instanceof TimeoutError);
-  for (const p of ps.slice(2)) assert.ok(p.error instanceof ClosedError);
-  hung.resolve(); // arriving late changes nothing
-  await settle();
-  assert.ok(ps.every((p) => p.state === 'rejected'));
-  assert.equal(b.stats().abandoned, 5);
-});
-
-test('[Symbol.asyncDispose]() closes the batcher', async () => {
-  const flushed: number[][] = [];
-  clock = new ManualClock();
-  {
-    await using b = new Batcher<number>({
-      maxSize: 10,
-      maxDelayMs: 1000,
-      clock,
-      flush: (items) => void flushed.push(items),
-    });
-    void b.submit(1);
-  }
-  assert.deepEqual(flushed, [[1]]);
-});
-
 test('retry: a flush that throws is retried with backoff and its callers resolve', async () => {
   const attempts: number[] = [];
   const b = make<number>({
@@ -483,28 +376,4 @@ test('.stats() counts submitted, batches, flushed, failed and pending', async ()
   d.only().resolve([4]);
   await settle();
   assert.equal(b.stats().flushed, 3);
-});
-
-test('new Batcher() refuses bad options with a ConfigError naming option, value and type', () => {
-  const flush = (): void => {};
-  const cases: [Partial<BatcherOptions<number, void>>, RegExp][] = [
-    [{ maxSize: 0 }, /Expected `maxSize` to be an integer >= 1, got `0` \(number\)/],
-    [{ maxSize: 2.5 }, /`maxSize`.*`2.5` \(number\)/],
-    [{ maxDelayMs: -1 }, /Expected `maxDelayMs` to be a finite number >= 0, got `-1` \(number\)/],
-    [{ maxPending: 1 }, /Expected `maxPending` to be an integer >= maxSize \(3\), got `1`/],
-    [{ maxConcurrentFlushes: 0 }, /`maxConcurrentFlushes`/],
-    [{ overflow: 'drop' as 'wait' }, /`overflow` to be one of 'wait' \| 'reject'/],
-    [
-      { flush: 'nope' as unknown as typeof flush },
-      /Expected `flush` to be a function, got `"nope"` \(string\)/,
-    ],
-    [{ retry: { maxAttempts: -1 } }, /`retry.maxAttempts`/],
-  ];
-  for (const [patch, message] of cases) {
-    assert.throws(
-      () => new Batcher<number>({ maxSize: 3, flush, ...patch }),
-      (e: unknown) => e instanceof ConfigError && message.test(e.message),
-      String(message),
-    );
-  }
 });

@@ -81,12 +81,13 @@ test('Channel: FIFO, bounded, nothing lost or duplicated, every drop reported (r
           await settle();
           assert.ok(ch.length <= capacity, 'over capacity');
         }
-        ch.close();
+        const closed = ch.close();
         for (;;) {
           const rest = await ch.receiveBatch(100, 0);
           if (rest.length === 0) break;
           received.push(...rest);
         }
+        assert.deepEqual(await closed, { drained: true, remaining: 0 });
         await clock.advance(100);
         await settle();
         const droppedSet = new Set(dropped);

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Channel, ClosedError, ConfigError, ManualClock, QueueFullError } from '../../src/index.js';
+import { settle, track } from '../helpers/flush-double.js';
 
 test('.send() and .receive() pass items in order while there is room', async () => {
   const ch = new Channel<number>({ capacity: 4 });
@@ -161,22 +162,100 @@ test('.close() rejects waiting senders and lets receivers drain what is left', a
   await ch.send(1);
   await ch.send(2);
   const waiting = ch.send(3);
-  ch.close();
-  ch.close();
+  const closed = track(ch.close());
+  assert.equal(ch.close(), ch.close(), 'idempotent: the first promise again');
+  assert.equal(ch.state, 'closing');
   await assert.rejects(waiting, ClosedError);
   await assert.rejects(ch.send(4), ClosedError);
   assert.throws(() => ch.trySend(5), ClosedError);
   assert.deepEqual(await ch.receiveBatch(1, 0), [1]);
+  await settle();
+  assert.equal(closed.state, 'pending', 'an item is still buffered');
   assert.equal(await ch.receive(), 2);
+  await settle();
+  assert.deepEqual(closed.value, { drained: true, remaining: 0 });
+  assert.equal(ch.state, 'closed');
   await assert.rejects(ch.receive(), ClosedError);
   assert.deepEqual(await ch.receiveBatch(5, 10), []);
 });
 
-test('.close() wakes a receiver that waits on an empty channel', async () => {
+test('.close() wakes a receiver that waits on an empty channel and resolves at once', async () => {
   const ch = new Channel<number>({ capacity: 2 });
   const r = ch.receiveBatch(5, 10);
-  ch.close();
+  assert.deepEqual(await ch.close(), { drained: true, remaining: 0 });
   assert.deepEqual(await r, []);
+});
+
+test('.close({ deadlineMs }) resolves at the deadline with what is left, which stays receivable', async () => {
+  const clock = new ManualClock();
+  const ch = new Channel<number>({ capacity: 4, clock });
+  for (const n of [1, 2, 3]) ch.trySend(n);
+  const closed = track(ch.close({ deadlineMs: 100 }));
+  assert.equal(await ch.receive(), 1);
+  await clock.advance(99);
+  assert.equal(closed.state, 'pending');
+  await clock.advance(1);
+  assert.deepEqual(closed.value, { drained: false, remaining: 2 });
+  assert.equal(ch.state, 'closed');
+  assert.equal(clock.pendingTimers, 0);
+  assert.deepEqual(await ch.receiveBatch(5, 0), [2, 3], 'not discarded: still receivable');
+  assert.deepEqual(await ch.receiveBatch(5, 0), []);
+});
+
+test('.close({ deadlineMs }) that drains in time resolves drained and cancels its timer', async () => {
+  const clock = new ManualClock();
+  const ch = new Channel<number>({ capacity: 4, clock });
+  ch.trySend(1);
+  const closed = track(ch.close({ deadlineMs: 100 }));
+  await clock.advance(10);
+  assert.equal(await ch.receive(), 1);
+  await settle();
+  assert.deepEqual(closed.value, { drained: true, remaining: 0 });
+  assert.equal(clock.pendingTimers, 0);
+});
+
+test('.close() refuses an unknown or bad option, naming it', () => {
+  const ch = new Channel<number>({ capacity: 1 });
+  assert.throws(
+    () => void ch.close({ deadline: 5 } as never),
+    (e: unknown) => e instanceof ConfigError && /did you mean `deadlineMs`\?/.test(e.message),
+  );
+  assert.throws(() => void ch.close({ deadlineMs: -1 }), /`deadlineMs`/);
+  assert.equal(ch.state, 'open', 'a refused close does not close');
+});
+
+test('.drain() resolves at once when empty, else once receivers took everything; keeps accepting', async () => {
+  const ch = new Channel<number>({ capacity: 1 });
+  await ch.drain();
+  ch.trySend(1);
+  const waitingSender = track(ch.send(2));
+  const drained = track(ch.drain());
+  assert.equal(await ch.receive(), 1);
+  await settle();
+  assert.equal(waitingSender.state, 'resolved');
+  assert.equal(drained.state, 'pending', 'the item of the waiting sender is buffered now');
+  assert.equal(ch.trySend(3), false, 'full, but still accepting');
+  assert.equal(await ch.receive(), 2);
+  await settle();
+  assert.equal(drained.state, 'resolved');
+  assert.equal(ch.state, 'open');
+  assert.equal(ch.trySend(4), true);
+});
+
+test('[Symbol.asyncDispose]() closes the channel once receivers took what is left', async () => {
+  const seen: number[] = [];
+  let channel: Channel<number> | undefined;
+  {
+    await using ch = new Channel<number>({ capacity: 3 });
+    channel = ch;
+    ch.trySend(1);
+    ch.trySend(2);
+    void (async () => {
+      for await (const n of ch) seen.push(n);
+    })();
+  }
+  assert.deepEqual(seen, [1, 2]);
+  assert.equal(channel.state, 'closed');
 });
 
 test('async iteration yields every item and ends when closed and drained', async () => {
@@ -186,7 +265,7 @@ test('async iteration yields every item and ends when closed and drained', async
     for await (const n of ch) seen.push(n);
   })();
   for (let i = 0; i < 10; i++) await ch.send(i);
-  ch.close();
+  await ch.close();
   await consumer;
   assert.deepEqual(
     seen,
@@ -207,4 +286,22 @@ test('new Channel() refuses bad options with a ConfigError naming them', () => {
   );
   const ch = new Channel<number>({ capacity: 1 });
   assert.throws(() => void ch.receiveBatch(0, 0), ConfigError);
+});
+
+test('new Channel() refuses a misspelled option, a bad clock and a non-function onDiscard', () => {
+  assert.throws(
+    () => new Channel({ capcity: 4 } as never),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.option === 'capcity' &&
+      /Unknown option `capcity` in Channel options; did you mean `capacity`\?/.test(e.message),
+  );
+  assert.throws(
+    () => new Channel({ capacity: 1, clock: 'now' as never }),
+    /Expected `clock` to be an object with now\(\), setTimer\(\), got `"now"` \(string\)/,
+  );
+  assert.throws(
+    () => new Channel({ capacity: 1, onDiscard: 'log' as never }),
+    /Expected `onDiscard` to be a function, got `"log"` \(string\)/,
+  );
 });

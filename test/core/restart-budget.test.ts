@@ -41,4 +41,22 @@ test('resolveRestartPolicy() names a bad policy', () => {
     /restart.maxRestarts/,
   );
   assert.throws(() => resolveRestartPolicy({ maxRestarts: 1 }), /restart.withinMs/);
+  assert.throws(
+    () => resolveRestartPolicy({ maxRestarts: 1, withinMs: '1s' }),
+    /Expected `restart.withinMs` to be a finite number >= 1, got `"1s"` \(string\)/,
+  );
+  assert.throws(() => resolveRestartPolicy(['once']), /`restart`/);
+});
+
+test('resolveRestartPolicy() refuses an unknown field, naming the nearest known one', () => {
+  assert.throws(
+    () => resolveRestartPolicy({ maxRestart: 3, withinMs: 500 }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /Unknown option `maxRestart` in restart; did you mean `maxRestarts`\?/.test(e.message),
+  );
+  assert.throws(
+    () => resolveRestartPolicy({ maxRestarts: 3, withinMs: 500, windowMs: 9 }, 'threads.restart'),
+    /Unknown option `windowMs` in threads.restart/,
+  );
 });

@@ -63,6 +63,22 @@ test('resolveRetryPolicy() fills defaults and names a bad field', () => {
   );
   assert.throws(() => resolveRetryPolicy({ minDelayMs: 10, maxDelayMs: 5 }), /retry.maxDelayMs/);
   assert.throws(() => resolveRetryPolicy({ multiplier: Number.NaN }), /retry.multiplier/);
+  assert.throws(() => resolveRetryPolicy({ jitter: 'some' as 'full' }), /`retry.jitter`/);
+  assert.throws(() => resolveRetryPolicy('fast' as never), /Expected `retry` to be an object/);
+});
+
+test('resolveRetryPolicy() refuses an unknown field, naming the nearest known one', () => {
+  assert.throws(
+    () => resolveRetryPolicy({ maxAttempt: 5 } as never),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.option === 'maxAttempt' &&
+      /Unknown option `maxAttempt` in retry; did you mean `maxAttempts`\?/.test(e.message),
+  );
+  assert.throws(
+    () => resolveRetryPolicy({ minDelay: 5 } as never, 'sink.retry'),
+    /in sink.retry; did you mean `minDelayMs`\?/,
+  );
 });
 
 test('retry() retries until success, waiting the computed delays', async () => {

@@ -2,51 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ClosedError,
+  ConfigError,
   CursorWorker,
   JournalLockedError,
   ManualClock,
   MemoryJournal,
   RestartBudgetExhaustedError,
-  type CursorAction,
-  type JournalEntry,
 } from '../../src/index.js';
+import { Deliveries, journalWith } from '../helpers/deliveries.js';
 import { until } from '../helpers/flush-double.js';
-
-/** A handler the test answers by hand, delivery by delivery. */
-class Deliveries {
-  readonly seen: number[][] = [];
-  #answers: { resolve: (a: CursorAction) => void; reject: (e: unknown) => void }[] = [];
-
-  readonly handler = (batch: JournalEntry[]): Promise<CursorAction> =>
-    new Promise((resolve, reject) => {
-      this.seen.push(batch.map((e) => e.position));
-      this.#answers.push({ resolve, reject });
-    });
-
-  async next(count: number): Promise<void> {
-    await until(() => this.seen.length >= count, `delivery ${count}`);
-  }
-
-  ok(action?: CursorAction): void {
-    this.#take().resolve(action);
-  }
-
-  fail(message = 'handler failed'): void {
-    this.#take().reject(new Error(message));
-  }
-
-  #take(): { resolve: (a: CursorAction) => void; reject: (e: unknown) => void } {
-    const answer = this.#answers.shift();
-    if (answer === undefined) throw new Error('no delivery is waiting for an answer');
-    return answer;
-  }
-}
-
-async function journalWith(n: number): Promise<MemoryJournal> {
-  const journal = new MemoryJournal();
-  await journal.append(Array.from({ length: n }, (_, i) => ({ key: `k${i}`, payload: i + 1 })));
-  return journal;
-}
 
 test('CursorWorker delivers batches in order and commits after each one', async () => {
   const journal = await journalWith(5);
@@ -97,31 +61,6 @@ test('CursorWorker parks when idle and wakes on the next append', async () => {
   d.ok('stop');
   await worker.join();
   assert.equal(clock.pendingTimers, 0, 'the idle timer was cancelled');
-});
-
-test('.stop() lets the current batch finish and commit, then the worker ends', async () => {
-  const journal = await journalWith(3);
-  const d = new Deliveries();
-  const worker = CursorWorker.start(
-    journal,
-    { consumer: 'c', batchSize: 1, clock: new ManualClock() },
-    d.handler,
-  );
-  await d.next(1);
-  worker.stop();
-  d.ok();
-  await worker.join();
-  assert.deepEqual(d.seen, [[1]]);
-  assert.equal(await journal.committed('c'), 1);
-});
-
-test('.stop() ends an idle worker', async () => {
-  const clock = new ManualClock();
-  const worker = CursorWorker.start(new MemoryJournal(), { consumer: 'c', clock }, () => {});
-  await until(() => clock.pendingTimers === 1, 'the worker to park');
-  worker.stop();
-  await worker.join();
-  assert.equal(worker.state, 'stopped');
 });
 
 test("restart 'once': a failed batch is delivered again from the checkpoint, a second failure is final", async () => {
@@ -267,45 +206,56 @@ test('CursorWorker fails with the journal error when its journal closes under it
 
 test('CursorWorker.start() refuses bad options', () => {
   const journal = new MemoryJournal();
-  assert.throws(
-    () => CursorWorker.start(journal, { consumer: '' }, () => {}),
-    /consumer must be a non-empty string/,
+  const start = (options: Record<string, unknown>, handler: unknown = () => {}): CursorWorker =>
+    CursorWorker.start(journal, { consumer: 'c', ...options }, handler as never);
+  const refuses = (options: Record<string, unknown>, message: RegExp, handler?: unknown): void => {
+    assert.throws(
+      () => start(options, handler),
+      (e: unknown) => e instanceof ConfigError && message.test(e.message),
+      String(message),
+    );
+  };
+  refuses({ consumer: '' }, /Expected `consumer` to be a non-empty string, got `""`/);
+  refuses({ batchSize: 0 }, /`batchSize`/);
+  refuses({ restart: 'always' }, /`restart`/);
+  refuses({ restart: { maxRestarts: 1, withinMS: 10 } }, /in restart; did you mean `withinMs`\?/);
+  refuses({ poison: { maxDeliveries: 0, onPoison: () => {} } }, /`poison.maxDeliveries`/);
+  refuses(
+    { poison: { maxDeliveries: 2, onPoison: 'log' } },
+    /Expected `poison.onPoison` to be a function, got `"log"`/,
   );
-  assert.throws(
-    () => CursorWorker.start(journal, { consumer: 'c', batchSize: 0 }, () => {}),
-    /`batchSize`/,
+  refuses(
+    { poison: { maxDelivery: 2, onPoison: () => {} } },
+    /in poison; did you mean `maxDeliveries`\?/,
   );
-  assert.throws(
-    () => CursorWorker.start(journal, { consumer: 'c', restart: 'always' as 'once' }, () => {}),
-    /`restart`/,
+  refuses(
+    { batchsize: 10 },
+    /Unknown option `batchsize` in CursorWorker options; did you mean `batchSize`\?/,
   );
-  assert.throws(
-    () =>
-      CursorWorker.start(
-        journal,
-        { consumer: 'c', poison: { maxDeliveries: 0, onPoison: () => {} } },
-        () => {},
-      ),
-    /`poison.maxDeliveries`/,
-  );
+  refuses({ onRestart: 'log' }, /Expected `onRestart` to be a function, got `"log"` \(string\)/);
+  refuses({ clock: 'now' }, /Expected `clock` to be an object with now\(\), setTimer\(\)/);
+  refuses({ region: { keys: 'a' } }, /region.keys must be an array of strings/);
+  refuses({ region: { keyPrefx: 'a' } }, /in region; did you mean `keyPrefix`\?/);
+  refuses({}, /Expected `handler` to be a function/, 'handle');
 });
 
-test('CursorWorker holds its consumer: a second worker on it fails with JournalLockedError; after stop() the next one runs', async () => {
+test('CursorWorker holds its consumer: a second worker on it fails with JournalLockedError; after close() the next one runs', async () => {
   const journal = await journalWith(3);
   const first = new Deliveries();
   const a = CursorWorker.start(journal, { consumer: 'mailer' }, first.handler);
   await first.next(1);
   const b = CursorWorker.start(journal, { consumer: 'mailer' }, () => undefined);
   await assert.rejects(b.join(), JournalLockedError);
-  a.stop();
+  const closing = a.close();
   first.ok();
-  await a.join();
+  assert.deepEqual(await closing, { drained: true });
   await journal.append([{ key: 'k', payload: 4 }]);
   const third = new Deliveries();
   const c = CursorWorker.start(journal, { consumer: 'mailer' }, third.handler);
   await third.next(1);
   assert.deepEqual(third.seen, [[4]], 'it resumes after what the first one committed');
-  c.stop();
+  const closingC = c.close();
   third.ok();
+  await closingC;
   await c.join();
 });

@@ -67,7 +67,7 @@ export class Lanes {
 
   /** Sends what every lane buffers now; resolves once those batches are done. */
   async flush(): Promise<void> {
-    await Promise.all(this.#lanes.map((l) => l.batcher.flushNow()));
+    await Promise.all(this.#lanes.map((l) => l.batcher.flush()));
   }
 
   /** Stops the lanes at once: a batch in flight is abandoned (its entries stay unfinished). */
