@@ -58,7 +58,7 @@ function resolve(options: unknown): { registry: Registry; prefix: string } {
     }
     if (typeof value !== 'string') throw new ConfigError(`labels.${name}`, 'a string', value);
   }
-  if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels as Record<string, string>);
+  if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
   return { registry, prefix };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The SQLite journal's bookkeeping beside its entries: the head and version counters
- * (`sluice_meta`), the journal's id (`sluice_info`) and the consumers' checkpoints
- * (`sluice_checkpoints`). Statements are prepared once per database handle.
+ * (`sluice_meta`), the journal's id (`sluice_info`), the consumers' checkpoints
+ * (`sluice_checkpoints`) and the file's size. Statements are prepared once per database handle.
  *
  * The head is the highest position ever assigned (it never moves back, even when the log is
  * truncated empty); the version counter is the highest version assigned by the journal.
@@ -24,6 +24,8 @@ export class JournalMeta {
   readonly #committed: Statement<[string], number>;
   readonly #lowestCheckpoint: Statement<[], number | null>;
   readonly #checkpoints: Statement<[], CheckpointRow>;
+  readonly #pageCount: Statement<[], number>;
+  readonly #pageSize: Statement<[], number>;
 
   constructor(db: Database) {
     this.#readHead = db
@@ -47,6 +49,8 @@ export class JournalMeta {
     this.#checkpoints = db.prepare(
       'SELECT consumer, position FROM sluice_checkpoints ORDER BY consumer',
     );
+    this.#pageCount = db.prepare<[], number>('PRAGMA page_count').pluck();
+    this.#pageSize = db.prepare<[], number>('PRAGMA page_size').pluck();
     this.id = db
       .prepare<[], string>("SELECT value FROM sluice_info WHERE name = 'journal_id'")
       .pluck()
@@ -81,6 +85,11 @@ export class JournalMeta {
   /** The lowest checkpoint of any consumer, if there is one. */
   lowestCheckpoint(): number | undefined {
     return this.#lowestCheckpoint.get() ?? undefined;
+  }
+
+  /** What the file takes on disk, in bytes (the WAL aside). */
+  bytes(): number {
+    return (this.#pageCount.get() as number) * (this.#pageSize.get() as number);
   }
 
   /** Every checkpoint, by consumer name. */

@@ -230,13 +230,11 @@ export class SqliteJournal implements Journal {
       this.#open();
       const head = (this.#head = this.#meta.head());
       const first = this.#first(head);
-      const pageCount = this.#db.pragma('page_count', { simple: true }) as number;
-      const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
       return Promise.resolve({
         head,
         first,
         entries: head - first + 1,
-        bytes: pageCount * pageSize,
+        bytes: this.#meta.bytes(),
         consumers: this.#meta.checkpoints().map((c) => ({ ...c, lag: head - c.position })),
       });
     });
