@@ -6,7 +6,9 @@ import type { Database, Statement } from 'better-sqlite3';
 import {
   checkIds,
   jsonCodec,
+  knownOptions,
   rejecting,
+  serviceOption,
   type Codec,
   type DeadLetter,
   type DeadLetterInput,
@@ -40,7 +42,8 @@ export class SqliteDeadLetters implements DeadLetterStore {
   /** Statements are prepared here, once: keep one store per journal (`journal.deadLetters()`). */
   constructor(journal: SqliteJournal, options: { codec?: Codec } = {}) {
     const db = (this.#db = journal.database);
-    this.#codec = options.codec ?? jsonCodec;
+    const o = knownOptions('SqliteDeadLetters options', options, ['codec']);
+    this.#codec = serviceOption<Codec>('codec', o.codec, ['encode', 'decode'], jsonCodec);
     this.#insert = db.prepare(
       `INSERT INTO sluice_dead_letters (position, entry_id, key, payload, version, error, attempts, failed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
