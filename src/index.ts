@@ -204,9 +204,13 @@ export {
   type EncodedRecord,
 } from './journal/validate.js';
 export {
+  booleanOption,
   choiceOption,
   functionOption,
   integerOption,
+  knownOptions,
   numberOption,
   objectOption,
+  serviceOption,
+  stringOption,
 } from './core/options.js';

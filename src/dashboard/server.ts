@@ -14,7 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors.js';
-import { integerOption } from '../core/options.js';
+import { integerOption, knownOptions, serviceOption, stringOption } from '../core/options.js';
 import { APP_JS, page } from './page.js';
 import type { DashboardSample, DashboardSource } from './source.js';
 
@@ -68,12 +68,33 @@ export function toPoint(sample: DashboardSample, prev: DashboardPoint | undefine
   };
 }
 
-export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
-  const host = options.host ?? '127.0.0.1';
-  const port = integerOption('port', options.port, 7070, 0, 65_535);
-  const intervalMs = integerOption('intervalMs', options.intervalMs, 1000, 50);
-  const keep = integerOption('history', options.history, 600, 2);
-  const token = options.token;
+interface ResolvedDashboardOptions {
+  readonly source: DashboardSource;
+  readonly port: number;
+  readonly host: string;
+  readonly token: string | undefined;
+  readonly intervalMs: number;
+  readonly history: number;
+}
+
+const KNOWN: readonly (keyof DashboardOptions)[] = [
+  'source',
+  'port',
+  'host',
+  'token',
+  'intervalMs',
+  'history',
+];
+
+function resolveDashboardOptions(options: unknown): ResolvedDashboardOptions {
+  const o = knownOptions('startDashboard() options', options, KNOWN);
+  const source = serviceOption<DashboardSource>('source', o.source, [
+    'sample',
+    'deadLetters',
+    'prometheus',
+  ]);
+  const host = stringOption('host', o.host, '127.0.0.1');
+  const token = o.token;
   if (token !== undefined && (typeof token !== 'string' || token.length < 8)) {
     throw new ConfigError('token', 'a string of at least 8 characters', token);
   }
@@ -84,7 +105,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       token,
     );
   }
-  const { source } = options;
+  return {
+    source,
+    port: integerOption('port', o.port, 7070, 0, 65_535),
+    host,
+    token,
+    intervalMs: integerOption('intervalMs', o.intervalMs, 1000, 50),
+    history: integerOption('history', o.history, 600, 2),
+  };
+}
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const { source, port, host, token, intervalMs, history: keep } = resolveDashboardOptions(options);
   const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
   const expected = token === undefined ? undefined : digest(token);
 

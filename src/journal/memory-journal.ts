@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { knownOptions, serviceOption } from '../core/options.js';
 import { ClosedError, InputError, JournalLockedError, type JournalHolder } from '../errors.js';
 import { AppendWaiters } from './append-waiters.js';
 import { jsonCodec, type Codec } from './codec.js';
@@ -64,7 +65,8 @@ export class MemoryJournal implements Journal {
   #closed = false;
 
   constructor(options: MemoryJournalOptions = {}) {
-    this.#codec = options.codec ?? jsonCodec;
+    const o = knownOptions('MemoryJournal options', options, ['codec']);
+    this.#codec = serviceOption<Codec>('codec', o.codec, ['encode', 'decode'], jsonCodec);
   }
 
   get #head(): number {

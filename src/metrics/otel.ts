@@ -9,17 +9,19 @@
  */
 import { SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Emitter } from '../core/events.js';
+import { serviceOption } from '../core/options.js';
 import type { WriteBehindEvents } from '../core/write-behind.js';
 
 /** Starts tracing; returns the function that stops it. */
 export function traceWriteBehind(
   source: Pick<Emitter<WriteBehindEvents>, 'on'>,
-  tracer: Tracer = trace.getTracer('sluice'),
+  tracer?: Tracer,
 ): () => void {
+  const spans = serviceOption<Tracer>('tracer', tracer, ['startSpan'], trace.getTracer('sluice'));
   const stops = [
     source.on('batch:flushed', ({ workerId, size, latencyMs }) => {
       const end = Date.now();
-      tracer
+      spans
         .startSpan('sluice.flush', {
           startTime: end - latencyMs,
           attributes: { 'sluice.worker': workerId, 'sluice.batch_size': size },
@@ -27,14 +29,14 @@ export function traceWriteBehind(
         .end(end);
     }),
     source.on('entry:deadLettered', ({ position, key, error }) => {
-      const span = tracer.startSpan('sluice.dead_letter', {
+      const span = spans.startSpan('sluice.dead_letter', {
         attributes: { 'sluice.position': position, 'sluice.key': key },
       });
       span.setStatus({ code: SpanStatusCode.ERROR, message: error });
       span.end();
     }),
     source.on('sink:retry', ({ attempt, delayMs, error }) => {
-      const span = tracer.startSpan('sluice.retry', {
+      const span = spans.startSpan('sluice.retry', {
         attributes: { 'sluice.attempt': attempt, 'sluice.delay_ms': delayMs },
       });
       span.recordException(error instanceof Error ? error : String(error));

@@ -11,7 +11,9 @@
  * ```
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import { knownOptions, objectOption, serviceOption } from '../core/options.js';
 import type { WriteBehindMetrics } from '../core/write-behind.js';
+import { ConfigError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 
 export interface PrometheusOptions {
@@ -23,11 +25,41 @@ export interface PrometheusOptions {
   labels?: Record<string, string>;
 }
 
-function resolve(options: PrometheusOptions): { registry: Registry; prefix: string } {
-  const registry = options.registry ?? new Registry();
-  const labels = options.labels ?? {};
+const METRIC_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** The one resolver of `PrometheusOptions`; sets the labels on the registry it returns. */
+function resolve(options: unknown): { registry: Registry; prefix: string } {
+  const o = knownOptions('Prometheus options', options, ['registry', 'prefix', 'labels']);
+  const registry =
+    o.registry === undefined
+      ? new Registry()
+      : serviceOption<Registry>('registry', o.registry, [
+          'registerMetric',
+          'metrics',
+          'setDefaultLabels',
+        ]);
+  const prefix = o.prefix ?? 'sluice_';
+  if (typeof prefix !== 'string' || !METRIC_PREFIX.test(prefix)) {
+    throw new ConfigError(
+      'prefix',
+      'a Prometheus metric name prefix ([a-zA-Z_:][a-zA-Z0-9_:]*)',
+      prefix,
+    );
+  }
+  const labels = objectOption('labels', o.labels);
+  for (const [name, value] of Object.entries(labels)) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__')) {
+      throw new ConfigError(
+        'labels',
+        'label names of [a-zA-Z_][a-zA-Z0-9_]* (no leading __)',
+        name,
+      );
+    }
+    if (typeof value !== 'string') throw new ConfigError(`labels.${name}`, 'a string', value);
+  }
   if (Object.keys(labels).length > 0) registry.setDefaultLabels(labels);
-  return { registry, prefix: options.prefix ?? 'sluice_' };
+  return { registry, prefix };
 }
 
 /** Anything with a metrics snapshot: a WriteBehind. */

@@ -8,7 +8,7 @@
  * });
  * ```
  */
-import { functionOption } from '../core/options.js';
+import { functionOption, knownOptions } from '../core/options.js';
 import type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink.js';
 
 export interface FunctionSinkOptions {
@@ -21,6 +21,19 @@ export interface FunctionSinkOptions {
   close?: () => void | Promise<void>;
 }
 
+interface ResolvedFunctionSink {
+  readonly classify: (error: unknown) => SinkFailure;
+  readonly close: () => void | Promise<void>;
+}
+
+function resolveFunctionSink(options: unknown): ResolvedFunctionSink {
+  const o = knownOptions('functionSink() options', options, ['classify', 'close']);
+  return {
+    classify: functionOption('classify', o.classify, (): SinkFailure => 'unknown'),
+    close: functionOption('close', o.close, () => undefined),
+  };
+}
+
 export function functionSink<V = unknown>(
   write: (
     entries: readonly SinkEntry<V>[],
@@ -29,14 +42,11 @@ export function functionSink<V = unknown>(
   options: FunctionSinkOptions = {},
 ): Sink<V> {
   functionOption('write', write);
-  const classify =
-    options.classify === undefined
-      ? () => 'unknown' as const
-      : functionOption<(error: unknown) => SinkFailure>('classify', options.classify);
+  const { classify, close } = resolveFunctionSink(options);
   let closed: Promise<void> | undefined;
   return {
     writeBatch: async (entries, context = {}) => (await write(entries, context)) ?? undefined,
     classify,
-    close: () => (closed ??= Promise.resolve(options.close?.()).then(() => undefined)),
+    close: () => (closed ??= Promise.resolve(close()).then(() => undefined)),
   };
 }

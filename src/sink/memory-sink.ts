@@ -6,6 +6,7 @@
  * an older entry is counted as superseded and changes nothing). `check` plays the part of a
  * table's constraints: it may throw for an entry, and then nothing of that batch is written.
  */
+import { booleanOption, choiceOption, functionOption, knownOptions } from '../core/options.js';
 import type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink.js';
 
 export interface MemorySinkOptions<V> {
@@ -21,17 +22,47 @@ export interface MemorySinkOptions<V> {
   beforeWrite?: (entries: readonly SinkEntry<V>[], context: SinkContext) => void | Promise<void>;
 }
 
+interface ResolvedMemorySink<V> {
+  readonly mode: 'insert' | 'upsert';
+  readonly check: ((entry: SinkEntry<V>) => void) | undefined;
+  readonly versioned: boolean;
+  readonly classify: (error: unknown) => SinkFailure;
+  readonly beforeWrite:
+    ((entries: readonly SinkEntry<V>[], context: SinkContext) => void | Promise<void>) | undefined;
+}
+
+const KNOWN: readonly (keyof MemorySinkOptions<unknown>)[] = [
+  'mode',
+  'check',
+  'versioned',
+  'classify',
+  'beforeWrite',
+];
+
+function resolveMemorySink<V>(options: unknown): ResolvedMemorySink<V> {
+  const o = knownOptions('MemorySink options', options, KNOWN);
+  const optional = <F extends (...args: never[]) => unknown>(name: string): F | undefined =>
+    o[name] === undefined ? undefined : functionOption<F>(name, o[name]);
+  return {
+    mode: choiceOption('mode', o.mode, 'upsert', ['insert', 'upsert']),
+    check: optional('check'),
+    versioned: booleanOption('versioned', o.versioned, false),
+    classify: functionOption('classify', o.classify, (): SinkFailure => 'unknown'),
+    beforeWrite: optional('beforeWrite'),
+  };
+}
+
 export class MemorySink<V = unknown> implements Sink<V> {
   readonly mode: 'insert' | 'upsert';
   /** Rows by entry id (insert) or by key (upsert), in first-written order. */
   readonly rows = new Map<string, SinkEntry<V>>();
   /** Batches written successfully, for tests that look at batching. */
   readonly batches: (readonly SinkEntry<V>[])[] = [];
-  readonly #options: MemorySinkOptions<V>;
+  readonly #options: ResolvedMemorySink<V>;
 
   constructor(options: MemorySinkOptions<V> = {}) {
-    this.mode = options.mode ?? 'upsert';
-    this.#options = options;
+    this.#options = resolveMemorySink(options);
+    this.mode = this.#options.mode;
   }
 
   async writeBatch(
@@ -48,7 +79,7 @@ export class MemorySink<V = unknown> implements Sink<V> {
         else this.rows.set(e.id, e);
       } else {
         const row = this.rows.get(e.key);
-        if (this.#options.versioned === true && row !== undefined && row.version >= e.version) {
+        if (this.#options.versioned && row !== undefined && row.version >= e.version) {
           superseded++;
         } else {
           this.rows.set(e.key, e);
@@ -60,7 +91,7 @@ export class MemorySink<V = unknown> implements Sink<V> {
   }
 
   classify(error: unknown): SinkFailure {
-    return this.#options.classify?.(error) ?? 'unknown';
+    return this.#options.classify(error);
   }
 
   close(): Promise<void> {

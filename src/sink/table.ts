@@ -1,10 +1,11 @@
 /**
- * What every table sink shares: the options, identifier checks (names are validated and
+ * What every table sink shares: the options (one resolver, which refuses unknown names),
+ * identifier checks (names are validated and
  * quoted, never values), turning an entry into a row, and coalescing a batch by conflict key
  * (the last write wins, as a database refuses to update one row twice in one statement).
  */
 import { ConfigError } from '../errors.js';
-import { choiceOption, functionOption, objectOption } from '../core/options.js';
+import { choiceOption, functionOption, knownOptions } from '../core/options.js';
 import type { SinkEntry, SinkWriteResult } from './sink.js';
 
 export interface TableSinkOptions<V> {
@@ -72,17 +73,38 @@ export function identifier(option: string, value: unknown): string {
 /** `"name"`: safe because `identifier` allowed no quote in it. */
 export const quote = (name: string): string => `"${name}"`;
 
-export function resolveTable<V>(options: TableSinkOptions<V>): ResolvedTable<V> {
-  const o = objectOption('options', options);
+/** The option names every table sink takes; an adapter adds its own (`database`, `pool`). */
+export const TABLE_OPTIONS: readonly (keyof TableSinkOptions<unknown>)[] = [
+  'table',
+  'columns',
+  'mode',
+  'conflict',
+  'idColumn',
+  'versionColumn',
+  'toRow',
+];
+
+/**
+ * Resolves the table options of a sink's options bag. `where` names the bag in messages
+ * (`'sqliteSink() options'`); `adapterOptions` are the other names the adapter reads itself,
+ * so any name in neither list is refused.
+ */
+export function resolveTable<V>(
+  options: TableSinkOptions<V>,
+  where = 'table sink options',
+  adapterOptions: readonly string[] = [],
+): ResolvedTable<V> {
+  const o = knownOptions(where, options, [...TABLE_OPTIONS, ...adapterOptions]);
   const table = identifier('table', o.table);
   if (!Array.isArray(o.columns) || o.columns.length === 0) {
     throw new ConfigError('columns', 'a non-empty array of column names', o.columns);
   }
   const columns = (o.columns as unknown[]).map((c, i) => identifier(`columns[${i}]`, c));
   const mode = choiceOption('mode', o.mode, 'upsert', ['upsert', 'insert']);
+  // Both are checked whatever the mode; only the mode's own one is used (the other is
+  // allowed, so one options object can serve both modes).
   let conflict: string[] = [];
-  let idColumn: string | undefined;
-  if (mode === 'upsert') {
+  if (mode === 'upsert' || o.conflict !== undefined) {
     if (!Array.isArray(o.conflict) || o.conflict.length === 0) {
       throw new ConfigError('conflict', 'a non-empty array of columns (upsert mode)', o.conflict);
     }
@@ -91,8 +113,12 @@ export function resolveTable<V>(options: TableSinkOptions<V>): ResolvedTable<V> 
       if (!columns.includes(c))
         throw new ConfigError('conflict', `columns among \`columns\``, o.conflict);
     }
+  }
+  let idColumn: string | undefined = identifier('idColumn', o.idColumn ?? 'sluice_id');
+  if (mode === 'upsert') {
+    idColumn = undefined;
   } else {
-    idColumn = identifier('idColumn', o.idColumn ?? 'sluice_id');
+    conflict = [];
     if (columns.includes(idColumn)) {
       throw new ConfigError('idColumn', 'a column not in `columns` (sluice fills it)', idColumn);
     }
@@ -108,10 +134,11 @@ export function resolveTable<V>(options: TableSinkOptions<V>): ResolvedTable<V> 
       );
     }
   }
-  const toRow =
-    o.toRow === undefined
-      ? (entry: SinkEntry<V>) => entry.value as Record<string, unknown>
-      : functionOption<(entry: SinkEntry<V>) => Record<string, unknown>>('toRow', o.toRow);
+  const toRow = functionOption<(entry: SinkEntry<V>) => Record<string, unknown>>(
+    'toRow',
+    o.toRow,
+    (entry) => entry.value as Record<string, unknown>,
+  );
   const written = [
     ...(idColumn === undefined ? [] : [idColumn]),
     ...columns,

@@ -71,6 +71,25 @@ describe('startDashboard', () => {
     );
   });
 
+  test('refuses a misspelled option naming the nearest known one, and wrong-typed options', async () => {
+    const refuses = (options: Record<string, unknown>, pattern: RegExp): Promise<void> =>
+      assert.rejects(
+        startDashboard({ source: scripted([{}]), port: 0, ...options }),
+        (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+      );
+    await refuses(
+      { histroy: 10 },
+      /Unknown option `histroy` in startDashboard\(\) options; did you mean `history`\?/,
+    );
+    await refuses({ intervalMS: 10 }, /did you mean `intervalMs`\?/);
+    await refuses({ host: 7 }, /Expected `host` to be a non-empty string/);
+    await refuses({ token: 12345678 }, /Expected `token` to be a string of at least 8/);
+    await refuses(
+      { source: { title: 'x', sample: 'now' } },
+      /Expected `source` to be an object with sample\(\), deadLetters\(\), prometheus\(\)/,
+    );
+  });
+
   test('keeps a history of points with rates; /api serves it', async (t) => {
     const dash = await open(
       scripted([

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MemoryJournal } from '../../src/index.js';
+import {
+  ConfigError,
+  MemoryJournal,
+  jsonCodec,
+  type Codec,
+  type MemoryJournalOptions,
+} from '../../src/index.js';
 import { journalConformance } from '../../src/testing/index.js';
 
 journalConformance('MemoryJournal', { open: () => Promise.resolve(new MemoryJournal()) });
@@ -31,5 +37,19 @@ test('truncating step by step past the compaction point keeps positions, reads a
   assert.deepEqual(
     tail.map((e) => [e.position, e.payload]),
     [[5001, 'after']],
+  );
+});
+
+test('new MemoryJournal() refuses a misspelled option, naming the nearest known one, and a codec without encode/decode', () => {
+  assert.throws(
+    () => new MemoryJournal({ codc: jsonCodec } as MemoryJournalOptions),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.option === 'codc' &&
+      /Unknown option `codc` in MemoryJournal options; did you mean `codec`\?/.test(e.message),
+  );
+  assert.throws(
+    () => new MemoryJournal({ codec: 'json' as unknown as Codec }),
+    /Expected `codec` to be an object with encode\(\), decode\(\)/,
   );
 });

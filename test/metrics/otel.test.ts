@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Span, SpanOptions, Tracer } from '@opentelemetry/api';
-import { MemoryJournal, MemorySink, WriteBehind } from '../../src/index.js';
+import { ConfigError, MemoryJournal, MemorySink, WriteBehind } from '../../src/index.js';
 import { traceWriteBehind } from '../../src/metrics/otel.js';
 
 /** A tracer that records spans (the neighbour of the unit under test). */
@@ -69,4 +69,14 @@ test('traceWriteBehind() makes a span per flush, per dead letter and per retry',
   await wb.flush();
   assert.equal(spans.length, before, 'no spans after stop()');
   await wb.close();
+});
+
+test('traceWriteBehind() refuses a tracer without startSpan()', () => {
+  const source = { on: () => () => {} } as unknown as Parameters<typeof traceWriteBehind>[0];
+  assert.throws(
+    () => traceWriteBehind(source, 'sluice' as unknown as Tracer),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /Expected `tracer` to be an object with startSpan\(\)/.test(e.message),
+  );
 });

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryJournal, MemorySink, WriteBehind } from '../../src/index.js';
-import { journalCollectors, prometheusRegistry } from '../../src/metrics/prometheus.js';
+import { ConfigError, MemoryJournal, MemorySink, WriteBehind } from '../../src/index.js';
+import {
+  journalCollectors,
+  prometheusRegistry,
+  type PrometheusOptions,
+} from '../../src/metrics/prometheus.js';
 
 /** Parses Prometheus text into name{labels} → value. */
 function parse(text: string): Map<string, number> {
@@ -102,4 +106,35 @@ test('journalCollectors() exposes what a journal holds: head, checkpoints, lag, 
   await journal.append([{ key: 'k', payload: 8 }]);
   const again = parse(await registry.metrics());
   assert.equal(again.get('sluice_journal_head'), 8, 'each scrape reads the journal again');
+});
+
+test('prometheusRegistry() and journalCollectors() refuse a misspelled option naming the nearest known one, and bad values', () => {
+  const journal = new MemoryJournal();
+  const refuses = (options: Record<string, unknown>, pattern: RegExp): void =>
+    assert.throws(
+      () => journalCollectors(journal, options),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+    );
+  refuses(
+    { prefx: 'app_' },
+    /Unknown option `prefx` in Prometheus options; did you mean `prefix`\?/,
+  );
+  refuses({ lables: { app: 'x' } }, /did you mean `labels`\?/);
+  refuses({ prefix: 'app-' }, /Expected `prefix` to be a Prometheus metric name prefix/);
+  refuses({ labels: { app: 1 } }, /Expected `labels.app` to be a string/);
+  refuses({ labels: { 'a-b': 'x' } }, /Expected `labels` to be label names/);
+  refuses({ registry: {} }, /Expected `registry` to be an object with registerMetric\(\)/);
+  const wb = { metrics: () => ({}) } as unknown as Parameters<typeof prometheusRegistry>[0];
+  assert.throws(
+    () => prometheusRegistry(wb, { prefix: 7 } as unknown as PrometheusOptions),
+    ConfigError,
+  );
+  const m = journalCollectors(journal, { prefix: '', labels: { app: 'orders' } });
+  assert.match(
+    m
+      .getMetricsAsArray()
+      .map((x) => x.name)
+      .join(','),
+    /^journal_head,/,
+  );
 });

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemorySink, functionSink, type SinkEntry } from '../../src/index.js';
+import {
+  ConfigError,
+  MemorySink,
+  functionSink,
+  type FunctionSinkOptions,
+  type SinkEntry,
+} from '../../src/index.js';
 import { sinkConformance, type BalanceRow } from '../../src/testing/index.js';
 
 sinkConformance('MemorySink', {
@@ -80,4 +86,41 @@ test('functionSink passes the context and calls close once', async () => {
   await sink.close();
   assert.equal(closes, 1);
   assert.throws(() => functionSink('nope' as never), /Expected `write` to be a function/);
+});
+
+test('new MemorySink() options: a misspelled name is refused naming the nearest known one; wrong types are refused', () => {
+  const refuses = (options: Record<string, unknown>, pattern: RegExp): void =>
+    assert.throws(
+      () => new MemorySink(options),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+    );
+  refuses(
+    { versiond: true },
+    /Unknown option `versiond` in MemorySink options; did you mean `versioned`\?/,
+  );
+  refuses({ versioned: 'yes' }, /Expected `versioned` to be a boolean, got `"yes"`/);
+  refuses({ check: 'balance > 0' }, /Expected `check` to be a function/);
+  refuses({ beforeWrite: true }, /Expected `beforeWrite` to be a function/);
+  refuses({ classify: 'rejected' }, /Expected `classify` to be a function/);
+  refuses({ mode: 'merge' }, /Expected `mode` to be one of 'insert' \| 'upsert'/);
+});
+
+test('functionSink() options: a misspelled name is refused naming the nearest known one; callbacks must be functions', () => {
+  const write = (): void => {};
+  assert.throws(
+    () => functionSink(write, { clasify: () => 'rejected' } as FunctionSinkOptions),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /Unknown option `clasify` in functionSink\(\) options; did you mean `classify`\?/.test(
+        e.message,
+      ),
+  );
+  assert.throws(
+    () => functionSink(write, { close: true } as unknown as FunctionSinkOptions),
+    /Expected `close` to be a function, got `true`/,
+  );
+  assert.throws(
+    () => functionSink(write, { classify: 'unknown' } as unknown as FunctionSinkOptions),
+    /Expected `classify` to be a function/,
+  );
 });

@@ -29,9 +29,13 @@ import {
   coalesce,
   identifier,
   integerOption,
+  objectOption,
   quote,
   resolveTable,
+  serviceOption,
   skippedResult,
+  stringOption,
+  type ResolvedTable,
   type Sink,
   type SinkContext,
   type SinkEntry,
@@ -60,35 +64,59 @@ export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {
 
 export type PostgresSink<V> = Sink<V> & { readonly pool: pg.Pool };
 
+const ADAPTER_OPTIONS: readonly (keyof PostgresSinkOptions<unknown>)[] = [
+  'pool',
+  'connectionString',
+  'maxConnections',
+  'queryTimeoutMs',
+  'connectTimeoutMs',
+  'schema',
+];
+/** Options that only shape the pool the sink opens itself. */
+const OWN_POOL_OPTIONS = ['maxConnections', 'queryTimeoutMs', 'connectTimeoutMs'] as const;
+
+interface ResolvedPostgresSink<V> {
+  readonly table: ResolvedTable<V>;
+  readonly schema: string;
+  readonly pool: pg.Pool;
+  /** Whether the sink opened the pool (and so ends it). */
+  readonly owned: boolean;
+}
+
+function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgresSink<V> {
+  const where = 'postgresSink() options';
+  // resolveTable refuses the names neither it nor this adapter knows.
+  const table = resolveTable(options, where, ADAPTER_OPTIONS);
+  const o = objectOption(where, options);
+  const schema = identifier('schema', o.schema ?? 'public');
+  if ((o.pool === undefined) === (o.connectionString === undefined)) {
+    throw new ConfigError('pool', 'a pg Pool, or `connectionString` instead (exactly one)', o.pool);
+  }
+  if (o.pool !== undefined) {
+    const pool = serviceOption<pg.Pool>('pool', o.pool, ['query', 'connect', 'end']);
+    for (const name of OWN_POOL_OPTIONS) {
+      if (o[name] !== undefined) {
+        throw new ConfigError(name, 'unset when `pool` is given (its owner sets it)', o[name]);
+      }
+    }
+    return { table, schema, pool, owned: false };
+  }
+  const pool = new pg.Pool({
+    connectionString: stringOption('connectionString', o.connectionString),
+    max: integerOption('maxConnections', o.maxConnections, 4, 1),
+    query_timeout: integerOption('queryTimeoutMs', o.queryTimeoutMs, 30_000, 1),
+    connectionTimeoutMillis: integerOption('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1),
+    // Idle connections do not keep the process alive: once the pipeline is closed, a
+    // service can exit without closing the sink first.
+    allowExitOnIdle: true,
+  });
+  return { table, schema, pool, owned: true };
+}
+
 export async function postgresSink<V = Record<string, unknown>>(
   options: PostgresSinkOptions<V>,
 ): Promise<PostgresSink<V>> {
-  const table = resolveTable(options);
-  const schema = identifier('schema', options.schema ?? 'public');
-  if ((options.pool === undefined) === (options.connectionString === undefined)) {
-    throw new ConfigError(
-      'pool',
-      'a pg Pool, or `connectionString` instead (exactly one)',
-      options.pool,
-    );
-  }
-  const owned = options.pool === undefined;
-  const pool =
-    options.pool ??
-    new pg.Pool({
-      connectionString: options.connectionString,
-      max: integerOption('maxConnections', options.maxConnections, 4, 1),
-      query_timeout: integerOption('queryTimeoutMs', options.queryTimeoutMs, 30_000, 1),
-      connectionTimeoutMillis: integerOption(
-        'connectTimeoutMs',
-        options.connectTimeoutMs,
-        10_000,
-        1,
-      ),
-      // Idle connections do not keep the process alive: once the pipeline is closed, a
-      // service can exit without closing the sink first.
-      allowExitOnIdle: true,
-    });
+  const { table, schema, pool, owned } = resolvePostgresSink(options);
   // An idle client whose connection breaks emits 'error' on the pool; without a listener
   // that would crash the process. The next write simply gets a fresh connection.
   if (owned) pool.on('error', () => {});

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import BetterSqlite3, { type Database } from 'better-sqlite3';
+import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import {
   JournalLockedError,
   JournalWriteError,
@@ -24,8 +24,33 @@ import {
   type JournalHolder,
 } from '../../index.js';
 
-/** Holds taken through each journal connection, by consumer. */
-const heldBy = new WeakMap<Database, Map<string, JournalHolder>>();
+/** What each journal connection keeps: its holds by consumer, its statements (prepared once). */
+interface Holders {
+  readonly held: Map<string, JournalHolder>;
+  readonly record: Statement<[string, number, string, number]>;
+  readonly forget: Statement<[string, number, number]>;
+  readonly recorded: Statement<[string], JournalHolder>;
+}
+
+const holdersOf = new WeakMap<Database, Holders>();
+
+function holders(journal: Database): Holders {
+  let h = holdersOf.get(journal);
+  if (h === undefined) {
+    h = {
+      held: new Map(),
+      record: journal.prepare(
+        'INSERT OR REPLACE INTO sluice_holders (consumer, pid, host, since) VALUES (?, ?, ?, ?)',
+      ),
+      forget: journal.prepare(
+        'DELETE FROM sluice_holders WHERE consumer = ? AND pid = ? AND since = ?',
+      ),
+      recorded: journal.prepare('SELECT pid, host, since FROM sluice_holders WHERE consumer = ?'),
+    };
+    holdersOf.set(journal, h);
+  }
+  return h;
+}
 
 /**
  * `<journal>.<consumer>.lock`; a consumer name that is not file-safe everywhere (lower case
@@ -41,8 +66,8 @@ export function lockPath(journalPath: string, consumer: string): string {
 /** Takes `consumer` of the journal at `path` (whose database is `journal`), or refuses. */
 export function takeConsumer(path: string, journal: Database, consumer: string): ConsumerHold {
   const memory = path === ':memory:' || path === '';
-  let held = heldBy.get(journal);
-  if (held === undefined) heldBy.set(journal, (held = new Map<string, JournalHolder>()));
+  const statements = holders(journal);
+  const { held } = statements;
   const mine = held.get(consumer);
   if (mine !== undefined) throw new JournalLockedError(path, consumer, mine);
   let lock: Database | undefined;
@@ -54,18 +79,14 @@ export function takeConsumer(path: string, journal: Database, consumer: string):
     } catch (cause) {
       lock?.close();
       if ((cause as { code?: unknown }).code === 'SQLITE_BUSY') {
-        throw new JournalLockedError(path, consumer, recordedHolder(journal, consumer));
+        throw new JournalLockedError(path, consumer, recordedHolder(statements, consumer));
       }
       throw new JournalWriteError(`cannot lock ${file}: ${(cause as Error).message}`, { cause });
     }
   }
   const holder: JournalHolder = { pid: process.pid, host: hostname(), since: Date.now() };
   try {
-    journal
-      .prepare(
-        'INSERT OR REPLACE INTO sluice_holders (consumer, pid, host, since) VALUES (?, ?, ?, ?)',
-      )
-      .run(consumer, holder.pid, holder.host, holder.since);
+    statements.record.run(consumer, holder.pid, holder.host, holder.since);
   } catch (cause) {
     lock?.close();
     throw new JournalWriteError(
@@ -85,9 +106,7 @@ export function takeConsumer(path: string, journal: Database, consumer: string):
       held.delete(consumer);
       try {
         if (journal.open) {
-          journal
-            .prepare('DELETE FROM sluice_holders WHERE consumer = ? AND pid = ? AND since = ?')
-            .run(consumer, holder.pid, holder.since);
+          statements.forget.run(consumer, holder.pid, holder.since);
         }
       } catch {
         // The row only names a holder for an error message; the lock below is what counts,
@@ -100,11 +119,9 @@ export function takeConsumer(path: string, journal: Database, consumer: string):
   };
 }
 
-function recordedHolder(journal: Database, consumer: string): JournalHolder | undefined {
+function recordedHolder(statements: Holders, consumer: string): JournalHolder | undefined {
   try {
-    return journal
-      .prepare('SELECT pid, host, since FROM sluice_holders WHERE consumer = ?')
-      .get(consumer) as JournalHolder | undefined;
+    return statements.recorded.get(consumer);
   } catch {
     return undefined; // the refusal stands; it only cannot name the holder
   }

@@ -8,12 +8,10 @@
  *   match before applying the limit.
  *
  * None of them reads entries at or before `after`, so the cost does not grow with the log.
+ * Each selects an `EntryRow` (see entry-row.ts).
  */
 import type { Region } from '../../index.js';
-
-/** What a read returns, in `Row` order (entries from before schema v3 have no version). */
-export const ENTRY_COLUMNS =
-  'position, key, type, id, payload, appended_at, coalesce(version, position), origin';
+import { ENTRY_SELECT } from './entry-row.js';
 
 export interface ReadQuery {
   readonly sql: string;
@@ -23,7 +21,7 @@ export interface ReadQuery {
 
 export function keyQuery(key: string): ReadQuery {
   return {
-    sql: `SELECT ${ENTRY_COLUMNS} FROM sluice_entries WHERE key = ? AND position > ? ORDER BY position LIMIT ?`,
+    sql: `SELECT ${ENTRY_SELECT} FROM sluice_entries WHERE key = ? AND position > ? ORDER BY position LIMIT ?`,
     args: (after, limit) => [key, after, limit],
   };
 }
@@ -49,7 +47,7 @@ export function regionQuery(region: Region | undefined): ReadQuery {
     }
   }
   return {
-    sql: `SELECT ${ENTRY_COLUMNS} FROM sluice_entries WHERE ${where.join(' AND ')} ORDER BY position LIMIT ?`,
+    sql: `SELECT ${ENTRY_SELECT} FROM sluice_entries WHERE ${where.join(' AND ')} ORDER BY position LIMIT ?`,
     args: (after, limit) => [after, ...params, limit],
   };
 }

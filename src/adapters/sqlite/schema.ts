@@ -5,6 +5,10 @@
  * `PRAGMA user_version`, so `open` can tell a sluice journal from any other SQLite file and
  * refuse a file written by a newer sluice instead of misreading it. Migrations run in order,
  * each in its own transaction; a new schema version is one more entry in `migrations`.
+ *
+ * Migrations are history: once released, one is never edited (files already carry what it
+ * wrote). The `sluice_entries` table they build must be the one `ENTRY_COLUMNS`
+ * (entry-row.ts) describes; test/adapters/sqlite/entry-row.test.ts checks it.
  */
 import type { Database } from 'better-sqlite3';
 import { JournalFormatError, JournalWriteError } from '../../index.js';

@@ -2,11 +2,13 @@
  * SqliteDeadLetters: dead letters in the journal's own SQLite file (table
  * `sluice_dead_letters`, schema v2), so one file holds everything a restart needs.
  */
-import type { Database } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import {
   checkIds,
   jsonCodec,
+  knownOptions,
   rejecting,
+  serviceOption,
   type Codec,
   type DeadLetter,
   type DeadLetterInput,
@@ -31,29 +33,44 @@ interface Row {
 export class SqliteDeadLetters implements DeadLetterStore {
   readonly #db: Database;
   readonly #codec: Codec;
+  readonly #insert: Statement<[number, string, string, Encoded, number, string, number, number]>;
+  readonly #list: Statement<[number, number], Row>;
+  readonly #select: Statement<[string], Row>;
+  readonly #delete: Statement<[string]>;
+  readonly #count: Statement<[], number>;
 
+  /** Statements are prepared here, once: keep one store per journal (`journal.deadLetters()`). */
   constructor(journal: SqliteJournal, options: { codec?: Codec } = {}) {
-    this.#db = journal.database;
-    this.#codec = options.codec ?? jsonCodec;
+    const db = (this.#db = journal.database);
+    const o = knownOptions('SqliteDeadLetters options', options, ['codec']);
+    this.#codec = serviceOption<Codec>('codec', o.codec, ['encode', 'decode'], jsonCodec);
+    this.#insert = db.prepare(
+      `INSERT INTO sluice_dead_letters (position, entry_id, key, payload, version, error, attempts, failed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#list = db.prepare('SELECT * FROM sluice_dead_letters WHERE id > ? ORDER BY id LIMIT ?');
+    this.#select = db.prepare(
+      'SELECT * FROM sluice_dead_letters WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
+    );
+    this.#delete = db.prepare(
+      'DELETE FROM sluice_dead_letters WHERE id IN (SELECT value FROM json_each(?))',
+    );
+    this.#count = db.prepare<[], number>('SELECT count(*) FROM sluice_dead_letters').pluck();
   }
 
   add(letters: readonly DeadLetterInput[]): Promise<number[]> {
     return rejecting(() => {
-      const insert = this.#db.prepare(
-        `INSERT INTO sluice_dead_letters (position, entry_id, key, payload, version, error, attempts, failed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      );
       const now = Date.now();
       // Encode everything first: a payload that cannot be encoded rejects before any write.
       const payloads = letters.map((l) => this.#codec.encode(l.payload));
       const ids = this.#db.transaction(() =>
         letters.map((l, i) =>
           Number(
-            insert.run(
+            this.#insert.run(
               l.position,
               l.entryId,
               l.key,
-              payloads[i],
+              payloads[i] as Encoded,
               l.version,
               l.error,
               l.attempts,
@@ -67,44 +84,35 @@ export class SqliteDeadLetters implements DeadLetterStore {
   }
 
   list(options: { after?: number; limit?: number } = {}): Promise<DeadLetter[]> {
-    const rows = this.#db
-      .prepare('SELECT * FROM sluice_dead_letters WHERE id > ? ORDER BY id LIMIT ?')
-      .all(options.after ?? 0, options.limit ?? 100) as Row[];
-    return Promise.resolve(rows.map((r) => this.#letter(r)));
+    return rejecting(() => {
+      const rows = this.#list.all(options.after ?? 0, options.limit ?? 100);
+      return Promise.resolve(rows.map((r) => this.#letter(r)));
+    });
   }
 
   get(ids: readonly number[]): Promise<DeadLetter[]> {
-    return rejecting(() => Promise.resolve(this.#select(checkIds(ids))));
+    return rejecting(() => Promise.resolve(this.#selectIds(checkIds(ids))));
   }
 
   remove(ids: readonly number[]): Promise<DeadLetter[]> {
     return rejecting(() => {
       const wanted = checkIds(ids);
       const removed = this.#db.transaction(() => {
-        const letters = this.#select(wanted);
-        this.#db
-          .prepare('DELETE FROM sluice_dead_letters WHERE id IN (SELECT value FROM json_each(?))')
-          .run(JSON.stringify(wanted));
+        const letters = this.#selectIds(wanted);
+        this.#delete.run(JSON.stringify(wanted));
         return letters;
       })();
       return Promise.resolve(removed);
     });
   }
 
-  #select(ids: readonly number[]): DeadLetter[] {
+  #selectIds(ids: readonly number[]): DeadLetter[] {
     if (ids.length === 0) return [];
-    const rows = this.#db
-      .prepare(
-        'SELECT * FROM sluice_dead_letters WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id',
-      )
-      .all(JSON.stringify(ids)) as Row[];
-    return rows.map((r) => this.#letter(r));
+    return this.#select.all(JSON.stringify(ids)).map((r) => this.#letter(r));
   }
 
   count(): Promise<number> {
-    return Promise.resolve(
-      (this.#db.prepare('SELECT count(*) AS n FROM sluice_dead_letters').get() as { n: number }).n,
-    );
+    return rejecting(() => Promise.resolve(this.#count.get() as number));
   }
 
   #letter(r: Row): DeadLetter {

@@ -22,6 +22,7 @@ import {
   SinkError,
   choiceOption,
   coalesce,
+  objectOption,
   quote,
   resolveTable,
   skippedResult,
@@ -30,6 +31,7 @@ import {
   type SinkEntry,
   type SinkFailure,
   type SinkWriteResult,
+  type ResolvedTable,
   type TableSinkOptions,
 } from '../../index.js';
 
@@ -48,39 +50,55 @@ export interface SqliteSinkOptions<V> extends TableSinkOptions<V> {
  */
 const REJECTED = new Set(['SQLITE_CONSTRAINT', 'SQLITE_TOOBIG', 'SQLITE_MISMATCH', 'SQLITE_RANGE']);
 
+/** The resolved options: the table, and a database that is open and prepared. */
+interface ResolvedSqliteSink<V> {
+  readonly table: ResolvedTable<V>;
+  readonly db: Database;
+  /** Whether the sink opened the database (and so closes it). */
+  readonly owned: boolean;
+}
+
+function resolveSqliteSink<V>(options: SqliteSinkOptions<V>): ResolvedSqliteSink<V> {
+  const where = 'sqliteSink() options';
+  // resolveTable refuses the names neither it nor this adapter knows.
+  const table = resolveTable(options, where, ['database', 'synchronous']);
+  const o = objectOption(where, options);
+  const synchronous = choiceOption('synchronous', o.synchronous, 'full', ['full', 'normal']);
+  const database = o.database;
+  if (database instanceof BetterSqlite3) {
+    if (o.synchronous !== undefined) {
+      throw new ConfigError(
+        'synchronous',
+        'unset when `database` is an open Database (its owner sets it)',
+        o.synchronous,
+      );
+    }
+    return { table, db: database, owned: false };
+  }
+  if (typeof database !== 'string' || database.length === 0) {
+    throw new ConfigError('database', 'a better-sqlite3 Database or a file path', database);
+  }
+  let db: Database;
+  try {
+    db = new BetterSqlite3(database);
+  } catch (cause) {
+    throw new SinkError(`sqliteSink: cannot open ${database}: ${String(cause)}`, { cause });
+  }
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+  } catch (cause) {
+    db.close();
+    throw new SinkError(`sqliteSink: cannot prepare ${database}: ${String(cause)}`, { cause });
+  }
+  return { table, db, owned: true };
+}
+
 export function sqliteSink<V = Record<string, unknown>>(
   options: SqliteSinkOptions<V>,
 ): Sink<V> & { readonly database: Database } {
-  const table = resolveTable(options);
-  const owned = typeof options.database === 'string';
-  let db: Database;
-  if (typeof options.database === 'string') {
-    const synchronous = choiceOption('synchronous', options.synchronous, 'full', [
-      'full',
-      'normal',
-    ]);
-    try {
-      db = new BetterSqlite3(options.database);
-    } catch (cause) {
-      throw new SinkError(`sqliteSink: cannot open ${options.database}: ${String(cause)}`, {
-        cause,
-      });
-    }
-    try {
-      db.pragma('busy_timeout = 5000');
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
-    } catch (cause) {
-      db.close();
-      throw new SinkError(`sqliteSink: cannot prepare ${options.database}: ${String(cause)}`, {
-        cause,
-      });
-    }
-  } else if (options.database instanceof BetterSqlite3) {
-    db = options.database;
-  } else {
-    throw new ConfigError('database', 'a better-sqlite3 Database or a file path', options.database);
-  }
+  const { table, db, owned } = resolveSqliteSink(options);
   try {
     checkTable(db, table.table, table.written, table.unique);
   } catch (error) {

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClosedError, ConfigError, SinkError } from '../../../src/index.js';
-import { classifyPostgresError, postgresSink } from '../../../src/adapters/postgres/index.js';
+import {
+  classifyPostgresError,
+  postgresSink,
+  type PostgresSinkOptions,
+} from '../../../src/adapters/postgres/index.js';
 import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
 import { connectionString, postgresForFile } from '../../helpers/postgres.js';
 
@@ -245,4 +249,30 @@ test('classifyPostgresError() blames the entry only for data, constraint and lim
   );
   assert.equal(classifyPostgresError(new TypeError('toRow failed')), 'unknown');
   assert.equal(classifyPostgresError('nope'), 'unknown');
+});
+
+test('postgresSink() options: a misspelled name is refused naming the nearest known one, before any connection', async () => {
+  const base = { table: 't', columns: ['a'], mode: 'upsert' as const, conflict: ['a'] };
+  const refuses = (options: Record<string, unknown>, pattern: RegExp): Promise<void> =>
+    assert.rejects(
+      postgresSink(options as unknown as PostgresSinkOptions<unknown>),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+    );
+  await refuses(
+    { ...base, connectionStrng: connectionString },
+    /Unknown option `connectionStrng` in postgresSink\(\) options; did you mean `connectionString`\?/,
+  );
+  await refuses({ ...base, connectionString, maxConnection: 2 }, /did you mean `maxConnections`\?/);
+  await refuses({ ...base, connectionString, versionColum: 'v' }, /did you mean `versionColumn`\?/);
+  await refuses({ ...base, connectionString, toRow: {} }, /Expected `toRow` to be a function/);
+  await refuses({ ...base, connectionString: '' }, /Expected `connectionString` to be a non-empty/);
+  await refuses(
+    { ...base, pool: 'postgres://x' },
+    /Expected `pool` to be an object with query\(\)/,
+  );
+  const pool = { query: () => {}, connect: () => {}, end: () => {} };
+  await refuses(
+    { ...base, pool, queryTimeoutMs: 500 },
+    /`queryTimeoutMs` to be unset when `pool` is given/,
+  );
 });

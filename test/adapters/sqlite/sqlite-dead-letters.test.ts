@@ -7,6 +7,7 @@ import {
   SqliteDeadLetters,
   SqliteJournal,
 } from '../../../src/adapters/sqlite/index.js';
+import { ConfigError, jsonCodec, type Codec } from '../../../src/index.js';
 import { deadLetterConformance } from '../../../src/testing/index.js';
 import { tempDir } from '../../helpers/temp.js';
 
@@ -79,4 +80,19 @@ test('a journal written by schema v1 is migrated to the current schema, its entr
   assert.equal(await migrated.committed('c'), 1);
   assert.equal(await new SqliteDeadLetters(migrated).count(), 0);
   await migrated.close();
+});
+
+test('new SqliteDeadLetters() refuses a misspelled option, naming the nearest known one, and a bad codec', async () => {
+  const journal = await SqliteJournal.open(join(dir, `dlq-${++n}.db`));
+  assert.throws(
+    () => new SqliteDeadLetters(journal, { codek: jsonCodec } as { codec?: Codec }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /Unknown option `codek` in SqliteDeadLetters options; did you mean `codec`\?/.test(e.message),
+  );
+  assert.throws(
+    () => new SqliteDeadLetters(journal, { codec: 'json' as unknown as Codec }),
+    /Expected `codec` to be an object with encode\(\), decode\(\)/,
+  );
+  await journal.close();
 });

@@ -9,7 +9,11 @@ import {
   JournalFormatError,
   JournalWriteError,
 } from '../../../src/index.js';
-import { SCHEMA_VERSION, SqliteJournal } from '../../../src/adapters/sqlite/index.js';
+import {
+  SCHEMA_VERSION,
+  SqliteJournal,
+  type SqliteJournalOptions,
+} from '../../../src/adapters/sqlite/index.js';
 import { keyQuery, regionQuery, type ReadQuery } from '../../../src/adapters/sqlite/read-query.js';
 import { journalConformance } from '../../../src/testing/index.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -234,4 +238,22 @@ test('keyIndex: false drops the key index; exact-key reads still return the righ
     SqliteJournal.open(path, { keyIndex: 'no' as unknown as boolean }),
     (e: unknown) => e instanceof ConfigError && /keyIndex/.test(e.message),
   );
+});
+
+test('SqliteJournal.open() options: a misspelled name is refused naming the nearest known one; wrong types are refused', async () => {
+  const refuses = (options: unknown, pattern: RegExp): Promise<void> =>
+    assert.rejects(
+      SqliteJournal.open(fresh(), options as SqliteJournalOptions),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+    );
+  await refuses(
+    { synchronus: 'normal' },
+    /Unknown option `synchronus`.*did you mean `synchronous`\?/,
+  );
+  await refuses({ maxGroupRecord: 10 }, /did you mean `maxGroupRecords`\?/);
+  await refuses({ create: 'yes' }, /Expected `create` to be a boolean, got `"yes"`/);
+  await refuses({ clock: 'now' }, /Expected `clock` to be an object with now\(\), setTimer\(\)/);
+  await refuses({ codec: 'json' }, /Expected `codec` to be an object with encode\(\), decode\(\)/);
+  await refuses({ pollIntervalMs: 0 }, /`pollIntervalMs` to be an integer >= 1/);
+  await refuses(null, /Expected `SqliteJournal.open\(\) options` to be an object/);
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { ClosedError, ConfigError } from '../../../src/index.js';
-import { sqliteSink } from '../../../src/adapters/sqlite/index.js';
+import { sqliteSink, type SqliteSinkOptions } from '../../../src/adapters/sqlite/index.js';
 import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
 import { tempDir } from '../../helpers/temp.js';
 
@@ -218,4 +218,31 @@ test('sqliteSink opens a file path itself and closes it', async () => {
   assert.equal(sink.database.pragma('journal_mode', { simple: true }), 'wal');
   await sink.close();
   assert.equal(sink.database.open, false);
+});
+
+test('sqliteSink() options: a misspelled name is refused naming the nearest known one; wrong types are refused', () => {
+  const db = freshDatabase();
+  const base = { database: db, table: 'balances', columns: ['account'], conflict: ['account'] };
+  const refuses = (options: Record<string, unknown>, pattern: RegExp): void =>
+    assert.throws(
+      () => sqliteSink(options as unknown as SqliteSinkOptions<unknown>),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+    );
+  refuses(
+    { ...base, conflcit: ['account'] },
+    /Unknown option `conflcit` in sqliteSink\(\) options; did you mean `conflict`\?/,
+  );
+  refuses({ ...base, databse: db }, /did you mean `database`\?/);
+  refuses({ ...base, synchronus: 'normal' }, /did you mean `synchronous`\?/);
+  refuses({ ...base, toRow: 'account' }, /Expected `toRow` to be a function/);
+  refuses({ ...base, database: 42 }, /Expected `database` to be a better-sqlite3 Database/);
+  refuses(
+    { ...base, database: join(dir, 'x.db'), synchronous: 'off' },
+    /`synchronous` to be one of/,
+  );
+  refuses(
+    { ...base, synchronous: 'normal' },
+    /`synchronous` to be unset when `database` is an open/,
+  );
+  refuses({ ...base, mode: 'insert', idColumn: 7 }, /`idColumn` to be a SQL identifier/);
 });

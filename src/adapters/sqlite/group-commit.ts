@@ -1,0 +1,214 @@
+/**
+ * GroupCommit: the SQLite journal's writer. Appends and checkpoint commits made in one turn
+ * of the event loop are written in one transaction on the next turn (`setImmediate`), up to
+ * `maxGroupRecords` records per transaction; each caller's promise settles when that
+ * transaction has committed.
+ *
+ * Failure: if a record of the group is refused (a constraint, a value too big), the calls
+ * are written again one transaction each, so only the call that carried it fails; if the
+ * storage itself fails (a full disk, I/O), every call of the group rejects with a
+ * JournalWriteError and nothing of them is written.
+ *
+ * Positions are assigned inside the write transaction from the stored head, so several
+ * processes may append to one file; versions grow past the stored version and at least
+ * with the wall clock (now × 1000), and a record whose id is stored keeps its position.
+ */
+import type { Database, Transaction } from 'better-sqlite3';
+import type { EncodedRecord } from '../../index.js';
+import { entryRow, type EntryStatements } from './entry-row.js';
+import { writeError } from './journal-errors.js';
+import type { JournalMeta } from './journal-meta.js';
+
+interface PendingAppend {
+  readonly records: EncodedRecord[];
+  readonly resolve: (positions: number[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface PendingCommit {
+  position: number;
+  readonly waiters: { resolve: () => void; reject: (error: unknown) => void }[];
+}
+
+/** What one write transaction did: the positions of each call, and the head after it. */
+interface Written {
+  readonly positions: number[][];
+  readonly head: number;
+}
+
+export interface GroupCommitHooks {
+  /** After each transaction that committed, with the head it left. */
+  committed(head: number): void;
+  /** After the callers of a group were settled and something of it was written. */
+  settled(): void;
+}
+
+export class GroupCommit {
+  readonly #path: string;
+  readonly #entries: EntryStatements;
+  readonly #meta: JournalMeta;
+  readonly #maxGroupRecords: number;
+  readonly #hooks: GroupCommitHooks;
+  readonly #transaction: Transaction<
+    (group: PendingAppend[], commits: Map<string, PendingCommit>) => Written
+  >;
+  #pending: PendingAppend[] = [];
+  #pendingCommits = new Map<string, PendingCommit>();
+  #scheduled = false;
+  #transactions = 0;
+
+  constructor(
+    path: string,
+    db: Database,
+    statements: { entries: EntryStatements; meta: JournalMeta },
+    maxGroupRecords: number,
+    hooks: GroupCommitHooks,
+  ) {
+    this.#path = path;
+    this.#entries = statements.entries;
+    this.#meta = statements.meta;
+    this.#maxGroupRecords = maxGroupRecords;
+    this.#hooks = hooks;
+    this.#transaction = db.transaction((group, commits) => this.#writeGroup(group, commits));
+  }
+
+  /** Write transactions committed so far. */
+  get transactions(): number {
+    return this.#transactions;
+  }
+
+  append(records: EncodedRecord[]): Promise<number[]> {
+    return new Promise<number[]>((resolve, reject) => {
+      this.#pending.push({ records, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  /** Sets `consumer`'s checkpoint; commits of one turn for one consumer keep the last. */
+  commit(consumer: string, position: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const pending = this.#pendingCommits.get(consumer);
+      if (pending === undefined) {
+        this.#pendingCommits.set(consumer, { position, waiters: [{ resolve, reject }] });
+      } else {
+        pending.position = position;
+        pending.waiters.push({ resolve, reject });
+      }
+      this.#schedule();
+    });
+  }
+
+  /** Writes pending appends and commits now, a transaction per `maxGroupRecords` records. */
+  flush(): void {
+    while (this.#pending.length > 0 || this.#pendingCommits.size > 0) {
+      let records = 0;
+      let take = 0;
+      while (take < this.#pending.length) {
+        records += (this.#pending[take] as PendingAppend).records.length;
+        take++;
+        if (records >= this.#maxGroupRecords) break;
+      }
+      const group = this.#pending.splice(0, take);
+      const commits = this.#pendingCommits;
+      this.#pendingCommits = new Map();
+      let written: Written;
+      try {
+        written = this.#transaction.immediate(group, commits);
+      } catch (error) {
+        if (group.length + commits.size > 1 && causedByRecord(error)) {
+          this.#writeAlone(group, commits);
+        } else {
+          for (const p of group) p.reject(writeError(this.#path, error));
+          for (const c of commits.values())
+            for (const w of c.waiters) w.reject(writeError(this.#path, error));
+        }
+        continue;
+      }
+      this.#committed(written);
+      group.forEach((p, i) => p.resolve(written.positions[i] as number[]));
+      for (const c of commits.values()) for (const w of c.waiters) w.resolve();
+      this.#hooks.settled();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.flush();
+    });
+  }
+
+  /** After a write transaction committed (not before: a failed COMMIT rolls it all back). */
+  #committed(written: Written): void {
+    this.#transactions++;
+    this.#hooks.committed(written.head);
+  }
+
+  /**
+   * After a group transaction failed because of one of its records (a constraint, a value
+   * too big): each call in a transaction of its own, so that call fails alone and the
+   * others are written. A failure of the storage itself (a full disk, I/O, busy) fails
+   * every call of the group at once instead: trying them one by one could not help.
+   */
+  #writeAlone(group: PendingAppend[], commits: Map<string, PendingCommit>): void {
+    const none = new Map<string, PendingCommit>();
+    for (const p of group) {
+      try {
+        const written = this.#transaction.immediate([p], none);
+        this.#committed(written);
+        p.resolve(written.positions[0] as number[]);
+      } catch (error) {
+        p.reject(writeError(this.#path, error));
+      }
+    }
+    for (const [consumer, c] of commits) {
+      try {
+        this.#committed(this.#transaction.immediate([], new Map([[consumer, c]])));
+        for (const w of c.waiters) w.resolve();
+      } catch (error) {
+        for (const w of c.waiters) w.reject(writeError(this.#path, error));
+      }
+    }
+    this.#hooks.settled();
+  }
+
+  /**
+   * One write transaction: assigns positions past the stored head and versions past the
+   * stored version (at least now × 1000), skips known ids.
+   */
+  #writeGroup(group: PendingAppend[], commits: Map<string, PendingCommit>): Written {
+    let head = this.#meta.head();
+    const now = Date.now();
+    const start = this.#meta.version();
+    let version = start;
+    const out = new Array<number[]>(group.length);
+    for (let g = 0; g < group.length; g++) {
+      const records = (group[g] as PendingAppend).records;
+      const positions = new Array<number>(records.length);
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i] as EncodedRecord;
+        const next = r.version ?? Math.max(version + 1, now * 1000);
+        if (this.#entries.insert(entryRow(r, head + 1, now, next))) {
+          positions[i] = ++head;
+          if (r.version === undefined) version = next;
+        } else {
+          positions[i] = this.#entries.positionOfId(r.id as string);
+        }
+      }
+      out[g] = positions;
+    }
+    this.#meta.setHead(head);
+    if (version !== start) this.#meta.setVersion(version);
+    for (const [consumer, c] of commits) this.#meta.commit(consumer, c.position, now);
+    return { positions: out, head };
+  }
+}
+
+/** SQLite errors that one record causes, so its call can fail alone. */
+function causedByRecord(error: unknown): boolean {
+  if (error instanceof RangeError || error instanceof TypeError) return true; // binding a value
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code);
+}

@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, resolveTable, type TableSinkOptions } from '../../src/index.js';
+
+const base = { table: 'balances', columns: ['account', 'balance'], conflict: ['account'] };
+const resolve = (options: Record<string, unknown>, also: readonly string[] = []): unknown =>
+  resolveTable(options as unknown as TableSinkOptions<unknown>, 'test sink options', also);
+
+test('resolveTable() refuses a misspelled option, naming the nearest known one and the bag', () => {
+  assert.throws(
+    () => resolve({ ...base, versionColum: 'version' }),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.option === 'versionColum' &&
+      /Unknown option `versionColum` in test sink options; did you mean `versionColumn`\?/.test(
+        e.message,
+      ),
+  );
+  assert.throws(() => resolve({ ...base, colums: ['a'] }), /did you mean `columns`\?/);
+});
+
+test("resolveTable() takes the adapter's own names, and only those", () => {
+  assert.doesNotThrow(() => resolve({ ...base, database: 'x.db' }, ['database']));
+  assert.throws(() => resolve({ ...base, database: 'x.db' }), /Unknown option `database`/);
+});
+
+test('resolveTable() checks every field whatever the mode: toRow a function, idColumn and conflict identifiers', () => {
+  assert.throws(() => resolve({ ...base, toRow: 'account' }), /Expected `toRow` to be a function/);
+  assert.throws(
+    () => resolve({ ...base, idColumn: 'id; --' }),
+    (e: unknown) => e instanceof ConfigError && e.option === 'idColumn',
+  );
+  assert.throws(
+    () => resolve({ ...base, mode: 'insert', conflict: ['nowhere'] }),
+    (e: unknown) => e instanceof ConfigError && e.option === 'conflict',
+  );
+  const insert = resolveTable({ ...base, mode: 'insert' });
+  assert.deepEqual([insert.idColumn, insert.conflict], ['sluice_id', []]);
+});
