@@ -82,6 +82,8 @@ export {
 export {
   Channel,
   type ChannelOptions,
+  type ChannelState,
+  type ChannelCloseResult,
   type ChannelStats,
   type OverflowPolicy,
   type DropReason,
@@ -90,6 +92,7 @@ export {
 export {
   Batcher,
   type BatcherOptions,
+  type BatcherState,
   type BatcherStats,
   type FlushContext,
   type FlushFunction,
@@ -101,7 +104,6 @@ export {
 export {
   computeDelay,
   retry,
-  resolveRetryPolicy,
   defaultRetryPolicy,
   type RetryPolicy,
   type RetryOptions,
@@ -117,6 +119,7 @@ export {
   type PoolStats,
   type PoolEvents,
   type PoolCloseResult,
+  type PoolState,
   type WorkerStats,
   type WorkerState,
   type DeadManSwitch,
@@ -124,9 +127,8 @@ export {
 export { hashKey, type RoutingMode } from './core/pool/routing.js';
 export type { RateLimit } from './core/pool/rate-limiter.js';
 export type { ThreadOptions } from './core/pool/thread-worker.js';
-export { Emitter } from './core/events.js';
 export { Watermark } from './core/watermark.js';
-export { Histogram, type HistogramSnapshot } from './core/histogram.js';
+export type { HistogramSnapshot } from './core/histogram.js';
 export {
   WriteBehind,
   type WriteBehindOptions,
@@ -135,8 +137,10 @@ export {
   type WriteBehindCloseResult,
   type WriteOptions,
   type DeadLetters,
+  type LaneStats,
+  type LaneState,
 } from './core/write-behind.js';
-export { RestartBudget, resolveRestartPolicy, type RestartPolicy } from './core/restart-budget.js';
+export type { RestartPolicy } from './core/restart-budget.js';
 export type {
   AppendOptions,
   ConsumerHold,
@@ -161,8 +165,6 @@ export { MemoryJournal, type MemoryJournalOptions } from './journal/memory-journ
 export { Cursor, type CursorOptions } from './journal/cursor.js';
 export {
   MemoryDeadLetters,
-  replayDeadLetters,
-  checkIds,
   type DeadLetter,
   type DeadLetterInput,
   type DeadLetterStore,
@@ -172,6 +174,8 @@ export {
   type CursorAction,
   type CursorHandler,
   type CursorWorkerOptions,
+  type CursorWorkerCloseResult,
+  type CursorHandlerContext,
   type CursorWorkerState,
   type PoisonOptions,
 } from './journal/cursor-worker.js';
@@ -179,38 +183,4 @@ export {
 export type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink/sink.js';
 export { MemorySink, type MemorySinkOptions } from './sink/memory-sink.js';
 export { functionSink, type FunctionSinkOptions } from './sink/function-sink.js';
-export {
-  coalesce,
-  identifier,
-  quote,
-  resolveTable,
-  skippedResult,
-  type ResolvedTable,
-  type TableSinkOptions,
-} from './sink/table.js';
-
-// For backend authors: the checks and helpers every Journal backend shares, so a new backend
-// refuses bad input exactly as the built-in ones do.
-export { AppendWaiters } from './journal/append-waiters.js';
-export { checkRegion, inRegion } from './journal/region.js';
-export {
-  encodeRecords,
-  payloadBytes,
-  checkConsumer,
-  checkLimit,
-  checkPosition,
-  checkRead,
-  rejecting,
-  type EncodedRecord,
-} from './journal/validate.js';
-export {
-  booleanOption,
-  choiceOption,
-  functionOption,
-  integerOption,
-  knownOptions,
-  numberOption,
-  objectOption,
-  serviceOption,
-  stringOption,
-} from './core/options.js';
+export type { TableSinkOptions } from './sink/table.js';

@@ -1,8 +1,6 @@
 /** `sluice/dashboard`: the live page, for a pipeline in this process or a journal file. */
 export {
   startDashboard,
-  toPoint,
-  isLoopback,
   type Dashboard,
   type DashboardOptions,
   type DashboardPoint,

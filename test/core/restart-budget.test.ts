@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, ManualClock, RestartBudget, resolveRestartPolicy } from '../../src/index.js';
+import { ConfigError, ManualClock } from '../../src/index.js';
+import { RestartBudget, resolveRestartPolicy } from '../../src/backend.js';
 
 test("RestartBudget 'never' grants nothing, 'once' grants one restart ever", async () => {
   const clock = new ManualClock();

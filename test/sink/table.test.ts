@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, resolveTable, type TableSinkOptions } from '../../src/index.js';
+import { ConfigError, type TableSinkOptions } from '../../src/index.js';
+import { resolveTable } from '../../src/backend.js';
 
 const base = { table: 'balances', columns: ['account', 'balance'], conflict: ['account'] };
 const resolve = (options: Record<string, unknown>, also: readonly string[] = []): unknown =>

@@ -18,14 +18,8 @@
  * ```
  */
 import type { Database, Statement } from 'better-sqlite3';
-import {
-  payloadBytes,
-  type Codec,
-  type Encoded,
-  type EncodedRecord,
-  type JournalEntry,
-  type Payload,
-} from '../../index.js';
+import { type Codec, type Encoded, type JournalEntry, type Payload } from '../../index.js';
+import { payloadBytes, type EncodedRecord } from '../../backend.js';
 import type { ReadQuery } from './read-query.js';
 
 /** One entry as stored: what the INSERT binds and what a read returns, by column name. */

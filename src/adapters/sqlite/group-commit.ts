@@ -14,7 +14,7 @@
  * with the wall clock (now × 1000), and a record whose id is stored keeps its position.
  */
 import type { Database, Transaction } from 'better-sqlite3';
-import type { EncodedRecord } from '../../index.js';
+import type { EncodedRecord } from '../../backend.js';
 import { entryRow, type EntryStatements } from './entry-row.js';
 import { writeError } from './journal-errors.js';
 import type { JournalMeta } from './journal-meta.js';

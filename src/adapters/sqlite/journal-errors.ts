@@ -3,13 +3,8 @@
  * JournalWriteError), with SQLite's error as the cause. Bad arguments and a closed journal
  * keep their own errors.
  */
-import {
-  ClosedError,
-  JournalReadError,
-  JournalWriteError,
-  SluiceError,
-  rejecting,
-} from '../../index.js';
+import { ClosedError, JournalReadError, JournalWriteError, SluiceError } from '../../index.js';
+import { rejecting } from '../../backend.js';
 
 /**
  * Runs a read; a storage failure (a damaged page, an I/O error) becomes a JournalReadError

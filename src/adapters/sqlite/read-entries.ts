@@ -7,7 +7,8 @@
  * read-query.ts). With a `maxBytes` bound, rows are stepped one at a time so a run of large
  * payloads is never fetched past it; at least one row is always returned.
  */
-import { payloadBytes, type Codec, type JournalEntry, type Region } from '../../index.js';
+import { type Codec, type JournalEntry, type Region } from '../../index.js';
+import { payloadBytes } from '../../backend.js';
 import { decodeEntry, type EntryRow, type EntryStatements } from './entry-row.js';
 import { keyQuery, regionQuery } from './read-query.js';
 

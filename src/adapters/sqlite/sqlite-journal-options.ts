@@ -2,17 +2,8 @@
  * `SqliteJournal.open()` options: the documented type and its one resolver, which fills
  * every default and refuses, with a ConfigError, a wrong value or an unknown name.
  */
-import {
-  booleanOption,
-  choiceOption,
-  integerOption,
-  jsonCodec,
-  knownOptions,
-  serviceOption,
-  systemClock,
-  type Clock,
-  type Codec,
-} from '../../index.js';
+import { jsonCodec, systemClock, type Clock, type Codec } from '../../index.js';
+import { booleanOption, choiceOption, integerOption, knownOptions, serviceOption } from '../../backend.js';
 
 export interface SqliteJournalOptions {
   /** `'full'`: survives power loss; `'normal'`: survives a process kill only. @default 'full' */

@@ -11,7 +11,8 @@ import {
   entryRow,
 } from '../../../src/adapters/sqlite/entry-row.js';
 import { regionQuery } from '../../../src/adapters/sqlite/read-query.js';
-import { jsonCodec, type Codec, type EncodedRecord } from '../../../src/index.js';
+import { jsonCodec, type Codec } from '../../../src/index.js';
+import { type EncodedRecord } from '../../../src/backend.js';
 import { tempDir } from '../../helpers/temp.js';
 
 const dir = tempDir();

@@ -1,0 +1,45 @@
+/**
+ * `sluice/backend`: for authors of a journal, sink or dead-letter store. The checks and
+ * helpers every built-in backend runs, so a new one refuses bad input with the same typed
+ * errors, validates its options the same way, and passes the conformance suites in
+ * `sluice/testing`. An application needs nothing from here.
+ */
+export { AppendWaiters } from './journal/append-waiters.js';
+export { checkRegion, inRegion } from './journal/region.js';
+export {
+  encodeRecords,
+  payloadBytes,
+  checkConsumer,
+  checkLimit,
+  checkPosition,
+  checkRead,
+  rejecting,
+  type EncodedRecord,
+} from './journal/validate.js';
+export { checkIds, replayDeadLetters, deadLetterView } from './journal/dead-letters.js';
+export {
+  coalesce,
+  identifier,
+  quote,
+  resolveTable,
+  skippedResult,
+  type ResolvedTable,
+} from './sink/table.js';
+export {
+  booleanOption,
+  choiceOption,
+  functionOption,
+  integerOption,
+  knownOptions,
+  nearestName,
+  numberOption,
+  objectOption,
+  serviceOption,
+  stringOption,
+} from './core/options.js';
+export { withinDeadline } from './core/deadline.js';
+export { Lifecycle } from './core/lifecycle.js';
+export { Emitter } from './core/events.js';
+export { Histogram } from './core/histogram.js';
+export { RestartBudget, resolveRestartPolicy } from './core/restart-budget.js';
+export { resolveRetryPolicy } from './core/retry.js';
