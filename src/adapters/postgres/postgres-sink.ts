@@ -22,8 +22,28 @@
  * ```
  */
 import pg from 'pg';
-import { ClosedError, ConfigError, SinkError, type Sink, type SinkContext, type SinkEntry, type SinkWriteResult, type TableSinkOptions } from '../../index.js';
-import { coalesce, identifier, integerOption, objectOption, quote, resolveTable, serviceOption, skippedResult, stringOption, type ResolvedTable } from '../../backend.js';
+import {
+  ClosedError,
+  ConfigError,
+  SinkError,
+  type Sink,
+  type SinkContext,
+  type SinkEntry,
+  type SinkWriteResult,
+  type TableSinkOptions,
+} from '../../index.js';
+import {
+  coalesce,
+  identifier,
+  integerOption,
+  objectOption,
+  quote,
+  resolveTable,
+  serviceOption,
+  skippedResult,
+  stringOption,
+  type ResolvedTable,
+} from '../../backend.js';
 import { classifyPostgresError } from './classify.js';
 
 export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {

@@ -3,7 +3,14 @@
  * `sluice_dead_letters`, schema v2), so one file holds everything a restart needs.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { jsonCodec, type Codec, type DeadLetter, type DeadLetterInput, type DeadLetterStore, type Encoded } from '../../index.js';
+import {
+  jsonCodec,
+  type Codec,
+  type DeadLetter,
+  type DeadLetterInput,
+  type DeadLetterStore,
+  type Encoded,
+} from '../../index.js';
 import { checkIds, knownOptions, rejecting, serviceOption } from '../../backend.js';
 import type { SqliteJournal } from './sqlite-journal.js';
 

@@ -3,7 +3,13 @@
  * every default and refuses, with a ConfigError, a wrong value or an unknown name.
  */
 import { jsonCodec, systemClock, type Clock, type Codec } from '../../index.js';
-import { booleanOption, choiceOption, integerOption, knownOptions, serviceOption } from '../../backend.js';
+import {
+  booleanOption,
+  choiceOption,
+  integerOption,
+  knownOptions,
+  serviceOption,
+} from '../../backend.js';
 
 export interface SqliteJournalOptions {
   /** `'full'`: survives power loss; `'normal'`: survives a process kill only. @default 'full' */

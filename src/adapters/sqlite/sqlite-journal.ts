@@ -31,8 +31,32 @@
  * ```
  */
 import type { Database, Transaction } from 'better-sqlite3';
-import { ClosedError, InputError, type AppendOptions, type Clock, type Codec, type ConsumerHold, type DeadLetterStore, type Journal, type JournalEntry, type JournalRecord, type JournalStats, type ReadOptions, type Timer, type TruncateOptions, type TruncateResult } from '../../index.js';
-import { AppendWaiters, checkConsumer, checkPosition, checkRead, encodeRecords, rejecting, type EncodedRecord } from '../../backend.js';
+import {
+  ClosedError,
+  InputError,
+  type AppendOptions,
+  type Clock,
+  type Codec,
+  type ConsumerHold,
+  type DeadLetterStore,
+  type Journal,
+  type JournalEntry,
+  type JournalRecord,
+  type JournalStats,
+  type ReadOptions,
+  type Timer,
+  type TruncateOptions,
+  type TruncateResult,
+} from '../../index.js';
+import {
+  AppendWaiters,
+  checkConsumer,
+  checkPosition,
+  checkRead,
+  encodeRecords,
+  rejecting,
+  type EncodedRecord,
+} from '../../backend.js';
 import { takeConsumer } from './consumer-lock.js';
 import { EntryStatements } from './entry-row.js';
 import { GroupCommit } from './group-commit.js';

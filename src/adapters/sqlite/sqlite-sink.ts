@@ -16,8 +16,26 @@
  * ```
  */
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
-import { ClosedError, ConfigError, SinkError, type Sink, type SinkContext, type SinkEntry, type SinkFailure, type SinkWriteResult, type TableSinkOptions } from '../../index.js';
-import { choiceOption, coalesce, objectOption, quote, resolveTable, skippedResult, type ResolvedTable } from '../../backend.js';
+import {
+  ClosedError,
+  ConfigError,
+  SinkError,
+  type Sink,
+  type SinkContext,
+  type SinkEntry,
+  type SinkFailure,
+  type SinkWriteResult,
+  type TableSinkOptions,
+} from '../../index.js';
+import {
+  choiceOption,
+  coalesce,
+  objectOption,
+  quote,
+  resolveTable,
+  skippedResult,
+  type ResolvedTable,
+} from '../../backend.js';
 
 export interface SqliteSinkOptions<V> extends TableSinkOptions<V> {
   /** An open better-sqlite3 database, or a file path (opened in WAL mode). */
