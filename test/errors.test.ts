@@ -60,8 +60,8 @@ test('every failure of the pipeline API is a typed SluiceError with a stable cod
   await fails(
     'open() without a sink',
     () => WriteBehind.open({ journal } as never),
-    InputError,
-    'ERR_SLUICE_INPUT',
+    ConfigError,
+    'ERR_SLUICE_CONFIG',
   );
   await fails(
     'open() with maxBacklog 0',
@@ -288,8 +288,8 @@ test('storage and setup failures of any make are typed, the original kept as cau
   await fails(
     'a journal without acquire()',
     () => WriteBehind.open<Row>({ journal: noHolds, sink: new MemorySink<Row>() }),
-    InputError,
-    'ERR_SLUICE_INPUT',
+    ConfigError,
+    'ERR_SLUICE_CONFIG',
   );
 
   const file = join(dir, 'a-file');

@@ -30,6 +30,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { SqliteJournal } from '../adapters/sqlite/index.js';
 import { JournalLockedError } from '../errors.js';
 import { WriteBehind } from '../core/write-behind.js';
+import { DEFAULT_CONSUMER } from '../core/write-behind/options.js';
 import { pipelineSource } from '../dashboard/source.js';
 import { startDashboard, type Dashboard } from '../dashboard/server.js';
 import { postgresStore, sqliteStore, type DemoStore, type Message } from './demo-store.js';
@@ -59,7 +60,7 @@ interface DemoState {
 }
 
 const PRODUCERS = 1000;
-const CONSUMER = 'write-behind';
+const CONSUMER = DEFAULT_CONSUMER;
 
 /** What a demo leaves in its folder: all a new run may delete. */
 const DEMO_FILES = new Set(

@@ -11,6 +11,7 @@ import { dlqList, dlqPurge, dlqReplay } from './dlq.js';
 import { positiveInteger, run, UsageError } from './fail.js';
 import { inspect } from './inspect.js';
 import { isLoopback } from '../dashboard/server.js';
+import { DEFAULT_CONSUMER } from '../core/write-behind/options.js';
 
 /** Refuses, before anything starts, a dashboard anyone on the network could read. */
 function checkHost(host: string, token: string | undefined): void {
@@ -166,7 +167,7 @@ program
   .addOption(portOption())
   .addOption(hostOption())
   .addOption(tokenOption())
-  .option('--consumer <name>', 'the checkpoint that counts as "in the sink"', 'write-behind')
+  .option('--consumer <name>', 'the checkpoint that counts as "in the sink"', DEFAULT_CONSUMER)
   .action((path: string, o: { port: string; host: string; token?: string; consumer: string }) =>
     run(() => {
       checkHost(o.host, o.token);

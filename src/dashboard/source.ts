@@ -8,6 +8,7 @@
 import type { WriteBehind } from '../core/write-behind.js';
 import type { HistogramSnapshot } from '../core/histogram.js';
 import type { LaneStats } from '../core/write-behind.js';
+import { DEFAULT_CONSUMER } from '../core/write-behind/options.js';
 import type { DeadLetter } from '../journal/dead-letters.js';
 import type { ConsumerStats, Journal, Payload } from '../journal/journal.js';
 import type * as Prometheus from '../metrics/prometheus.js';
@@ -112,7 +113,7 @@ export async function pipelineSource<V extends Payload>(
 export async function journalSource(
   journal: Journal,
   title: string,
-  consumer = 'write-behind',
+  consumer = DEFAULT_CONSUMER,
 ): Promise<DashboardSource> {
   const store = journal.deadLetters?.();
   const text = await registry((m) => m.journalCollectors(journal));
