@@ -46,6 +46,7 @@ import {
 import { deadLetterView, type DeadLetterStore } from '../journal/dead-letters.js';
 import type { Journal, JournalEntry, JournalStats } from '../journal/journal.js';
 import type { Payload } from '../journal/codec.js';
+import { resolveCloseOptions } from './close-options.js';
 import { withinDeadline } from './deadline.js';
 import { Emitter } from './events.js';
 import { Lifecycle } from './lifecycle.js';
@@ -60,7 +61,6 @@ import { MarkWaiters } from './write-behind/mark-waiters.js';
 import { JournalSource } from './write-behind/journal-source.js';
 import { MemorySource } from './write-behind/memory-source.js';
 import {
-  resolveCloseOptions,
   resolveWriteBehindOptions,
   resolveWriteOptions,
   type ResolvedOptions,
@@ -246,7 +246,7 @@ export class WriteBehind<V extends Payload>
    * stays in the journal for the next open; the result says how much.
    */
   close(options?: { deadlineMs?: number }): Promise<WriteBehindCloseResult> {
-    const deadlineMs = resolveCloseOptions(options);
+    const { deadlineMs } = resolveCloseOptions('WriteBehind.close() options', options);
     this.#closing ??= this.#close(deadlineMs);
     return this.#closing;
   }

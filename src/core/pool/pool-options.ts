@@ -149,9 +149,3 @@ function resolveRestart(value: unknown): RestartPolicy {
   }
   return resolveRestartPolicy(value);
 }
-
-/** `close()`'s options: `deadlineMs` (default: no deadline). */
-export function resolveCloseOptions(options: unknown): { deadlineMs: number } {
-  const o = knownOptions('close options', options, ['deadlineMs']);
-  return { deadlineMs: numberOption('deadlineMs', o.deadlineMs, Infinity, 0) };
-}

@@ -50,7 +50,8 @@ import { inProcessRunners } from './in-process-runner.js';
 import { createJob, type Job, type JobSpec, type PoolHandler, type PoolKey } from './job.js';
 import { PoolBooks } from './pool-books.js';
 import type { PoolEvents } from './pool-events.js';
-import { resolveCloseOptions, resolvePoolOptions, type WorkerPoolOptions } from './pool-options.js';
+import { resolveCloseOptions } from '../close-options.js';
+import { resolvePoolOptions, type WorkerPoolOptions } from './pool-options.js';
 import { RateGate } from './rate-gate.js';
 import { Router, type RoutingKind } from './routing.js';
 import { Supervisor, type SupervisedPool } from './supervision.js';
@@ -207,7 +208,7 @@ export class WorkerPool<K extends PoolKey, M, R>
   close(options?: { deadlineMs?: number }): Promise<PoolCloseResult> {
     let deadlineMs: number;
     try {
-      deadlineMs = resolveCloseOptions(options).deadlineMs;
+      deadlineMs = resolveCloseOptions('WorkerPool.close() options', options).deadlineMs;
     } catch (error) {
       return Promise.reject(error);
     }

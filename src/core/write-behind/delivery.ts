@@ -111,6 +111,9 @@ export class Delivery<V> {
   async #attempt(batch: readonly JournalEntry[]): Promise<Omit<Refusal, 'entry'> | undefined> {
     const signal = this.#o.signal;
     for (let attempt = 1; ; attempt++) {
+      // Closing: no new sink write starts (the lanes may still hand over a batch); its
+      // entries stay in the journal.
+      if (signal.aborted) throw signal.reason;
       let result: SinkWriteResult | void;
       try {
         result = await this.#o.sink.writeBatch(batch.map(this.#toSinkEntry), { signal, attempt });

@@ -182,9 +182,3 @@ export function resolveWriteOptions(options: { id?: string }): string | undefine
   }
   return options.id;
 }
-
-/** `close()`'s options; returns the deadline (no deadline unless given). */
-export function resolveCloseOptions(options: { deadlineMs?: number } | undefined): number {
-  const o = knownOptions('close options', options, ['deadlineMs']);
-  return numberOption('deadlineMs', o.deadlineMs, Infinity, 0);
-}
