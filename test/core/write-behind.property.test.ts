@@ -79,12 +79,8 @@ class ScriptedSink implements Sink<Value> {
   /** Sink writes still to fail as unavailable. */
   outage = 0;
   readonly rows = new Map<string, SinkEntry<Value>>();
-  /**
-   * The entries of every write that succeeded, by the pipeline that made it (each pipeline
-   * passes its own signal), and how many were written once that pipeline was closing.
-   */
+  /** The entries of every write that succeeded, by the pipeline that made it (its signal). */
   readonly runs = new Map<AbortSignal | undefined, SinkEntry<Value>[]>();
-  writtenWhileClosing = 0;
 
   async writeBatch(entries: readonly SinkEntry<Value>[], context: SinkContext = {}): Promise<void> {
     await Promise.resolve();
@@ -96,7 +92,6 @@ class ScriptedSink implements Sink<Value> {
     if (poison !== undefined) throw new RangeError(`entry ${poison.value.n} violates a constraint`);
     const run = this.runs.get(context.signal) ?? [];
     this.runs.set(context.signal, run);
-    if (context.signal?.aborted === true) this.writtenWhileClosing += entries.length;
     for (const entry of entries) {
       run.push(entry);
       if (!this.rows.has(entry.id)) this.rows.set(entry.id, entry);
