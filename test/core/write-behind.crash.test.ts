@@ -7,6 +7,9 @@
  * Beside it, a version-guarded upsert table holds each key's newest entry: watched all the
  * while, no key ever goes back (a re-delivery after a crash is older than the row), and at
  * the end every key holds its last acknowledged value.
+ *
+ * The kill points are drawn from a seeded generator; the seed is printed as `seed=<n>`, and
+ * `SLUICE_SEED=<n>` replays the same kill points.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import type pg from 'pg';
 import { postgresForFile } from '../helpers/postgres.js';
+import { mulberry32, testSeed } from '../helpers/seed.js';
 import { tempDir } from '../helpers/temp.js';
 
 const child = fileURLToPath(new URL('../fixtures/write-behind-crash-child.ts', import.meta.url));
@@ -98,7 +102,8 @@ if (db.skip !== undefined) {
   test(
     'WriteBehind keeps every acknowledged write, in per-key order, across 20 SIGKILLs',
     { timeout: 600_000 },
-    async () => {
+    async (t) => {
+      const random = mulberry32(testSeed(t));
       await pool.query(
         `CREATE TABLE ${schema}.ledger (arrival bigserial PRIMARY KEY, sluice_id text UNIQUE NOT NULL, account text NOT NULL, seq integer NOT NULL)`,
       );
@@ -112,7 +117,7 @@ if (db.skip !== undefined) {
       const acked = new Array<number>(KEYS).fill(-1);
       for (let i = 0; i < KILLS; i++) {
         writeFileSync(nextFile, JSON.stringify(acked.map((s) => s + 1)));
-        await run([journal, schema, nextFile], 200 + Math.floor(Math.random() * 4000), acked);
+        await run([journal, schema, nextFile], 200 + Math.floor(random() * 4000), acked);
       }
       writeFileSync(nextFile, JSON.stringify(acked.map((s) => s + 1)));
       const out = await run([journal, schema, nextFile, 'finish'], undefined, acked);

@@ -14,16 +14,19 @@ import {
   JournalReadError,
   MemoryJournal,
   MemorySink,
-  WriteBehind,
   type JournalEntry,
   type ReadOptions,
 } from '../../src/index.js';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
 import { damagedJournal } from '../helpers/damage.js';
 import { tempDir } from '../helpers/temp.js';
+import { trackedPipelines } from '../helpers/tracked-pipelines.js';
 
 type Row = { account: string; seq: number };
 const dir = tempDir();
+const h = trackedPipelines();
+/** A hang becomes a failure. */
+const within = { timeout: 10_000 };
 const fast = { batch: { maxSize: 100, maxDelayMs: 1 }, retry: { minDelayMs: 1, maxDelayMs: 4 } };
 
 /** Fails the test if anything rejects unhandled while it runs. */
@@ -37,31 +40,35 @@ function noUnhandled(t: TestContext): void {
   });
 }
 
-test('one undecodable payload among 1,000: 999 land, it is a dead letter holding the stored text, later writes land', async (t) => {
-  noUnhandled(t);
-  const path = join(dir, 'undecodable.db');
-  const journal = await SqliteJournal.open(path);
-  for (let i = 0; i < 1_000; i++) {
-    await journal.append([{ key: `k${i % 10}`, payload: { account: `k${i % 10}`, seq: i } }]);
-  }
-  // One byte changed, as a bad disk or a stray write would: `{` becomes `X`.
-  journal.database
-    .prepare("UPDATE sluice_entries SET payload = 'X' || substr(payload, 2) WHERE position = 500")
-    .run();
-  const sink = new MemorySink<Row>({ mode: 'insert' });
-  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
-  await wb.flush();
-  assert.equal(sink.rows.size, 999);
-  const [letter, ...others] = await wb.deadLetters.list();
-  assert.deepEqual(others, []);
-  assert.equal(letter?.position, 500);
-  assert.equal(letter?.payload, 'X"account":"k9","seq":499}');
-  assert.match(letter?.error ?? '', /could not decode entry 500/);
-  await wb.writeAndWait('k1', { account: 'k1', seq: 1_000 });
-  assert.equal(sink.rows.size, 1_000);
-  await wb.close();
-  await journal.close();
-});
+test(
+  'one undecodable payload among 1,000: 999 land, it is a dead letter holding the stored text, later writes land',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    const path = join(dir, 'undecodable.db');
+    const journal = await SqliteJournal.open(path);
+    for (let i = 0; i < 1_000; i++) {
+      await journal.append([{ key: `k${i % 10}`, payload: { account: `k${i % 10}`, seq: i } }]);
+    }
+    // One byte changed, as a bad disk or a stray write would: `{` becomes `X`.
+    journal.database
+      .prepare("UPDATE sluice_entries SET payload = 'X' || substr(payload, 2) WHERE position = 500")
+      .run();
+    const sink = new MemorySink<Row>({ mode: 'insert' });
+    const wb = await h.open<Row>({ journal, sink, ...fast });
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 999);
+    const [letter, ...others] = await wb.deadLetters.list();
+    assert.deepEqual(others, []);
+    assert.equal(letter?.position, 500);
+    assert.equal(letter?.payload, 'X"account":"k9","seq":499}');
+    assert.match(letter?.error ?? '', /could not decode entry 500/);
+    await h.drive(wb.writeAndWait('k1', { account: 'k1', seq: 1_000 }));
+    assert.equal(sink.rows.size, 1_000);
+    await h.drive(wb.close());
+    await journal.close();
+  },
+);
 
 /** A MemoryJournal whose reads fail while `failing` says so. */
 class FlakyJournal extends MemoryJournal {
@@ -77,112 +84,135 @@ class FlakyJournal extends MemoryJournal {
   }
 }
 
-test('a read that fails a few times is retried (journal:readFailed); nothing is lost', async (t) => {
-  noUnhandled(t);
-  const journal = new FlakyJournal();
-  const sink = new MemorySink<Row>({ mode: 'insert' });
-  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
-  const failed: number[] = [];
-  wb.on('journal:readFailed', ({ attempt }) => failed.push(attempt));
-  journal.failing = 3;
-  for (let i = 0; i < 50; i++) await wb.write(`k${i % 5}`, { account: `k${i % 5}`, seq: i });
-  await wb.flush();
-  assert.equal(sink.rows.size, 50);
-  assert.deepEqual(failed, [1, 2, 3]);
-  await wb.close();
-});
+test(
+  'a read that fails a few times is retried (journal:readFailed); nothing is lost',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    const journal = new FlakyJournal();
+    const sink = new MemorySink<Row>({ mode: 'insert' });
+    const wb = await h.open<Row>({ journal, sink, ...fast });
+    const failed: number[] = [];
+    wb.on('journal:readFailed', ({ attempt }) => failed.push(attempt));
+    journal.failing = 3;
+    for (let i = 0; i < 50; i++) await wb.write(`k${i % 5}`, { account: `k${i % 5}`, seq: i });
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 50);
+    assert.deepEqual(failed, [1, 2, 3]);
+    await h.drive(wb.close());
+  },
+);
 
-test('reads that keep failing stop the pipeline: writeAndWait, write, flush and close report a JournalReadError', async (t) => {
-  noUnhandled(t);
-  const journal = new FlakyJournal();
-  const sink = new MemorySink<Row>({ mode: 'insert' });
-  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
-  let stopped: unknown;
-  wb.on('pipeline:failed', ({ error }) => (stopped = error));
-  journal.failing = Infinity;
-  const waiting = wb.writeAndWait('k', { account: 'k', seq: 1 });
-  await assert.rejects(
-    waiting,
-    (e: unknown) =>
-      e instanceof JournalReadError &&
-      e.code === 'ERR_SLUICE_JOURNAL_READ' &&
-      (e.cause as { code?: string }).code === 'SQLITE_IOERR',
-  );
-  assert.ok(stopped instanceof JournalReadError);
-  await assert.rejects(wb.write('k', { account: 'k', seq: 2 }), JournalReadError);
-  await assert.rejects(wb.flush(), JournalReadError);
-  await assert.rejects(wb.close(), JournalReadError);
-  // The entry that could not be read stays in the journal for the next open.
-  journal.failing = 0;
-  assert.equal((await journal.stats()).head, 1);
-  const next = await WriteBehind.open<Row>({ journal, sink, ...fast });
-  await next.flush();
-  assert.equal(sink.rows.size, 1);
-  await next.close();
-});
+test(
+  'reads that keep failing stop the pipeline: writeAndWait, write, flush and close report a JournalReadError',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    const journal = new FlakyJournal();
+    const sink = new MemorySink<Row>({ mode: 'insert' });
+    const wb = await h.open<Row>({ journal, sink, ...fast });
+    let stopped: unknown;
+    wb.on('pipeline:failed', ({ error }) => (stopped = error));
+    journal.failing = Infinity;
+    const waiting = wb.writeAndWait('k', { account: 'k', seq: 1 });
+    await assert.rejects(
+      h.drive(waiting),
+      (e: unknown) =>
+        e instanceof JournalReadError &&
+        e.code === 'ERR_SLUICE_JOURNAL_READ' &&
+        (e.cause as { code?: string }).code === 'SQLITE_IOERR',
+    );
+    assert.ok(stopped instanceof JournalReadError);
+    await assert.rejects(wb.write('k', { account: 'k', seq: 2 }), JournalReadError);
+    await assert.rejects(wb.flush(), JournalReadError);
+    await assert.rejects(h.drive(wb.close()), JournalReadError);
+    // The entry that could not be read stays in the journal for the next open.
+    journal.failing = 0;
+    assert.equal((await journal.stats()).head, 1);
+    const next = await h.open<Row>({ journal, sink, ...fast });
+    await h.drive(next.flush());
+    assert.equal(sink.rows.size, 1);
+    await h.drive(next.close());
+  },
+);
 
-test('closing the journal before the pipeline: a clear ClosedError at the calls, never a crash', async (t) => {
-  noUnhandled(t);
-  const journal = await SqliteJournal.open(join(dir, 'closed-first.db'));
-  const wb = await WriteBehind.open<Row>({ journal, sink: new MemorySink<Row>(), ...fast });
-  await wb.write('k', { account: 'k', seq: 1 });
-  await wb.flush();
-  await journal.close();
-  await assert.rejects(wb.write('k', { account: 'k', seq: 2 }), ClosedError);
-  await assert.rejects(wb.close(), ClosedError);
-});
+test(
+  'closing the journal before the pipeline: a clear ClosedError at the calls, never a crash',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    const journal = await SqliteJournal.open(join(dir, 'closed-first.db'));
+    const wb = await h.open<Row>({ journal, sink: new MemorySink<Row>(), ...fast });
+    await wb.write('k', { account: 'k', seq: 1 });
+    await h.drive(wb.flush());
+    await journal.close();
+    await assert.rejects(wb.write('k', { account: 'k', seq: 2 }), ClosedError);
+    await assert.rejects(h.drive(wb.close()), ClosedError);
+  },
+);
 
-test('a damaged page: the pipeline reports a typed error instead of dying', async (t) => {
+test('a damaged page: the pipeline reports a typed error instead of dying', within, async (t) => {
   noUnhandled(t);
   const path = join(dir, 'damaged.db');
   await damagedJournal(path);
 
   const journal = await SqliteJournal.open(path);
   const sink = new MemorySink<{ seq: number }>({ mode: 'insert' });
-  const wb = await WriteBehind.open<{ seq: number }>({ journal, sink, ...fast });
-  const failure = await wb.flush().then(
+  const wb = await h.open<{ seq: number }>({ journal, sink, ...fast });
+  const failure = await h.drive(wb.flush()).then(
     () => undefined,
     (e: unknown) => e,
   );
   assert.ok(failure instanceof JournalReadError, String(failure));
   assert.match(String((failure.cause as { code?: string }).code), /^SQLITE_CORRUPT/);
   assert.ok(sink.rows.size > 0 && sink.rows.size < 4_000, 'what precedes the damage landed');
-  await assert.rejects(wb.close(), JournalReadError);
+  await assert.rejects(h.drive(wb.close()), JournalReadError);
   await journal.close();
 });
 
-test('a dead-lettered writeAndWait still says DeadLetteredError, not a pipeline failure', async () => {
-  const wb = await WriteBehind.open<Row>({
-    journal: new MemoryJournal(),
-    sink: new MemorySink<Row>({
-      check: () => {
-        throw new RangeError('no');
-      },
-      classify: () => 'rejected',
-    }),
-    ...fast,
-  });
-  await assert.rejects(wb.writeAndWait('k', { account: 'k', seq: 1 }), DeadLetteredError);
-  await wb.close();
-});
+test(
+  'a dead-lettered writeAndWait still says DeadLetteredError, not a pipeline failure',
+  within,
+  async () => {
+    const wb = await h.open<Row>({
+      journal: new MemoryJournal(),
+      sink: new MemorySink<Row>({
+        check: () => {
+          throw new RangeError('no');
+        },
+        classify: () => 'rejected',
+      }),
+      ...fast,
+    });
+    await assert.rejects(
+      h.drive(wb.writeAndWait('k', { account: 'k', seq: 1 })),
+      DeadLetteredError,
+    );
+    await h.drive(wb.close());
+  },
+);
 
-test('a checkpoint commit that fails is reported (checkpoint:failed) and made again with the next batch', async (t) => {
-  noUnhandled(t);
-  let failing = 1;
-  const journal = new (class extends MemoryJournal {
-    override commit(consumer: string, position: number): Promise<void> {
-      if (failing-- > 0) return Promise.reject(new Error('checkpoint table is locked'));
-      return super.commit(consumer, position);
-    }
-  })();
-  const wb = await WriteBehind.open<Row>({ journal, sink: new MemorySink<Row>(), ...fast });
-  const failures: unknown[] = [];
-  wb.on('checkpoint:failed', ({ error }) => failures.push(error));
-  await wb.writeAndWait('k', { account: 'k', seq: 1 });
-  await new Promise((r) => setImmediate(r));
-  assert.equal(failures.length, 1);
-  assert.equal(await journal.committed('write-behind'), 0, 'the first commit did not happen');
-  await wb.writeAndWait('k', { account: 'k', seq: 2 });
-  await wb.close();
-  assert.equal(await journal.committed('write-behind'), 2);
-});
+test(
+  'a checkpoint commit that fails is reported (checkpoint:failed) and made again with the next batch',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    let failing = 1;
+    const journal = new (class extends MemoryJournal {
+      override commit(consumer: string, position: number): Promise<void> {
+        if (failing-- > 0) return Promise.reject(new Error('checkpoint table is locked'));
+        return super.commit(consumer, position);
+      }
+    })();
+    const wb = await h.open<Row>({ journal, sink: new MemorySink<Row>(), ...fast });
+    const failures: unknown[] = [];
+    wb.on('checkpoint:failed', ({ error }) => failures.push(error));
+    await h.drive(wb.writeAndWait('k', { account: 'k', seq: 1 }));
+    await h.clock.tick(); // the checkpoint commit follows the write's landing
+    assert.equal(failures.length, 1);
+    assert.equal(await journal.committed('write-behind'), 0, 'the first commit did not happen');
+    await h.drive(wb.writeAndWait('k', { account: 'k', seq: 2 }));
+    await h.drive(wb.close());
+    assert.equal(await journal.committed('write-behind'), 2);
+  },
+);

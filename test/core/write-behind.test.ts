@@ -1,230 +1,256 @@
-import { test, type TestContext } from 'node:test';
+/**
+ * WriteBehind's pipeline end to end: writes land in order per key, outages are retried,
+ * poison is dead-lettered, backlog bounds hold, a closed pipeline's leftovers land on the
+ * next open. Time is a ManualClock driven by the tests (retention: write-behind.retain.test.ts).
+ */
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   DeadLetteredError,
   ClosedError,
-  ConfigError,
-  EncodeError,
-  InputError,
   MemoryJournal,
-  type Journal,
   MemorySink,
   QueueFullError,
-  WriteBehind,
   type SinkEntry,
+  type Timer,
 } from '../../src/index.js';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
 import { tempDir } from '../helpers/temp.js';
+import { trackedPipelines } from '../helpers/tracked-pipelines.js';
 
 type Row = { account: string; seq: number };
 const fast = { batch: { maxSize: 50, maxDelayMs: 1 }, retry: { minDelayMs: 1, maxDelayMs: 5 } };
 const transient = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
 const dir = tempDir();
+const h = trackedPipelines();
+/** A hang becomes a failure. */
+const within = { timeout: 10_000 };
 
-test('.write() then .flush(): every entry reaches the sink, the last write per key wins, in order', async () => {
-  const sink = new MemorySink<Row>({ mode: 'insert' });
-  const wb = await WriteBehind.open<Row>({
-    journal: new MemoryJournal(),
-    sink,
-    workers: 3,
-    ...fast,
-  });
-  const seqByAccount = new Map<string, number>();
-  for (let i = 0; i < 1000; i++) {
-    const account = `acct-${i % 37}`;
-    const seq = (seqByAccount.get(account) ?? 0) + 1;
-    seqByAccount.set(account, seq);
-    await wb.write(account, { account, seq });
-  }
-  await wb.flush();
-  assert.equal(sink.rows.size, 1000);
-  // Per key, the sink saw the writes in order.
-  const seen = new Map<string, number[]>();
-  for (const batch of sink.batches)
-    for (const e of batch) seen.set(e.key, [...(seen.get(e.key) ?? []), e.value.seq]);
-  for (const [account, seqs] of seen) {
+test(
+  '.write() then .flush(): every entry reaches the sink, the last write per key wins, in order',
+  within,
+  async () => {
+    const sink = new MemorySink<Row>({ mode: 'insert' });
+    const wb = await h.open<Row>({
+      journal: new MemoryJournal(),
+      sink,
+      workers: 3,
+      ...fast,
+    });
+    const seqByAccount = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      const account = `acct-${i % 37}`;
+      const seq = (seqByAccount.get(account) ?? 0) + 1;
+      seqByAccount.set(account, seq);
+      await wb.write(account, { account, seq });
+    }
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 1000);
+    // Per key, the sink saw the writes in order.
+    const seen = new Map<string, number[]>();
+    for (const batch of sink.batches)
+      for (const e of batch) seen.set(e.key, [...(seen.get(e.key) ?? []), e.value.seq]);
+    for (const [account, seqs] of seen) {
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: seqByAccount.get(account)! }, (_, i) => i + 1),
+        account,
+      );
+    }
+    const m = wb.metrics();
     assert.deepEqual(
-      seqs,
-      Array.from({ length: seqByAccount.get(account)! }, (_, i) => i + 1),
-      account,
+      {
+        written: m.written,
+        persisted: m.persisted,
+        deadLettered: m.deadLettered,
+        backlog: m.backlog,
+      },
+      {
+        written: 1000,
+        persisted: 1000,
+        deadLettered: 0,
+        backlog: 0,
+      },
     );
-  }
-  const m = wb.metrics();
-  assert.deepEqual(
-    {
-      written: m.written,
-      persisted: m.persisted,
-      deadLettered: m.deadLettered,
-      backlog: m.backlog,
-    },
-    {
-      written: 1000,
-      persisted: 1000,
-      deadLettered: 0,
-      backlog: 0,
-    },
-  );
-  assert.ok(m.batches < 1000, 'writes were batched');
-  assert.ok(m.batchSize.p99 <= 50);
-  assert.equal(m.endToEndLatencyMs.count, 1000);
-  assert.deepEqual(await wb.close(), { drained: true, remaining: 0 });
-  assert.equal((await wb.stats()).consumers[0]?.position, 1000);
-});
+    assert.ok(m.batches < 1000, 'writes were batched');
+    assert.ok(m.batchSize.p99 <= 50);
+    assert.equal(m.endToEndLatencyMs.count, 1000);
+    assert.deepEqual(await h.drive(wb.close()), { drained: true, remaining: 0 });
+    assert.equal((await wb.stats()).consumers[0]?.position, 1000);
+  },
+);
 
-test('.writeAndWait() resolves once the entry is in the sink', async () => {
+test('.writeAndWait() resolves once the entry is in the sink', within, async () => {
   const sink = new MemorySink<Row>();
-  const wb = await WriteBehind.open<Row>({ journal: new MemoryJournal(), sink, ...fast });
-  const position = await wb.writeAndWait('acct-1', { account: 'acct-1', seq: 1 });
+  const wb = await h.open<Row>({ journal: new MemoryJournal(), sink, ...fast });
+  const position = await h.drive(wb.writeAndWait('acct-1', { account: 'acct-1', seq: 1 }));
   assert.equal(position, 1);
   assert.equal(sink.rows.get('acct-1')?.value.seq, 1);
-  await wb.close();
+  await h.drive(wb.close());
 });
 
-test('transient sink errors are retried until they pass; nothing is lost or dead-lettered', async () => {
-  let failures = 0;
-  const sink = new MemorySink<Row>({
-    mode: 'insert',
-    beforeWrite: () => {
-      if (failures++ < 5) throw transient();
-    },
-    classify: (e) => ((e as { code?: string }).code === 'ECONNRESET' ? 'unavailable' : 'rejected'),
-  });
-  const wb = await WriteBehind.open<Row>({
-    journal: new MemoryJournal(),
-    sink,
-    workers: 1,
-    ...fast,
-  });
-  const retries: number[] = [];
-  wb.on('sink:retry', (e) => retries.push(e.attempt));
-  for (let i = 0; i < 20; i++) await wb.write(`k${i}`, { account: `k${i}`, seq: i });
-  await wb.flush();
-  assert.equal(sink.rows.size, 20);
-  assert.equal(wb.metrics().retried, 5);
-  assert.equal(await wb.deadLetters.count(), 0);
-  assert.ok(retries.length === 5);
-  await wb.close();
-});
+test(
+  'transient sink errors are retried until they pass; nothing is lost or dead-lettered',
+  within,
+  async () => {
+    let failures = 0;
+    const sink = new MemorySink<Row>({
+      mode: 'insert',
+      beforeWrite: () => {
+        if (failures++ < 5) throw transient();
+      },
+      classify: (e) =>
+        (e as { code?: string }).code === 'ECONNRESET' ? 'unavailable' : 'rejected',
+    });
+    const wb = await h.open<Row>({
+      journal: new MemoryJournal(),
+      sink,
+      workers: 1,
+      ...fast,
+    });
+    const retries: number[] = [];
+    wb.on('sink:retry', (e) => retries.push(e.attempt));
+    for (let i = 0; i < 20; i++) await wb.write(`k${i}`, { account: `k${i}`, seq: i });
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 20);
+    assert.equal(wb.metrics().retried, 5);
+    assert.equal(await wb.deadLetters.count(), 0);
+    assert.ok(retries.length === 5);
+    await h.drive(wb.close());
+  },
+);
 
-test('poison: exactly the entries the sink refuses are dead-lettered; the rest land; replay lands them after a fix', async () => {
-  let strict = true;
-  const sink = new MemorySink<Row>({
-    mode: 'insert',
-    check: (e: SinkEntry<Row>) => {
-      if (strict && e.value.seq % 250 === 7)
-        throw new RangeError(`seq ${e.value.seq} violates a constraint`);
-    },
-  });
-  const wb = await WriteBehind.open<Row>({
-    journal: new MemoryJournal(),
-    sink,
-    workers: 2,
-    ...fast,
-  });
-  const deadEvents: number[] = [];
-  wb.on('entry:deadLettered', (e) => deadEvents.push(e.position));
-  for (let i = 0; i < 1000; i++) await wb.write(`k${i % 10}`, { account: `k${i % 10}`, seq: i });
-  const poisoned = wb.writeAndWait('k0', { account: 'k0', seq: 2007 });
-  await assert.rejects(
-    poisoned,
-    (e: unknown) =>
-      e instanceof DeadLetteredError &&
-      e.code === 'ERR_SLUICE_DEAD_LETTERED' &&
-      /seq 2007 violates a constraint/.test(e.message),
-  );
-  await wb.flush();
-  assert.equal(sink.rows.size, 1000 - 4);
-  const letters = await wb.deadLetters.list();
-  assert.deepEqual(
-    letters.map((l) => (l.payload as Row).seq),
-    [7, 257, 507, 757, 2007].filter((s) => letters.some((l) => (l.payload as Row).seq === s)),
-  );
-  assert.equal(letters.length, 5);
-  assert.ok(letters.every((l) => /violates a constraint/.test(l.error) && l.attempts >= 1));
-  assert.equal(deadEvents.length, 5);
-  assert.equal(wb.metrics().deadLettered, 5);
-  strict = false;
-  const { replayed } = await wb.deadLetters.replay(letters.map((l) => l.id));
-  assert.equal(replayed, 5);
-  await wb.flush();
-  assert.equal(sink.rows.size, 1000 + 1);
-  assert.equal(await wb.deadLetters.count(), 0);
-  await wb.close();
-});
+test(
+  'poison: exactly the entries the sink refuses are dead-lettered; the rest land; replay lands them after a fix',
+  within,
+  async () => {
+    let strict = true;
+    const sink = new MemorySink<Row>({
+      mode: 'insert',
+      check: (e: SinkEntry<Row>) => {
+        if (strict && e.value.seq % 250 === 7)
+          throw new RangeError(`seq ${e.value.seq} violates a constraint`);
+      },
+    });
+    const wb = await h.open<Row>({
+      journal: new MemoryJournal(),
+      sink,
+      workers: 2,
+      ...fast,
+    });
+    const deadEvents: number[] = [];
+    wb.on('entry:deadLettered', (e) => deadEvents.push(e.position));
+    for (let i = 0; i < 1000; i++) await wb.write(`k${i % 10}`, { account: `k${i % 10}`, seq: i });
+    const poisoned = wb.writeAndWait('k0', { account: 'k0', seq: 2007 });
+    await assert.rejects(
+      h.drive(poisoned),
+      (e: unknown) =>
+        e instanceof DeadLetteredError &&
+        e.code === 'ERR_SLUICE_DEAD_LETTERED' &&
+        /seq 2007 violates a constraint/.test(e.message),
+    );
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 1000 - 4);
+    const letters = await wb.deadLetters.list();
+    assert.deepEqual(
+      letters.map((l) => (l.payload as Row).seq),
+      [7, 257, 507, 757, 2007].filter((s) => letters.some((l) => (l.payload as Row).seq === s)),
+    );
+    assert.equal(letters.length, 5);
+    assert.ok(letters.every((l) => /violates a constraint/.test(l.error) && l.attempts >= 1));
+    assert.equal(deadEvents.length, 5);
+    assert.equal(wb.metrics().deadLettered, 5);
+    strict = false;
+    const { replayed } = await wb.deadLetters.replay(letters.map((l) => l.id));
+    assert.equal(replayed, 5);
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 1000 + 1);
+    assert.equal(await wb.deadLetters.count(), 0);
+    await h.drive(wb.close());
+  },
+);
 
-test('maxBacklog: writes wait while the sink is down, or reject with overflow reject', async () => {
-  let down = true;
-  const sink = new MemorySink<Row>({
-    beforeWrite: () => {
-      if (down) throw transient();
-    },
-    classify: () => 'unavailable',
-  });
-  const wb = await WriteBehind.open<Row>({
-    journal: new MemoryJournal(),
-    sink,
-    maxBacklog: 10,
-    ...fast,
-  });
-  for (let i = 0; i < 10; i++) await wb.write(`k${i}`, { account: `k${i}`, seq: i });
-  let eleventh = false;
-  const waiting = wb.write('k10', { account: 'k10', seq: 10 }).then(() => (eleventh = true));
-  await new Promise((r) => setTimeout(r, 30));
-  assert.equal(eleventh, false, 'the 11th write waits for room');
-  assert.equal(wb.metrics().backlog, 10);
-  down = false;
-  await waiting;
-  await wb.flush();
-  assert.equal(sink.rows.size, 11);
-  await wb.close();
+test(
+  'maxBacklog: writes wait while the sink is down, or reject with overflow reject',
+  within,
+  async () => {
+    let down = true;
+    const sink = new MemorySink<Row>({
+      beforeWrite: () => {
+        if (down) throw transient();
+      },
+      classify: () => 'unavailable',
+    });
+    const wb = await h.open<Row>({
+      journal: new MemoryJournal(),
+      sink,
+      maxBacklog: 10,
+      ...fast,
+    });
+    for (let i = 0; i < 10; i++) await wb.write(`k${i}`, { account: `k${i}`, seq: i });
+    const eleventh = h.track(wb.write('k10', { account: 'k10', seq: 10 }));
+    // 30 ms of outage, the sink retried all along.
+    await h.clock.advance(30);
+    assert.ok(wb.metrics().retried > 0, 'the sink was retried meanwhile');
+    assert.equal(eleventh.state, 'pending', 'the 11th write waits for room');
+    assert.equal(wb.metrics().backlog, 10);
+    down = false;
+    await h.until(() => eleventh.state !== 'pending', 'the 11th write is let in');
+    assert.equal(eleventh.state, 'resolved');
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 11);
+    await h.drive(wb.close());
 
-  const rejecting = await WriteBehind.open<Row>({
-    journal: new MemoryJournal(),
-    sink: new MemorySink<Row>({
+    const rejecting = await h.open<Row>({
+      journal: new MemoryJournal(),
+      sink: new MemorySink<Row>({
+        beforeWrite: () => Promise.reject(transient()),
+        classify: () => 'unavailable',
+      }),
+      maxBacklog: 2,
+      overflow: 'reject',
+      ...fast,
+    });
+    await rejecting.write('a', { account: 'a', seq: 1 });
+    await rejecting.write('b', { account: 'b', seq: 2 });
+    await assert.rejects(rejecting.write('c', { account: 'c', seq: 3 }), QueueFullError);
+    const closed = await h.drive(rejecting.close({ deadlineMs: 50 }));
+    assert.deepEqual(closed, { drained: false, remaining: 2 });
+  },
+);
+
+test(
+  'recovery: what a closed pipeline left in the journal lands on the next open',
+  within,
+  async () => {
+    const path = join(dir, 'recovery.db');
+    let journal = await SqliteJournal.open(path);
+    const down = new MemorySink<Row>({
       beforeWrite: () => Promise.reject(transient()),
       classify: () => 'unavailable',
-    }),
-    maxBacklog: 2,
-    overflow: 'reject',
-    ...fast,
-  });
-  await rejecting.write('a', { account: 'a', seq: 1 });
-  await rejecting.write('b', { account: 'b', seq: 2 });
-  await assert.rejects(rejecting.write('c', { account: 'c', seq: 3 }), QueueFullError);
-  const closed = await rejecting.close({ deadlineMs: 50 });
-  assert.deepEqual(closed, { drained: false, remaining: 2 });
-});
+    });
+    let wb = await h.open<Row>({ journal, sink: down, ...fast });
+    for (let i = 0; i < 100; i++) await wb.write(`k${i % 7}`, { account: `k${i % 7}`, seq: i });
+    const result = await h.drive(wb.close({ deadlineMs: 20 }));
+    assert.deepEqual(result, { drained: false, remaining: 100 });
+    await journal.close();
 
-test('recovery: what a closed pipeline left in the journal lands on the next open', async () => {
-  const path = join(dir, 'recovery.db');
-  let journal = await SqliteJournal.open(path);
-  const down = new MemorySink<Row>({
-    beforeWrite: () => Promise.reject(transient()),
-    classify: () => 'unavailable',
-  });
-  let wb = await WriteBehind.open<Row>({ journal, sink: down, ...fast });
-  for (let i = 0; i < 100; i++) await wb.write(`k${i % 7}`, { account: `k${i % 7}`, seq: i });
-  const result = await wb.close({ deadlineMs: 20 });
-  assert.deepEqual(result, { drained: false, remaining: 100 });
-  await journal.close();
+    journal = await SqliteJournal.open(path);
+    const up = new MemorySink<Row>({ mode: 'insert' });
+    wb = await h.open<Row>({ journal, sink: up, ...fast });
+    await h.drive(wb.flush());
+    assert.equal(wb.metrics().backlog, 0);
+    assert.equal(up.rows.size, 100);
+    assert.deepEqual(await h.drive(wb.close()), { drained: true, remaining: 0 });
+    assert.equal(await journal.committed('write-behind'), 100);
+    await journal.close();
+  },
+);
 
-  journal = await SqliteJournal.open(path);
-  const up = new MemorySink<Row>({ mode: 'insert' });
-  wb = await WriteBehind.open<Row>({ journal, sink: up, ...fast });
-  await wb.flush();
-  await new Promise((r) => setTimeout(r, 20));
-  while (wb.metrics().backlog > 0 || up.rows.size < 100)
-    await wb.flush().then(() => new Promise((r) => setTimeout(r, 5)));
-  assert.equal(up.rows.size, 100);
-  assert.deepEqual(await wb.close(), { drained: true, remaining: 0 });
-  assert.equal(await journal.committed('write-behind'), 100);
-  await journal.close();
-});
-
-test('coalesce: within a batch only the last entry of each key is written', async () => {
+test('coalesce: within a batch only the last entry of each key is written', within, async () => {
   const sink = new MemorySink<Row>({ mode: 'insert' });
-  const wb = await WriteBehind.open<Row>({
+  const wb = await h.open<Row>({
     journal: new MemoryJournal(),
     sink,
     workers: 1,
@@ -234,7 +260,7 @@ test('coalesce: within a batch only the last entry of each key is written', asyn
   const writes = [];
   for (let i = 0; i < 30; i++) writes.push(wb.write(`k${i % 3}`, { account: `k${i % 3}`, seq: i }));
   await Promise.all(writes);
-  await wb.flush();
+  await h.drive(wb.flush());
   const written = sink.batches.flat();
   assert.ok(written.length < 30, `coalesced ${written.length} of 30`);
   assert.deepEqual(
@@ -244,85 +270,27 @@ test('coalesce: within a batch only the last entry of each key is written', asyn
     [27, 28, 29],
   );
   assert.equal(wb.metrics().backlog, 0);
-  await wb.close();
+  await h.drive(wb.close());
 });
 
-test("journal: 'memory' runs the same pipeline and truncates what reached the sink", async () => {
-  const sink = new MemorySink<Row>();
-  const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, ...fast });
-  for (let i = 0; i < 200; i++) await wb.write(`k${i % 5}`, { account: `k${i % 5}`, seq: i });
-  await wb.flush();
-  await new Promise((r) => setTimeout(r, 5));
-  const stats = await wb.stats();
-  assert.ok(stats.entries < 200, `${stats.entries} entries still held`);
-  assert.equal(sink.rows.size, 5);
-  await wb.close();
-});
+test(
+  "journal: 'memory' runs the same pipeline and truncates what reached the sink",
+  within,
+  async () => {
+    const sink = new MemorySink<Row>();
+    const wb = await h.open<Row>({ journal: 'memory', sink, ...fast });
+    for (let i = 0; i < 200; i++) await wb.write(`k${i % 5}`, { account: `k${i % 5}`, seq: i });
+    await h.drive(wb.flush());
+    await h.clock.advance(5); // the checkpoint commit that truncates follows the flush
+    const stats = await wb.stats();
+    assert.ok(stats.entries < 200, `${stats.entries} entries still held`);
+    assert.equal(sink.rows.size, 5);
+    await h.drive(wb.close());
+  },
+);
 
-test('bad input gets a typed error at the call; nothing else is affected', async () => {
-  const sink = new MemorySink<unknown>();
-  const wb = await WriteBehind.open({ journal: new MemoryJournal(), sink, ...fast });
-  await wb.write('good', { ok: 1 });
-  await assert.rejects(wb.write('', { ok: 2 }), InputError);
-  await assert.rejects(wb.write('bad', { big: 10n } as never), EncodeError);
-  await wb.write('good2', { ok: 3 });
-  await wb.flush();
-  assert.deepEqual([...sink.rows.keys()].sort(), ['good', 'good2']);
-  assert.equal(wb.metrics().written, 2);
-  await assert.rejects(wb.write('k', 1, { idd: 'x' } as never), {
-    name: 'InputError',
-    message: /write options take only `id`, got `idd`/,
-  });
-  await wb.close();
-});
-
-test('WriteBehind.open() checks every option: a misspelled name names the nearest known one', async () => {
-  const sink = new MemorySink<unknown>();
-  const open = (extra: object) =>
-    WriteBehind.open({ journal: new MemoryJournal(), sink, ...fast, ...extra });
-  await assert.rejects(open({ sink: {} }), {
-    name: 'ConfigError',
-    message: /Expected `sink` to be an object with writeBatch\(\)/,
-  });
-  await assert.rejects(
-    open({ batch: { maxSize: 0 } }),
-    /Expected `batch.maxSize` to be an integer >= 1/,
-  );
-  await assert.rejects(open({ maxbacklog: 10 }), {
-    name: 'ConfigError',
-    message:
-      /Unknown option `maxbacklog` in WriteBehind.open\(\) options; did you mean `maxBacklog`\?/,
-  });
-  await assert.rejects(
-    open({ batchSize: 10 }),
-    /Unknown option `batchSize`.*did you mean `batch`\?/,
-  );
-  await assert.rejects(
-    open({ batch: { maxDelay: 5 } }),
-    /Unknown option `maxDelay` in batch; did you mean `maxDelayMs`\?/,
-  );
-  await assert.rejects(open({ retry: { attempts: 5 } }), /Unknown option `attempts` in retry/);
-  await assert.rejects(
-    open({ coalesce: 'yes' }),
-    /Expected `coalesce` to be a boolean, got `"yes"` \(string\)/,
-  );
-  await assert.rejects(
-    open({ clock: 'now' }),
-    /Expected `clock` to be an object with now\(\), setTimer\(\)/,
-  );
-  await assert.rejects(open({ consumer: '' }), /Expected `consumer` to be a non-empty string/);
-  await assert.rejects(
-    open({ deadLetters: {} }),
-    /Expected `deadLetters` to be an object with add\(\)/,
-  );
-  await assert.rejects(
-    open({ journal: 'disk' }),
-    /Expected `journal` to be an object with append\(\)/,
-  );
-});
-
-test('.close() refuses new writes with ClosedError and is idempotent', async () => {
-  const wb = await WriteBehind.open({
+test('.close() refuses new writes with ClosedError and is idempotent', within, async () => {
+  const wb = await h.open({
     journal: new MemoryJournal(),
     sink: new MemorySink(),
     ...fast,
@@ -331,162 +299,70 @@ test('.close() refuses new writes with ClosedError and is idempotent', async () 
   const first = wb.close();
   assert.equal(wb.close(), first);
   await assert.rejects(wb.write('b', 2), ClosedError);
-  assert.deepEqual(await first, { drained: true, remaining: 0 });
+  assert.deepEqual(await h.drive(first), { drained: true, remaining: 0 });
 });
 
-test('writeAndWait() of a dead-lettered entry rejects with DeadLetteredError, the sink error as cause', async () => {
-  const refusal = new RangeError('never');
-  const sink = new MemorySink<number>({
-    check: () => {
-      throw refusal;
-    },
-  });
-  const wb = await WriteBehind.open<number>({ journal: new MemoryJournal(), sink, ...fast });
-  await assert.rejects(
-    wb.writeAndWait('k', 1),
-    (e: unknown) =>
-      e instanceof DeadLetteredError &&
-      e.cause === refusal &&
-      e.position === 1 &&
-      e.key === 'k' &&
-      /never/.test(e.message),
-  );
-  await wb.close();
-});
-
-async function retaining(
-  t: TestContext,
-  name: string,
-  retain: number,
-  wrap: (journal: SqliteJournal) => Journal = (journal) => journal,
-) {
-  const journal = await SqliteJournal.open(join(dir, name));
-  const sink = new MemorySink<Row>({ mode: 'insert' });
-  const wb = await WriteBehind.open<Row>({ journal: wrap(journal), sink, retain, ...fast });
-  t.after(async () => {
-    await wb.close();
-    await journal.close();
-  });
-  const write = (i: number): Promise<number> =>
-    wb.write(`acct-${i % 7}`, { account: `acct-${i % 7}`, seq: i }, { id: `w${i}` });
-  return { journal, sink, wb, write };
-}
-
-test('retain: a durable journal keeps only the window behind the checkpoint; ids in it still deduplicate', async (t) => {
-  const { journal, sink, wb, write } = await retaining(t, 'retain.db', 500);
-  for (let i = 0; i < 5000; i++) await write(i);
-  await wb.flush();
-  const { first, entries, head } = await journal.stats();
-  assert.equal(head, 5000);
-  assert.ok(entries >= 500 && entries <= 500 + 1000, `kept ${entries} entries`);
-  assert.equal(first, head - entries + 1);
-  assert.equal(sink.rows.size, 5000);
-  // An id inside the window is still known; one far behind it is not.
-  assert.equal(await write(4990), 4991);
-  assert.equal(await write(10), 5001);
-});
-
-test("retain: never trims past another consumer's checkpoint", async (t) => {
-  const { journal, wb, write } = await retaining(t, 'retain-audit.db', 100);
-  await journal.commit('audit', 0);
-  for (let i = 0; i < 2000; i++) await write(i);
-  await wb.flush();
-  assert.equal((await journal.stats()).entries, 2000);
-  await journal.commit('audit', 1500);
-  for (let i = 2000; i < 4000; i++) await write(i);
-  await wb.flush();
-  assert.equal((await journal.stats()).first, 1501);
-});
-
-/** The journal with its truncate calls counted, failing the first `failures` of them. */
-function countingTruncates(failures: number) {
-  const calls = { count: 0 };
-  const wrap = (journal: SqliteJournal): Journal =>
-    new Proxy(journal, {
-      get(target, property) {
-        if (property === 'truncate') {
-          return (before: number) => {
-            calls.count++;
-            if (calls.count <= failures) return Promise.reject(new Error('disk is busy'));
-            return target.truncate(before);
-          };
-        }
-        const value: unknown = Reflect.get(target, property);
-        return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+test(
+  'writeAndWait() of a dead-lettered entry rejects with DeadLetteredError, the sink error as cause',
+  within,
+  async () => {
+    const refusal = new RangeError('never');
+    const sink = new MemorySink<number>({
+      check: () => {
+        throw refusal;
       },
     });
-  return { calls, wrap };
-}
+    const wb = await h.open<number>({ journal: new MemoryJournal(), sink, ...fast });
+    await assert.rejects(
+      h.drive(wb.writeAndWait('k', 1)),
+      (e: unknown) =>
+        e instanceof DeadLetteredError &&
+        e.cause === refusal &&
+        e.position === 1 &&
+        e.key === 'k' &&
+        /never/.test(e.message),
+    );
+    await h.drive(wb.close());
+  },
+);
 
-test('retain: a trim that fails is tried again with a later checkpoint; nothing else is affected', async (t) => {
-  const { calls, wrap } = countingTruncates(1);
-  const { journal, sink, wb, write } = await retaining(t, 'retain-fail.db', 100, wrap);
-  for (let i = 0; i < 4000; i++) await write(i);
-  await wb.flush();
-  assert.ok(calls.count >= 2, `trimmed again after the failure (${calls.count} calls)`);
-  assert.equal(sink.rows.size, 4000);
-  assert.equal(wb.metrics().backlog, 0);
-  const { entries } = await journal.stats();
-  assert.ok(entries <= 100 + 1000, `kept ${entries} entries`);
-});
+test(
+  'after close(): flush() rejects with ClosedError, and a writeAndWait left unfinished rejects instead of hanging',
+  within,
+  async () => {
+    const down = new MemorySink<Row>({
+      beforeWrite: () => Promise.reject(transient()),
+      classify: () => 'unavailable',
+    });
+    const wb = await h.open<Row>({ journal: new MemoryJournal(), sink: down, ...fast });
+    const waiting = wb.writeAndWait('k', { account: 'k', seq: 1 });
+    h.track(waiting); // must settle by the end, though close() left it unfinished
+    const result = await h.drive(wb.close({ deadlineMs: 20 }));
+    assert.deepEqual(result, { drained: false, remaining: 1 });
+    await assert.rejects(waiting, ClosedError);
+    await assert.rejects(wb.flush(), ClosedError);
+  },
+);
 
-test('retain: a trim held back by another consumer is not retried on every batch', async (t) => {
-  const { calls, wrap } = countingTruncates(0);
-  const { journal, wb, write } = await retaining(t, 'retain-held.db', 100, wrap);
-  await journal.commit('audit', 0);
-  for (let i = 0; i < 5000; i++) await write(i);
-  await wb.flush();
-  assert.ok(wb.metrics().batches > 50, 'many batches, so many checkpoint commits');
-  assert.ok(calls.count <= 5, `${calls.count} truncate calls for 5,000 held-back entries`);
-  assert.equal((await journal.stats()).entries, 5000);
-});
-
-test('retain: Infinity keeps everything; a bad value is a ConfigError', async () => {
-  const journal = await SqliteJournal.open(join(dir, 'retain-all.db'));
-  const wb = await WriteBehind.open<Row>({
-    journal,
-    sink: new MemorySink<Row>(),
-    retain: Infinity,
-    ...fast,
-  });
-  for (let i = 0; i < 2500; i++) await wb.write('k', { account: 'k', seq: i });
-  await wb.flush();
-  assert.equal((await journal.stats()).entries, 2500);
-  await wb.close();
-  await assert.rejects(
-    WriteBehind.open<Row>({ journal, sink: new MemorySink<Row>(), retain: -1 }),
-    (e: unknown) => e instanceof ConfigError && /retain/.test(e.message),
-  );
-  await journal.close();
-});
-
-test('after close(): flush() rejects with ClosedError, and a writeAndWait left unfinished rejects instead of hanging', async () => {
-  const down = new MemorySink<Row>({
-    beforeWrite: () => Promise.reject(transient()),
-    classify: () => 'unavailable',
-  });
-  const wb = await WriteBehind.open<Row>({ journal: new MemoryJournal(), sink: down, ...fast });
-  const waiting = wb.writeAndWait('k', { account: 'k', seq: 1 });
-  const result = await wb.close({ deadlineMs: 20 });
-  assert.deepEqual(result, { drained: false, remaining: 1 });
-  await assert.rejects(waiting, ClosedError);
-  await assert.rejects(wb.flush(), ClosedError);
-});
-
-test('close() returns though another writer keeps appending to the journal', async () => {
+test('close() returns though another writer keeps appending to the journal', within, async () => {
   const journal = new MemoryJournal();
   const sink = new MemorySink<Row>();
-  const wb = await WriteBehind.open<Row>({ journal, sink, ...fast });
+  const wb = await h.open<Row>({ journal, sink, ...fast });
   await wb.write('k', { account: 'k', seq: 0 });
+  // Another writer appends every millisecond, all through close().
   let n = 1;
-  const other = setInterval(() => {
+  let other: Timer | undefined;
+  const append = (): void => {
     void journal.append([{ key: 'other', payload: { account: 'other', seq: n++ } }]);
-  }, 1);
+    other = h.clock.setTimer(append, 1);
+  };
+  append();
   try {
-    const result = await wb.close();
+    const result = await h.drive(wb.close());
     assert.equal(result.drained, true);
     assert.ok(sink.rows.has('k'), 'its own write landed');
+    assert.ok(n > 2, `the other writer appended during close() (${n - 1} appends)`);
   } finally {
-    clearInterval(other);
+    other?.cancel();
   }
 });

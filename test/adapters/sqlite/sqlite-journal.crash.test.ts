@@ -3,6 +3,9 @@
  * position; we SIGKILL it at random moments, 20 times, reopening the same file each time.
  * At the end every acknowledged record is there with its content, positions are contiguous,
  * no record is torn, and the consumer checkpoint resumed where each run left it.
+ *
+ * The kill points are drawn from a seeded generator; the seed is printed as `seed=<n>`, and
+ * `SLUICE_SEED=<n>` replays the same kill points.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SqliteJournal } from '../../../src/adapters/sqlite/index.js';
 import { expectedPayload } from '../../fixtures/journal-crash-payload.js';
+import { mulberry32, testSeed } from '../../helpers/seed.js';
 import { tempDir } from '../../helpers/temp.js';
 
 const child = fileURLToPath(new URL('../../fixtures/journal-crash-child.ts', import.meta.url));
@@ -65,12 +69,13 @@ function runAndKill(path: string, run: number, killAfter: number): Promise<RunLo
 test(
   'SqliteJournal keeps every acknowledged append across 20 SIGKILLs',
   { timeout: 180_000 },
-  async () => {
+  async (t) => {
+    const random = mulberry32(testSeed(t));
     const path = join(tempDir(), 'crash.db');
     const acked = new Map<number, string>();
     let previous: RunLog | undefined;
     for (let run = 0; run < KILLS; run++) {
-      const log = await runAndKill(path, run, 1 + Math.floor(Math.random() * 400));
+      const log = await runAndKill(path, run, 1 + Math.floor(random() * 400));
       assert.ok(log.resumed >= 0, `run ${run} never printed its checkpoint`);
       if (previous !== undefined) {
         // The checkpoint resumes at least where the last run's acknowledged commit left it.
