@@ -42,4 +42,3 @@ export { Lifecycle } from './core/lifecycle.js';
 export { Emitter } from './core/events.js';
 export { Histogram } from './core/histogram.js';
 export { RestartBudget, resolveRestartPolicy } from './core/restart-budget.js';
-export { resolveRetryPolicy } from './core/retry.js';

@@ -103,6 +103,7 @@ export {
 } from './core/batcher.js';
 export {
   computeDelay,
+  resolveRetryPolicy,
   retry,
   defaultRetryPolicy,
   type RetryPolicy,
@@ -131,6 +132,7 @@ export { Watermark } from './core/watermark.js';
 export type { HistogramSnapshot } from './core/histogram.js';
 export {
   WriteBehind,
+  DEFAULT_CONSUMER,
   type WriteBehindOptions,
   type WriteBehindMetrics,
   type WriteBehindEvents,

@@ -30,7 +30,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { SqliteJournal } from '../adapters/sqlite/index.js';
 import { JournalLockedError } from '../errors.js';
 import { WriteBehind } from '../core/write-behind.js';
-import { DEFAULT_CONSUMER } from '../core/write-behind/options.js';
+import { DEFAULT_CONSUMER } from '../index.js';
 import { pipelineSource } from '../dashboard/source.js';
 import { startDashboard, type Dashboard } from '../dashboard/server.js';
 import { postgresStore, sqliteStore, type DemoStore, type Message } from './demo-store.js';

@@ -11,7 +11,7 @@ import { dlqList, dlqPurge, dlqReplay } from './dlq.js';
 import { positiveInteger, run, UsageError } from './fail.js';
 import { inspect } from './inspect.js';
 import { isLoopback } from '../dashboard/server.js';
-import { DEFAULT_CONSUMER } from '../core/write-behind/options.js';
+import { DEFAULT_CONSUMER } from '../index.js';
 
 /** Refuses, before anything starts, a dashboard anyone on the network could read. */
 function checkHost(host: string, token: string | undefined): void {

@@ -1,21 +1,13 @@
 /**
- * WriteBehind: the durable pipeline from `write()` to the store, composed of sluice's parts.
- *
- * ```
- * write ─▶ source.append ─────────── JournalSource: Journal.append (durable, group commit)
- *                                    MemorySource:  a bounded Channel (journal: 'memory')
- *       ─▶ reader: source.take ───── a Cursor from the checkpoint / the Channel
- *       ─▶ lane by key (hashKey % workers): one Batcher per lane, one sink write at a time
- *       ─▶ Delivery: Sink.writeBatch (outages waited out; poison split out to dead letters)
- *       ─▶ Watermark ─▶ source.commit (the checkpoint, trimmed behind)
- * ```
+ * WriteBehind: the durable pipeline from `write()` to the store, composed of sluice's parts
+ * (docs/architecture.md draws the flow): Admission → EntrySource.append (a journal, or a
+ * bounded Channel in memory mode) → Reader → Lanes (a Batcher per lane, by key hash) →
+ * Delivery → Watermark → Checkpoint.
  *
  * Promises:
  * - `write` resolves once the entry is in the journal; from then on it reaches the sink or
- *   the dead letters, across restarts: on open, whatever the journal holds past the
- *   checkpoint is processed first. The checkpoint only moves to the watermark (every entry
- *   at or below it is in the sink or the dead letters), so lanes finishing out of order
- *   lose nothing.
+ *   the dead letters, across restarts: on open, what the journal holds past the checkpoint
+ *   is processed first, and the checkpoint only moves to the watermark.
  * - Per-key order: a key's entries go to one lane (the key's hash picks it; the lanes are
  *   fixed), in journal order, and its Batcher flushes them in order, one flush at a time.
  * - Bounded memory: at most `maxBacklog` entries unfinished and `maxBacklogBytes` of payload
@@ -23,11 +15,8 @@
  *   with QueueFullError; reads are sized to fit (Reader), so a backlog of any size on disk
  *   is worked off within the bound. A value over `maxEntryBytes` is refused at `write`.
  * - A sink outage is waited out and poison is dead-lettered (Delivery).
- * - One pipeline per journal consumer: `open` takes the consumer (`journal.acquire`) and
- *   refuses with JournalLockedError while another pipeline holds it; `close` lets it go.
- * - Sink ids: a write's `id`, or `<journal id>:<version>` (unique beyond one journal); a
- *   replayed dead letter keeps the id and version it first had, so replay is idempotent and,
- *   with a version-guarded sink, cannot put an older value over a newer one.
+ * - One pipeline per journal consumer (JournalSource holds it); sink ids are a write's `id`,
+ *   or `<journal id>:<version>`, and a replayed dead letter keeps the id and version it had.
  *
  * States: `running` → `failed` (stopped on its own: the journal could not be read; every
  * call reports the failure) → `closing` → `closed`; or `running` → `closing` → `closed`.
@@ -43,10 +32,11 @@ import {
   messageOf,
   show,
 } from '../errors.js';
-import { deadLetterView, type DeadLetterStore } from '../journal/dead-letters.js';
+import { deadLetterView } from '../journal/dead-letters.js';
 import type { Journal, JournalEntry, JournalStats } from '../journal/journal.js';
 import type { Payload } from '../journal/codec.js';
 import { resolveCloseOptions } from './close-options.js';
+import { rejecting } from '../journal/validate.js';
 import { withinDeadline } from './deadline.js';
 import { Emitter } from './events.js';
 import { Lifecycle } from './lifecycle.js';
@@ -58,15 +48,13 @@ import { Lanes } from './write-behind/lanes.js';
 import { PipelineStats } from './write-behind/pipeline-stats.js';
 import { Reader } from './write-behind/reader.js';
 import { MarkWaiters } from './write-behind/mark-waiters.js';
-import { JournalSource } from './write-behind/journal-source.js';
-import { MemorySource } from './write-behind/memory-source.js';
 import {
   resolveWriteBehindOptions,
   resolveWriteOptions,
   type ResolvedOptions,
 } from './write-behind/options.js';
 import type { WriteBehindOptions } from './write-behind/options.js';
-import type { EntrySource } from './write-behind/source.js';
+import { openSource, type EntrySource } from './write-behind/source.js';
 import type {
   DeadLetters,
   WriteBehindCloseResult,
@@ -75,10 +63,8 @@ import type {
   WriteOptions,
 } from './write-behind/types.js';
 
-export type { WriteBehindOptions } from './write-behind/options.js';
+export { DEFAULT_CONSUMER, type WriteBehindOptions } from './write-behind/options.js';
 export type * from './write-behind/types.js';
-
-type State = 'running' | 'failed' | 'closing' | 'closed';
 
 export class WriteBehind<V extends Payload>
   extends Emitter<WriteBehindEvents>
@@ -92,17 +78,23 @@ export class WriteBehind<V extends Payload>
   readonly #lanes: Lanes;
   readonly #admission: Admission;
   readonly #watermark: Watermark;
-  readonly #waiters: MarkWaiters;
+  readonly #waiters = new MarkWaiters();
+  /** Aborted when close() stops the pipeline: readers and waits end. */
   readonly #stop = new AbortController();
-  readonly #life = new Lifecycle<State>('write-behind', 'running', {
-    running: ['failed', 'closing'],
-    failed: ['closing'],
-    closing: ['closed'],
-    closed: [],
-  });
+  /** Aborted on close or failure: no sink write starts after it, one in flight gives up. */
+  readonly #halt = new AbortController();
+  readonly #life = new Lifecycle<'running' | 'failed' | 'closing' | 'closed'>(
+    'write-behind',
+    'running',
+    {
+      running: ['failed', 'closing'],
+      failed: ['closing'],
+      closing: ['closed'],
+      closed: [],
+    },
+  );
   /** Set once the pipeline stopped on its own; every later call reports it. */
   #failure: SluiceError | undefined;
-
   /** Highest position stored (by this process, or found at open or by the reader). */
   #head: number;
   /** Highest position a write of this process was acknowledged at. */
@@ -124,13 +116,12 @@ export class WriteBehind<V extends Payload>
     );
     this.#head = head;
     this.#watermark = new Watermark(committed);
-    this.#waiters = new MarkWaiters();
-    const store: DeadLetterStore = o.deadLetters ?? source.deadLetters();
+    const store = o.deadLetters ?? source.deadLetters();
     this.deadLetters = deadLetterView(store, source);
     this.#delivery = new Delivery<V>({
       ...o,
       store,
-      signal: this.#stop.signal,
+      signal: this.#halt.signal,
       sinkId: (e) => e.origin ?? e.id ?? `${source.id}:${e.version}`,
       emit: (event, payload) => this.emit(event, payload),
     });
@@ -163,17 +154,11 @@ export class WriteBehind<V extends Payload>
   static async open<V extends Payload>(options: WriteBehindOptions<V>): Promise<WriteBehind<V>> {
     const o = resolveWriteBehindOptions(options);
     let wb: WriteBehind<V> | undefined;
-    const source =
-      o.journal === 'memory'
-        ? new MemorySource({ capacity: o.maxBacklog, clock: o.clock, consumer: o.consumer })
-        : await JournalSource.open(o.journal, {
-            ...o,
-            onReadFailed: (attempt, delayMs, error) =>
-              wb?.emit('journal:readFailed', { attempt, delayMs, error }),
-          });
+    const source = await openSource(o, (attempt, delayMs, error) =>
+      wb?.emit('journal:readFailed', { attempt, delayMs, error }),
+    );
     try {
-      const committed = source instanceof JournalSource ? source.position : 0;
-      wb = new WriteBehind(o, source, committed, await source.head());
+      wb = new WriteBehind(o, source, source.committed, await source.head());
       return wb;
     } catch (error) {
       await source.release();
@@ -193,14 +178,13 @@ export class WriteBehind<V extends Payload>
 
   /** Resolves once the entry is durable in the journal (in memory mode: accepted). */
   async write(key: string, value: V, options: WriteOptions = {}): Promise<number> {
-    this.#assertAccepting('the write was not accepted');
+    this.#assertOpen(true);
     if (typeof key !== 'string' || key.length === 0) {
       throw new InputError(`key must be a non-empty string, got ${show(key)}`);
     }
     const id = resolveWriteOptions(options);
-    await this.#admission.enter(this.#full, () =>
-      this.#assertAccepting('the write was not accepted'),
-    );
+    await this.#admission.enter(this.#full, () => this.#assertOpen(true));
+    const known = this.#head; // a new entry lands past it; a deduplicated id does not
     try {
       const [position] = await this.#source.append(
         [{ key, payload: value, ...(id === undefined ? {} : { id }) }],
@@ -208,10 +192,8 @@ export class WriteBehind<V extends Payload>
       );
       const p = position as number;
       if (p > this.#acknowledged) this.#acknowledged = p;
-      if (p > this.#head) {
-        this.#head = p;
-        this.#stats.appended(p, this.#o.clock.now());
-      }
+      if (p > known) this.#stats.appended(p, this.#o.clock.now(), p <= this.#watermark.mark);
+      if (p > this.#head) this.#head = p;
       return p;
     } finally {
       this.#admission.leave();
@@ -239,6 +221,9 @@ export class WriteBehind<V extends Payload>
       await this.#whenFinished(this.#head, true);
     }
     if (this.#failure !== undefined) throw this.#failure;
+    if (this.#watermark.mark < this.#head) {
+      throw new ClosedError('write-behind closed before everything written was finished');
+    }
   }
 
   /**
@@ -246,9 +231,11 @@ export class WriteBehind<V extends Payload>
    * stays in the journal for the next open; the result says how much.
    */
   close(options?: { deadlineMs?: number }): Promise<WriteBehindCloseResult> {
-    const { deadlineMs } = resolveCloseOptions('WriteBehind.close() options', options);
-    this.#closing ??= this.#close(deadlineMs);
-    return this.#closing;
+    if (this.#closing !== undefined) return this.#closing;
+    return rejecting(() => {
+      const { deadlineMs } = resolveCloseOptions('WriteBehind.close() options', options);
+      return (this.#closing = this.#close(deadlineMs));
+    });
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -277,6 +264,8 @@ export class WriteBehind<V extends Payload>
           });
     this.#failure = failure;
     this.#life.to('failed');
+    // Later batches of a key whose batch was lost must not land before it: stop delivering.
+    this.#halt.abort(failure);
     this.emit('pipeline:failed', { error: failure });
     this.#waiters.failAll(failure);
     this.#admission.wake();
@@ -348,14 +337,14 @@ export class WriteBehind<V extends Payload>
     await done;
   }
 
-  #assertAccepting(what: string): void {
+  /** Throws the failure, or ClosedError once closing (`writes`: as soon as close() is called). */
+  #assertOpen(writes = false): void {
     if (this.#failure !== undefined) throw this.#failure;
-    if (this.#closing !== undefined) throw new ClosedError(`write-behind is closed: ${what}`);
-  }
-
-  #assertOpen(): void {
-    if (this.#failure !== undefined) throw this.#failure;
-    if (this.#stop.signal.aborted) throw new ClosedError('write-behind is closed');
+    if (writes ? this.#closing !== undefined : this.#stop.signal.aborted) {
+      throw new ClosedError(
+        `write-behind is closed${writes ? ': the write was not accepted' : ''}`,
+      );
+    }
   }
 
   async #close(deadlineMs: number): Promise<WriteBehindCloseResult> {
@@ -383,6 +372,7 @@ export class WriteBehind<V extends Payload>
     ).catch(() => false);
     this.#life.to('closing');
     this.#stop.abort(new ClosedError('write-behind is closing'));
+    this.#halt.abort(this.#stop.signal.reason);
     this.#admission.wake();
     // Nothing more will finish: wake whoever waits on the mark (the reader among them).
     this.#waiters.closeAll();
@@ -393,8 +383,14 @@ export class WriteBehind<V extends Payload>
     this.#life.to('closed');
     await this.#source.release();
     // Everything is released; now say why the pipeline could not finish, if it could not.
-    const failure = this.#failure ?? (flushError instanceof SluiceError ? flushError : undefined);
-    if (failure !== undefined) throw failure;
+    if (this.#failure !== undefined) throw this.#failure;
+    if (flushError !== undefined) {
+      throw flushError instanceof SluiceError
+        ? flushError
+        : new JournalReadError(`close could not drain the journal: ${messageOf(flushError)}`, {
+            cause: flushError,
+          });
+    }
     return { drained, remaining };
   }
 }

@@ -80,7 +80,7 @@ export function page(title: string, token: string | undefined): string {
     <div class="panel pipeline"><h2>Batch size, entries (recent)</h2><div class="legend" data-for="batchSize"></div><canvas id="batchSize"></canvas></div>
   </section>
   <section class="tables">
-    <div class="panel pipeline"><h2>Lanes</h2><table id="workers"><thead><tr><th>Worker</th><th>State</th><th class="num">In sink</th><th class="num">Queued</th><th class="num">Dead-lettered</th></tr></thead><tbody></tbody></table></div>
+    <div class="panel pipeline"><h2>Lanes</h2><table id="workers"><thead><tr><th>Lane</th><th>State</th><th class="num">In sink</th><th class="num">Queued</th><th class="num">Dead-lettered</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Consumers</h2><table id="consumers"><thead><tr><th>Consumer</th><th class="num">Checkpoint</th><th class="num">Lag</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Dead letters</h2><table id="deadLetterList"><thead><tr><th class="num">Id</th><th>Key</th><th class="num">Attempts</th><th>Error</th></tr></thead><tbody></tbody></table><div class="empty" id="noDeadLetters">None: every entry reached the sink.</div></div>
   </section>

@@ -14,7 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../errors.js';
-import { integerOption, knownOptions, serviceOption, stringOption } from '../core/options.js';
+import { integerOption, knownOptions, serviceOption, stringOption } from '../backend.js';
 import { APP_JS, page } from './page.js';
 import type { DashboardSample, DashboardSource } from './source.js';
 

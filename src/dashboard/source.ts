@@ -8,7 +8,7 @@
 import type { WriteBehind } from '../core/write-behind.js';
 import type { HistogramSnapshot } from '../core/histogram.js';
 import type { LaneStats } from '../core/write-behind.js';
-import { DEFAULT_CONSUMER } from '../core/write-behind/options.js';
+import { DEFAULT_CONSUMER } from '../index.js';
 import type { DeadLetter } from '../journal/dead-letters.js';
 import type { ConsumerStats, Journal, Payload } from '../journal/journal.js';
 import type * as Prometheus from '../metrics/prometheus.js';

@@ -15,6 +15,7 @@
  * ```
  */
 import type { Journal, JournalEntry, Region } from './journal.js';
+import { knownOptions } from '../core/options.js';
 import { checkRegion } from './region.js';
 import { checkLimit, checkPosition } from './validate.js';
 
@@ -33,8 +34,9 @@ export class Cursor {
     private readonly journal: Journal,
     options: CursorOptions = {},
   ) {
-    this.region = checkRegion(options.region);
-    this.#position = checkPosition('position', options.position ?? 0);
+    const o = knownOptions('Cursor options', options, ['region', 'position']);
+    this.region = checkRegion(o.region as Region | undefined);
+    this.#position = checkPosition('position', o.position ?? 0);
   }
 
   /** Position of the last entry returned (or restored to); the next read starts after it. */

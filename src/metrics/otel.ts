@@ -9,7 +9,7 @@
  */
 import { SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Emitter } from '../core/events.js';
-import { serviceOption } from '../core/options.js';
+import { serviceOption } from '../backend.js';
 import type { WriteBehindEvents } from '../core/write-behind.js';
 
 /** Starts tracing; returns the function that stops it. */

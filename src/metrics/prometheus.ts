@@ -11,7 +11,7 @@
  * ```
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { knownOptions, objectOption, serviceOption } from '../core/options.js';
+import { knownOptions, objectOption, serviceOption } from '../backend.js';
 import type { WriteBehindMetrics } from '../core/write-behind.js';
 import { ConfigError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';

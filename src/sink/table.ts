@@ -74,7 +74,7 @@ export function identifier(option: string, value: unknown): string {
 export const quote = (name: string): string => `"${name}"`;
 
 /** The option names every table sink takes; an adapter adds its own (`database`, `pool`). */
-export const TABLE_OPTIONS: readonly (keyof TableSinkOptions<unknown>)[] = [
+const TABLE_OPTIONS: readonly (keyof TableSinkOptions<unknown>)[] = [
   'table',
   'columns',
   'mode',

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, ManualClock, computeDelay, retry } from '../../src/index.js';
-import { resolveRetryPolicy } from '../../src/backend.js';
+import {
+  ConfigError,
+  ManualClock,
+  computeDelay,
+  resolveRetryPolicy,
+  retry,
+} from '../../src/index.js';
 
 test('computeDelay() grows by the multiplier and stops at maxDelayMs', () => {
   const policy = resolveRetryPolicy({

@@ -35,6 +35,7 @@ export class Checkpoint {
       try {
         await this.source.commit(target);
         this.#committed = target;
+        await this.source.trim(target);
       } finally {
         this.#committing = undefined;
       }

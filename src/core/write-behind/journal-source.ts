@@ -62,6 +62,7 @@ export class JournalSource implements EntrySource {
     this.#options = options;
     this.#readRetry = { ...options.retry, maxAttempts: READ_ATTEMPTS };
     this.#cursor = new Cursor(journal, { position: committed });
+    this.committed = committed;
     this.#retainedFrom = first;
   }
 
@@ -82,10 +83,7 @@ export class JournalSource implements EntrySource {
     return this.journal.id;
   }
 
-  /** The checkpoint the pipeline resumed from (the cursor's start). */
-  get position(): number {
-    return this.#cursor.position;
-  }
+  readonly committed: number;
 
   async append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
     try {
@@ -149,16 +147,15 @@ export class JournalSource implements EntrySource {
     }
   }
 
-  async commit(mark: number): Promise<void> {
-    await this.journal.commit(this.#options.consumer, mark);
-    await this.#trim(mark);
+  commit(mark: number): Promise<void> {
+    return this.journal.commit(this.#options.consumer, mark);
   }
 
   /**
    * Deletes handled entries older than the retention window, once at least TRIM_MIN of them
    * have piled up, at most TRIM_MAX at a time (a bounded pause).
    */
-  async #trim(mark: number): Promise<void> {
+  async trim(mark: number): Promise<void> {
     const before = mark + 1 - this.#options.retain;
     if (mark < this.#nextTrimAt || before - this.#retainedFrom < TRIM_MIN) return;
     const target = Math.min(before, this.#retainedFrom + TRIM_MAX);

@@ -9,6 +9,7 @@
  * Dead letters are kept in memory unless the options name a store.
  */
 import { randomBytes } from 'node:crypto';
+import { ClosedError } from '../../errors.js';
 import { jsonCodec } from '../../journal/codec.js';
 import { MemoryDeadLetters, type DeadLetterStore } from '../../journal/dead-letters.js';
 import type {
@@ -19,29 +20,29 @@ import type {
 } from '../../journal/journal.js';
 import { encodeRecords, payloadBytes } from '../../journal/validate.js';
 import { Channel } from '../channel.js';
-import type { Clock } from '../clock.js';
 import { Deque } from '../deque.js';
 import type { EntrySource } from './source.js';
 
 export class MemorySource implements EntrySource {
   readonly journal = undefined;
+  readonly committed = 0;
   readonly id = randomBytes(8).toString('hex');
   readonly #channel: Channel<JournalEntry>;
-  readonly #clock: Clock;
   readonly #consumer: string;
   readonly #deadLetters: MemoryDeadLetters = new MemoryDeadLetters();
   #head = 0;
   #version = 0;
   #mark = 0;
+  /** Set once the pipeline let go: nothing is accepted (nobody would read it). */
+  #released = false;
   /** Bytes in the channel: accepted, not yet taken. */
   #queuedBytes = 0;
   /** Ids of unfinished entries, and the same in position order to forget them. */
   readonly #ids = new Map<string, number>();
   readonly #idOrder = new Deque<{ position: number; id: string }>();
 
-  constructor(options: { capacity: number; clock: Clock; consumer: string }) {
-    this.#channel = new Channel<JournalEntry>({ capacity: options.capacity, clock: options.clock });
-    this.#clock = options.clock;
+  constructor(options: { capacity: number; consumer: string }) {
+    this.#channel = new Channel<JournalEntry>({ capacity: options.capacity });
     this.#consumer = options.consumer;
   }
 
@@ -51,8 +52,14 @@ export class MemorySource implements EntrySource {
 
   async append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
     // Checked and measured as the journal would store them: the same errors, the same sizes.
+    if (this.#released) {
+      throw new ClosedError(
+        'write-behind is closed: a memory-mode pipeline takes nothing after close',
+      );
+    }
     const encoded = encodeRecords(records, jsonCodec, options);
-    const now = this.#clock.now();
+    // Wall time, as a journal's: versions must order writes across restarts, not ticks.
+    const now = Date.now();
     const sends: Promise<boolean>[] = [];
     const positions = encoded.map((r, i) => {
       if (r.id !== undefined) {
@@ -109,6 +116,10 @@ export class MemorySource implements EntrySource {
     return Promise.resolve();
   }
 
+  trim(): Promise<void> {
+    return Promise.resolve(); // nothing is kept behind the mark
+  }
+
   head(): Promise<number> {
     return Promise.resolve(this.#head);
   }
@@ -128,7 +139,9 @@ export class MemorySource implements EntrySource {
     return this.#deadLetters;
   }
 
-  release(): Promise<void> {
-    return Promise.resolve();
+  async release(): Promise<void> {
+    this.#released = true;
+    // What is still queued is lost, as memory mode says; nobody waits on it any more.
+    await this.#channel.close({ deadlineMs: 0 });
   }
 }

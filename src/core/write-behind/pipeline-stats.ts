@@ -27,9 +27,11 @@ export class PipelineStats {
   /** Append time by position, for the entries this process wrote and that are unfinished. */
   readonly #appendedAt = new Map<number, number>();
 
-  appended(position: number, now: number): void {
-    this.#appendedAt.set(position, now);
+  /** This process wrote a new entry (`finished`: it is already through the pipeline). */
+  appended(position: number, now: number, finished: boolean): void {
     this.written++;
+    if (finished) this.endToEnd.record(0);
+    else this.#appendedAt.set(position, now);
   }
 
   finished(position: number, now: number): void {

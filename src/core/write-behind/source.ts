@@ -17,8 +17,24 @@ import type {
   JournalRecord,
   JournalStats,
 } from '../../journal/journal.js';
+import { JournalSource, type JournalSourceOptions } from './journal-source.js';
+import { MemorySource } from './memory-source.js';
+import type { ResolvedOptions } from './options.js';
+
+/** The journal's source, holding its consumer, or a memory source for `journal: 'memory'`. */
+export async function openSource(
+  o: ResolvedOptions<unknown>,
+  onReadFailed: JournalSourceOptions['onReadFailed'],
+): Promise<EntrySource> {
+  if (o.journal === 'memory') {
+    return new MemorySource({ capacity: o.maxBacklog, consumer: o.consumer });
+  }
+  return JournalSource.open(o.journal, { ...o, onReadFailed });
+}
 
 export interface EntrySource {
+  /** The checkpoint it resumed from (0 in memory mode). */
+  readonly committed: number;
   /** The journal behind it; `undefined` in memory mode. */
   readonly journal: Journal | undefined;
   /** Part of the sink id of id-less entries (`<id>:<version>`): unique per journal. */
@@ -32,8 +48,10 @@ export interface EntrySource {
    * of payload. Waits for one; resolves `[]` once `signal` aborts.
    */
   take(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]>;
-  /** Everything at or below `mark` is in the sink or the dead letters. */
+  /** Everything at or below `mark` is in the sink or the dead letters: the checkpoint. */
   commit(mark: number): Promise<void>;
+  /** After a commit: let go of handled entries behind `mark` (a journal deletes some). */
+  trim(mark: number): Promise<void>;
   /** The newest position stored (by anyone). */
   head(): Promise<number>;
   stats(): Promise<JournalStats>;

@@ -1,0 +1,92 @@
+/**
+ * `journal: 'memory'`: the pipeline on a bounded in-memory queue, on the system clock (the
+ * one users run it with), so versions and append times are what a sink and a replay see.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  ClosedError,
+  MemorySink,
+  WriteBehind,
+  type Sink,
+  type SinkEntry,
+} from '../../src/index.js';
+
+type Row = { n: number };
+
+test("journal: 'memory' gives integer versions that grow with wall time, counts every write", async () => {
+  const seen: SinkEntry<Row>[] = [];
+  const sink = new MemorySink<Row>({ check: (e) => void seen.push(e) });
+  const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, batch: { maxDelayMs: 0 } });
+  const before = Date.now() * 1000;
+  await Promise.all(Array.from({ length: 100 }, (_, i) => wb.write(`k${i % 7}`, { n: i })));
+  await wb.flush();
+  assert.equal(seen.length, 100);
+  for (const e of seen) {
+    assert.ok(Number.isSafeInteger(e.version), `version ${e.version} is an integer`);
+    assert.ok(e.version >= before, `version ${e.version} is from the wall clock`);
+  }
+  const m = wb.metrics();
+  assert.equal(m.written, 100);
+  assert.equal(m.endToEndLatencyMs.count, 100);
+  assert.equal(m.backlog, 0);
+  assert.equal(m.backlogBytes, 0);
+  const stats = await wb.stats();
+  assert.equal(stats.head, 100);
+  assert.equal(stats.entries, 0);
+  assert.equal(wb.journal, undefined);
+  await wb.close();
+});
+
+test("journal: 'memory' hands the sink the value written, and an id deduplicates while pending", async () => {
+  const sink = new MemorySink<Row>();
+  const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, batch: { maxDelayMs: 50 } });
+  const value = { n: 1 };
+  const [a, b] = await Promise.all([
+    wb.write('k', value, { id: 'once' }),
+    wb.write('k', { n: 2 }, { id: 'once' }),
+  ]);
+  assert.equal(a, b);
+  await wb.flush();
+  assert.equal(sink.rows.get('k'), value);
+  assert.equal(wb.metrics().persisted, 1);
+  await wb.close();
+});
+
+test("journal: 'memory' dead letters replay while open; after close, replay refuses and keeps them", async () => {
+  let refuse = true;
+  const sink = new MemorySink<Row>({
+    check: () => {
+      if (refuse) throw new RangeError('not now');
+    },
+  });
+  const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, batch: { maxDelayMs: 0 } });
+  await wb.write('a', { n: 1 });
+  await wb.write('b', { n: 2 });
+  await wb.flush();
+  const letters = await wb.deadLetters.list();
+  assert.equal(letters.length, 2);
+  refuse = false;
+  const [first, second] = letters.map((l) => l.id) as [number, number];
+  const { replayed } = await wb.deadLetters.replay([first]);
+  assert.equal(replayed, 1);
+  await wb.flush();
+  assert.deepEqual([...sink.rows.keys()], ['a']);
+  await wb.close();
+  await assert.rejects(wb.deadLetters.replay([second]), ClosedError);
+  assert.equal(await wb.deadLetters.count(), 1, 'the letter is kept when replay is refused');
+});
+
+test('drain() after close() gave up rejects instead of claiming the backlog is empty', async () => {
+  const sink: Sink<Row> = {
+    writeBatch: () => new Promise(() => {}), // a store that never answers
+    classify: () => 'unknown',
+    close: () => Promise.resolve(),
+  };
+  const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, batch: { maxDelayMs: 0 } });
+  await wb.write('a', { n: 1 });
+  const draining = wb.drain();
+  const closed = await wb.close({ deadlineMs: 10 });
+  assert.deepEqual(closed, { drained: false, remaining: 1 });
+  await assert.rejects(draining, ClosedError);
+});
