@@ -314,7 +314,7 @@ test('.close() refuses bad options: a misspelled name, a negative deadline', asy
   const pool = booked(new WorkerPool<string, number, number>({ workers: 1, handler: (n) => n }));
   await assert.rejects(
     pool.close({ deadline: 5 } as { deadlineMs?: number }),
-    /Unknown option `deadline` in close options; did you mean `deadlineMs`\?/,
+    /Unknown option `deadline` in WorkerPool.close\(\) options; did you mean `deadlineMs`\?/,
   );
   await assert.rejects(pool.close({ deadlineMs: -1 }), ConfigError);
   assert.equal(pool.stats().state, 'open', 'a refused close changes nothing');
