@@ -1,4 +1,4 @@
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   BatchError,
@@ -7,36 +7,12 @@ import {
   ConfigError,
   ManualClock,
   TimeoutError,
-  type BatcherOptions,
 } from '../../src/index.js';
 import { FlushDouble, settle, track } from '../helpers/flush-double.js';
+import { trackedBatchers } from '../helpers/tracked-batchers.js';
 
-const batchers: Batcher<unknown, unknown>[] = [];
-let clock: ManualClock;
-
-/** A batcher on a manual clock, closed and checked for leaks after the test. */
-function make<I, O = void>(
-  options: Partial<BatcherOptions<I, O>> & Pick<BatcherOptions<I, O>, 'flush'>,
-): Batcher<I, O> {
-  clock = new ManualClock();
-  const b = new Batcher<I, O>({ maxSize: 3, maxDelayMs: 10, clock, ...options });
-  batchers.push(b as unknown as Batcher<unknown, unknown>);
-  return b;
-}
-
-afterEach(async () => {
-  // Leak check: every batcher closes cleanly, nothing stays pending, no timer is left armed.
-  for (const b of batchers.splice(0)) {
-    const closing = b.close({ deadlineMs: 1000 });
-    await clock.advance(1000);
-    const result = await closing;
-    const s = b.stats();
-    assert.equal(s.pending, 0, 'items left pending after close');
-    assert.equal(s.waiting, 0, 'submits left waiting after close');
-    assert.ok(result.drained || result.abandoned > 0);
-  }
-  assert.equal(clock.pendingTimers, 0, 'a timer is still armed');
-});
+const tracked = trackedBatchers();
+const make = tracked.make;
 
 test('.flush() sends a partial batch at once and resolves when it has settled', async () => {
   const d = new FlushDouble<number>();
@@ -83,7 +59,7 @@ test('.flush() keeps accepting: a later submit waits for its own batch, not for 
   assert.equal(later.state, 'pending');
   assert.equal(d.open.length, 0, 'the later item waits for its delay');
   assert.equal(b.state, 'open');
-  await clock.advance(1000);
+  await tracked.clock.advance(1000);
   d.only().resolve();
   await settle();
   assert.equal(later.state, 'resolved');
@@ -107,7 +83,7 @@ test('.drain() resolves once nothing is buffered or in flight, at once when idle
   await b.drain();
   void b.submit(1);
   const drained = track(b.drain());
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   assert.equal(drained.state, 'pending');
   d.only().resolve();
   await settle();
@@ -145,10 +121,10 @@ test('.close() gives up at its deadline: in flight → TimeoutError, not flushed
   const b = make<number>({ flush: d.flush, maxSize: 2, maxPending: 4 });
   const ps = [1, 2, 3, 4, 5].map((n) => track(b.submit(n)));
   const closed = track(b.close({ deadlineMs: 500 }));
-  await clock.advance(499);
+  await tracked.clock.advance(499);
   assert.equal(closed.state, 'pending');
   const hung = d.only();
-  await clock.advance(1);
+  await tracked.clock.advance(1);
   assert.deepEqual(closed.value, { drained: false, abandoned: 5 });
   assert.equal(hung.context.signal.aborted, true, 'the hung flush is told to stop');
   for (const p of ps.slice(0, 2)) assert.ok(p.error instanceof TimeoutError);
@@ -188,7 +164,7 @@ test('.close() refuses an unknown or bad option, naming it, and stays open', () 
 
 test('[Symbol.asyncDispose]() closes the batcher', async () => {
   const flushed: number[][] = [];
-  clock = new ManualClock();
+  const clock = new ManualClock();
   {
     await using b = new Batcher<number>({
       maxSize: 10,

@@ -1,40 +1,11 @@
-import { afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  BatchError,
-  Batcher,
-  ManualClock,
-  QueueFullError,
-  type BatcherOptions,
-} from '../../src/index.js';
+import { BatchError, QueueFullError } from '../../src/index.js';
 import { FlushDouble, settle, track } from '../helpers/flush-double.js';
+import { trackedBatchers } from '../helpers/tracked-batchers.js';
 
-const batchers: Batcher<unknown, unknown>[] = [];
-let clock: ManualClock;
-
-/** A batcher on a manual clock, closed and checked for leaks after the test. */
-function make<I, O = void>(
-  options: Partial<BatcherOptions<I, O>> & Pick<BatcherOptions<I, O>, 'flush'>,
-): Batcher<I, O> {
-  clock = new ManualClock();
-  const b = new Batcher<I, O>({ maxSize: 3, maxDelayMs: 10, clock, ...options });
-  batchers.push(b as unknown as Batcher<unknown, unknown>);
-  return b;
-}
-
-afterEach(async () => {
-  // Leak check: every batcher closes cleanly, nothing stays pending, no timer is left armed.
-  for (const b of batchers.splice(0)) {
-    const closing = b.close({ deadlineMs: 1000 });
-    await clock.advance(1000);
-    const result = await closing;
-    const s = b.stats();
-    assert.equal(s.pending, 0, 'items left pending after close');
-    assert.equal(s.waiting, 0, 'submits left waiting after close');
-    assert.ok(result.drained || result.abandoned > 0);
-  }
-  assert.equal(clock.pendingTimers, 0, 'a timer is still armed');
-});
+const tracked = trackedBatchers();
+const make = tracked.make;
 
 test('.submit() flushes at once when maxSize items are buffered', async () => {
   const d = new FlushDouble<number>();
@@ -55,11 +26,11 @@ test('.submit() flushes maxDelayMs after the first item of the batch', async () 
   const d = new FlushDouble<number>();
   const b = make<number>({ flush: d.flush });
   void b.submit(1);
-  await clock.advance(6);
+  await tracked.clock.advance(6);
   void b.submit(2);
-  await clock.advance(3);
+  await tracked.clock.advance(3);
   assert.equal(d.calls.length, 0);
-  await clock.advance(1);
+  await tracked.clock.advance(1);
   assert.deepEqual(d.only().items, [1, 2]);
   d.only().resolve();
 });
@@ -67,9 +38,9 @@ test('.submit() flushes maxDelayMs after the first item of the batch', async () 
 test('an idle batcher arms no timer and never flushes', async () => {
   const d = new FlushDouble<number>();
   make<number>({ flush: d.flush });
-  await clock.advance(60_000);
+  await tracked.clock.advance(60_000);
   assert.equal(d.calls.length, 0);
-  assert.equal(clock.pendingTimers, 0);
+  assert.equal(tracked.clock.pendingTimers, 0);
 });
 
 test('.submit() during a flush goes to the next batch; order is kept across batches', async () => {
@@ -84,7 +55,7 @@ test('.submit() during a flush goes to the next batch; order is kept across batc
   d.only().resolve();
   await settle();
   assert.equal(d.open.length, 0, '7 waits for its delay');
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   assert.deepEqual(d.only().items, [7]);
   d.only().resolve();
   assert.deepEqual(
@@ -97,7 +68,7 @@ test('a batch that fell due during a flush goes out as soon as the flush settles
   const d = new FlushDouble<number>();
   const b = make<number>({ flush: d.flush });
   for (const n of [1, 2, 3, 4]) void b.submit(n);
-  await clock.advance(50);
+  await tracked.clock.advance(50);
   assert.equal(d.calls.length, 1);
   d.only().resolve();
   await settle();
@@ -109,10 +80,10 @@ test('a timer that fires while a flush is in flight neither re-issues nor cancel
   const d = new FlushDouble<number>();
   const b = make<number>({ flush: d.flush, maxSize: 2 });
   void b.submit(1);
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   const first = d.only();
   void b.submit(2);
-  await clock.advance(100);
+  await tracked.clock.advance(100);
   assert.equal(d.calls.length, 1);
   assert.equal(first.context.signal.aborted, false);
   first.resolve();
@@ -154,7 +125,7 @@ test('.submit() rejects the whole batch with a TypeError when flush returns the 
     );
   }
   const next = track(b.submit(4));
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   d.only().resolve([40]);
   await settle();
   assert.equal(next.value, 40, 'the batcher keeps serving');
@@ -178,7 +149,7 @@ test('.submit() rejects exactly the callers of a batch whose flush throws, with 
     second.map((p) => p.state),
     ['pending', 'pending'],
   );
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   d.only().resolve();
   await settle();
   assert.deepEqual(
@@ -194,7 +165,7 @@ test('.submit() of a synchronous flush that throws rejects with BatchError too',
     },
   });
   const p = track(b.submit(1));
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   assert.ok(p.error instanceof BatchError);
   assert.match(p.error.message, /sync boom/);
 });
@@ -234,7 +205,7 @@ test(".submit() rejects with QueueFullError at maxPending when overflow is 'reje
   d.only().resolve();
   await settle();
   const later = track(b.submit(4));
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   d.only().resolve();
   await settle();
   assert.equal(later.state, 'resolved');
@@ -325,11 +296,11 @@ test('retry: a flush that throws is retried with backoff and its callers resolve
     },
   });
   const p = track(b.submit(1));
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   assert.deepEqual(attempts, [1]);
-  await clock.advance(100);
+  await tracked.clock.advance(100);
   assert.deepEqual(attempts, [1, 2]);
-  await clock.advance(200);
+  await tracked.clock.advance(200);
   assert.deepEqual(attempts, [1, 2, 3]);
   assert.equal(p.state, 'resolved');
   assert.equal(b.stats().retries, 2);
@@ -347,11 +318,11 @@ test('retry: a permanent error is not retried; exhausted retries reject with Bat
     },
   });
   const permanent = track(b.submit(1));
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   assert.equal(calls, 1);
   assert.equal((permanent.error as BatchError).attempts, 1);
   const transient = track(b.submit(2));
-  await clock.advance(100);
+  await tracked.clock.advance(100);
   assert.equal(calls, 3);
   assert.ok(transient.error instanceof BatchError);
   assert.equal(transient.error.attempts, 2);
@@ -372,7 +343,7 @@ test('.stats() counts submitted, batches, flushed, failed and pending', async ()
     { flushed: b.stats().flushed, failed: b.stats().failed, pending: b.stats().pending },
     { flushed: 2, failed: 1, pending: 1 },
   );
-  await clock.advance(10);
+  await tracked.clock.advance(10);
   d.only().resolve([4]);
   await settle();
   assert.equal(b.stats().flushed, 3);
