@@ -10,7 +10,7 @@ import { demo } from './demo.js';
 import { dlqList, dlqPurge, dlqReplay } from './dlq.js';
 import { positiveInteger, run, UsageError } from './fail.js';
 import { inspect } from './inspect.js';
-import { isLoopback } from '../dashboard/server.js';
+import { DEFAULT_HOST, DEFAULT_PORT, isLoopback } from '../dashboard/server.js';
 import { DEFAULT_CONSUMER } from '../index.js';
 
 /** Refuses, before anything starts, a dashboard anyone on the network could read. */
@@ -37,10 +37,10 @@ const program = new Command('sluice')
   });
 
 const portOption = (): Option =>
-  new Option('--port <port>', 'port to listen on (0: any free port)').default('7070');
+  new Option('--port <port>', 'port to listen on (0: any free port)').default(String(DEFAULT_PORT));
 const hostOption = (): Option =>
   new Option('--host <host>', 'address to listen on; beyond loopback needs --token').default(
-    '127.0.0.1',
+    DEFAULT_HOST,
   );
 const tokenOption = (): Option =>
   new Option('--token <token>', 'required on every request (Bearer header or ?token=)').env(

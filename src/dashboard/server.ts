@@ -18,6 +18,10 @@ import { integerOption, knownOptions, serviceOption, stringOption } from '../bac
 import { APP_JS, page } from './page.js';
 import type { DashboardSample, DashboardSource } from './source.js';
 
+/** Where the page listens unless told otherwise: loopback only, a fixed port. */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 7070;
+
 export interface DashboardOptions {
   source: DashboardSource;
   /** 0 picks a free port. @default 7070 */
@@ -93,7 +97,7 @@ function resolveDashboardOptions(options: unknown): ResolvedDashboardOptions {
     'deadLetters',
     'prometheus',
   ]);
-  const host = stringOption('host', o.host, '127.0.0.1');
+  const host = stringOption('host', o.host, DEFAULT_HOST);
   const token = o.token;
   if (token !== undefined && (typeof token !== 'string' || token.length < 8)) {
     throw new ConfigError('token', 'a string of at least 8 characters', token);
@@ -107,7 +111,7 @@ function resolveDashboardOptions(options: unknown): ResolvedDashboardOptions {
   }
   return {
     source,
-    port: integerOption('port', o.port, 7070, 0, 65_535),
+    port: integerOption('port', o.port, DEFAULT_PORT, 0, 65_535),
     host,
     token,
     intervalMs: integerOption('intervalMs', o.intervalMs, 1000, 50),
