@@ -170,6 +170,10 @@ export class Delivery<V> {
       error: messageOf(error),
       attempts,
     }));
+    // Halted (closing, or failed): the entries stay in the journal and are judged again by
+    // the next run, rather than lettered now and re-delivered after a checkpoint that no
+    // longer moves.
+    this.#o.signal.throwIfAborted();
     await retry(() => this.#o.store.add(letters), this.#o.retry, {
       signal: this.#o.signal,
       clock: this.#o.clock,
