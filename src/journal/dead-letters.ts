@@ -38,6 +38,12 @@ export interface DeadLetter extends DeadLetterInput {
 }
 
 export interface DeadLetterStore {
+  /**
+   * Keeps the letters; returns their ids. A letter for an entry id and position the store
+   * already holds is not kept twice: its existing id is returned (a run that handles an
+   * entry again after a restart does not letter it twice; a replayed entry has a new
+   * position, so it can be lettered again).
+   */
   add(letters: readonly DeadLetterInput[]): Promise<number[]>;
   /** Letters with id > `after`, oldest first, at most `limit` (default 100). */
   list(options?: { after?: number; limit?: number }): Promise<DeadLetter[]>;
@@ -103,13 +109,19 @@ export function deadLetterView(
 /** MemoryDeadLetters: the store's reference semantics, in memory. */
 export class MemoryDeadLetters implements DeadLetterStore {
   readonly #letters = new Map<number, DeadLetter>();
+  /** Letter id by `position:entryId`: one letter per entry and position. */
+  readonly #byEntry = new Map<string, number>();
   #nextId = 1;
 
   add(letters: readonly DeadLetterInput[]): Promise<number[]> {
     const now = Date.now();
     return Promise.resolve(
       letters.map((l) => {
+        const entry = `${l.position}:${l.entryId}`;
+        const kept = this.#byEntry.get(entry);
+        if (kept !== undefined) return kept;
         const id = this.#nextId++;
+        this.#byEntry.set(entry, id);
         this.#letters.set(id, { ...l, id, failedAt: now });
         return id;
       }),
@@ -131,7 +143,10 @@ export class MemoryDeadLetters implements DeadLetterStore {
 
   async remove(ids: readonly number[]): Promise<DeadLetter[]> {
     const removed = await this.get(ids);
-    for (const l of removed) this.#letters.delete(l.id);
+    for (const l of removed) {
+      this.#letters.delete(l.id);
+      this.#byEntry.delete(`${l.position}:${l.entryId}`);
+    }
     return removed;
   }
 

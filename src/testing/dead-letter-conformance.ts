@@ -70,6 +70,24 @@ export function deadLetterConformance(name: string, harness: DeadLetterHarness):
       await close();
     });
 
+    test('.add() of an entry and position it already holds keeps one letter; a new position is a new letter', async () => {
+      const { store, close } = await harness.open();
+      const [first] = await store.add([letter(1)]);
+      const again = await store.add([letter(1), letter(2)]);
+      assert.equal(again[0], first, 'the letter it holds, by id');
+      assert.equal(await store.count(), 2);
+      // A replayed entry comes back at a new position: lettered again, as a new letter.
+      const [replayed] = await store.add([{ ...letter(1), position: 9 }]);
+      assert.notEqual(replayed, first);
+      assert.equal(await store.count(), 3);
+      // Once removed (replayed or purged), the same entry and position may be lettered anew.
+      await store.remove([first as number]);
+      const [anew] = await store.add([letter(1)]);
+      assert.notEqual(anew, first);
+      assert.equal(await store.count(), 3);
+      await close();
+    });
+
     test('.remove() purges the named letters and returns them; unknown ids are ignored', async () => {
       const { store, close } = await harness.open();
       const ids = await store.add([letter(1), letter(2), letter(3)]);

@@ -79,6 +79,11 @@ const migrations: readonly string[] = [
     since    INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // v4: one letter per entry and position, found by index (a run that handles an entry
+  // again after a restart finds the letter the last run wrote).
+  `
+  CREATE INDEX sluice_dead_letters_by_entry ON sluice_dead_letters (entry_id, position);
+  `,
 ];
 
 export const SCHEMA_VERSION = migrations.length;

@@ -30,6 +30,8 @@ interface Row {
 export class SqliteDeadLetters implements DeadLetterStore {
   readonly #db: Database;
   readonly #codec: Codec;
+  /** The letter already kept for an entry at a position, if any. */
+  readonly #existing: Statement<[string, number], number>;
   readonly #insert: Statement<[number, string, string, Encoded, number, string, number, number]>;
   readonly #list: Statement<[number, number], Row>;
   readonly #select: Statement<[string], Row>;
@@ -53,6 +55,11 @@ export class SqliteDeadLetters implements DeadLetterStore {
       'DELETE FROM sluice_dead_letters WHERE id IN (SELECT value FROM json_each(?))',
     );
     this.#count = db.prepare<[], number>('SELECT count(*) FROM sluice_dead_letters').pluck();
+    this.#existing = db
+      .prepare<[string, number], number>(
+        'SELECT id FROM sluice_dead_letters WHERE entry_id = ? AND position = ?',
+      )
+      .pluck();
   }
 
   add(letters: readonly DeadLetterInput[]): Promise<number[]> {
@@ -61,19 +68,21 @@ export class SqliteDeadLetters implements DeadLetterStore {
       // Encode everything first: a payload that cannot be encoded rejects before any write.
       const payloads = letters.map((l) => this.#codec.encode(l.payload));
       const ids = this.#db.transaction(() =>
-        letters.map((l, i) =>
-          Number(
-            this.#insert.run(
-              l.position,
-              l.entryId,
-              l.key,
-              payloads[i] as Encoded,
-              l.version,
-              l.error,
-              l.attempts,
-              now,
-            ).lastInsertRowid,
-          ),
+        letters.map(
+          (l, i) =>
+            this.#existing.get(l.entryId, l.position) ??
+            Number(
+              this.#insert.run(
+                l.position,
+                l.entryId,
+                l.key,
+                payloads[i] as Encoded,
+                l.version,
+                l.error,
+                l.attempts,
+                now,
+              ).lastInsertRowid,
+            ),
         ),
       )();
       return Promise.resolve(ids);
