@@ -27,6 +27,7 @@ export {
 } from './sink/table.js';
 export {
   booleanOption,
+  checkNames,
   choiceOption,
   functionOption,
   integerOption,

@@ -3,7 +3,7 @@
  * defaults and calls these; a bad value throws a {@link ConfigError} at construction, naming
  * the option, the value and its type.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, InputError } from '../errors.js';
 
 /**
  * An integer >= `min` (and <= `max` when given); `undefined` yields `fallback`, or is refused
@@ -168,4 +168,21 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length] as number;
+}
+
+/**
+ * A per-call options bag (a read's, an append's, a region) whose every name is in `known`:
+ * a misspelled name is an InputError naming the nearest known one, never a silent default
+ * (a region `{ key: 'a' }` must not read everything).
+ */
+export function checkNames(what: string, value: object, known: readonly string[]): void {
+  for (const name of Object.keys(value)) {
+    if (known.includes(name)) continue;
+    const nearest = nearestName(name, known);
+    throw new InputError(
+      `${what} has no option \`${name}\`` +
+        (nearest === undefined ? '' : `; did you mean \`${nearest}\`?`) +
+        ` (known: ${known.map((k) => `\`${k}\``).join(', ')})`,
+    );
+  }
 }

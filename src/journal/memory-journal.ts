@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { knownOptions, serviceOption } from '../core/options.js';
+import { checkNames, knownOptions, serviceOption } from '../core/options.js';
 import { ClosedError, InputError, JournalLockedError, type JournalHolder } from '../errors.js';
 import { AppendWaiters } from './append-waiters.js';
 import { jsonCodec, type Codec } from './codec.js';
@@ -158,6 +158,7 @@ export class MemoryJournal implements Journal {
     return rejecting(() => {
       this.#open();
       checkPosition('before', before);
+      checkNames('truncate options', options, ['force']);
       let limit = Math.min(before, this.#head + 1);
       if (options.force !== true && this.#checkpoints.size > 0) {
         limit = Math.min(limit, Math.min(...this.#checkpoints.values()) + 1);

@@ -4,6 +4,7 @@
  */
 import { InputError } from '../errors.js';
 import type { Region } from './journal.js';
+import { checkNames } from '../core/options.js';
 
 /** Checks a region at the call that passed it; returns it, or `undefined` for "everything". */
 export function checkRegion(region: Region | undefined): Region | undefined {
@@ -11,6 +12,7 @@ export function checkRegion(region: Region | undefined): Region | undefined {
   if (typeof region !== 'object' || region === null) {
     throw new InputError(`region must be an object, got ${typeof region}`);
   }
+  checkNames('region', region, ['keys', 'keyPrefix', 'types']);
   const { keys, keyPrefix, types } = region;
   if (keys !== undefined && (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string'))) {
     throw new InputError('region.keys must be an array of strings');

@@ -5,6 +5,7 @@
 import { EntryTooLargeError, InputError, show } from '../errors.js';
 import type { Codec, Encoded } from './codec.js';
 import type { AppendOptions, JournalRecord, ReadOptions, Region } from './journal.js';
+import { checkNames } from '../core/options.js';
 import { checkRegion } from './region.js';
 
 /** A record checked and encoded, ready to store. */
@@ -29,6 +30,10 @@ export function encodeRecords(
   codec: Codec,
   options: AppendOptions = {},
 ): EncodedRecord[] {
+  if (typeof options !== 'object' || options === null) {
+    throw new InputError(`append options must be an object when given, got ${show(options)}`);
+  }
+  checkNames('append options', options, ['maxRecordBytes']);
   const maxBytes = options.maxRecordBytes ?? Infinity;
   if (!Array.isArray(records)) {
     throw new InputError(`append() takes an array of records, got ${typeof records}`);
@@ -110,6 +115,10 @@ export function checkRead(
   options: ReadOptions,
 ): { limit: number; region: Region | undefined; maxBytes: number } {
   checkPosition('after', after);
+  if (typeof options !== 'object' || options === null) {
+    throw new InputError(`read options must be an object when given, got ${show(options)}`);
+  }
+  checkNames('read options', options, ['region', 'limit', 'maxBytes']);
   const maxBytes = options.maxBytes ?? Infinity;
   if (typeof maxBytes !== 'number' || !(maxBytes >= 1)) {
     throw new InputError(`maxBytes must be a number >= 1, got ${show(options.maxBytes)}`);

@@ -193,6 +193,23 @@ export function journalConformance(name: string, harness: JournalHarness): void 
         await assert.rejects(j.commit('', 0), input);
         await assert.rejects(j.commit('c', 1), /head is 0/);
         await assert.rejects(j.truncate(-3), input);
+        // A misspelled name is refused, naming the nearest known one: a region `{ key }` must
+        // not read everything, a `{ limt }` must not read the default 1,000.
+        const misspelled = (name: string, nearest: string) => (e: unknown) =>
+          input(e) && (e as Error).message.includes(`\`${name}\`; did you mean \`${nearest}\``);
+        await assert.rejects(j.read(0, { limt: 5 } as never), misspelled('limt', 'limit'));
+        await assert.rejects(
+          j.read(0, { region: { key: ['a'] } as never }),
+          misspelled('key', 'keys'),
+        );
+        await assert.rejects(
+          j.append([rec('a', 1)], { maxRecordByte: 9 } as never),
+          misspelled('maxRecordByte', 'maxRecordBytes'),
+        );
+        await assert.rejects(
+          j.truncate(1, { forced: true } as never),
+          misspelled('forced', 'force'),
+        );
         assert.equal((await j.stats()).head, 0);
       }));
 

@@ -51,6 +51,7 @@ import {
 import {
   AppendWaiters,
   checkConsumer,
+  checkNames,
   checkPosition,
   checkRead,
   encodeRecords,
@@ -219,6 +220,7 @@ export class SqliteJournal implements Journal {
     return rejecting(() => {
       this.#open();
       checkPosition('before', before);
+      checkNames('truncate options', options, ['force']);
       try {
         return Promise.resolve(this.#truncate.immediate(before, options.force === true));
       } catch (error) {
