@@ -105,10 +105,13 @@ export class WriteBehind<V extends Payload>
   #closing: Promise<WriteBehindCloseResult> | undefined;
   readonly #reader: Reader;
   readonly #stats = new PipelineStats();
+  /** What every append passes the source: built once, not per write. */
+  readonly #appendOptions: { readonly maxRecordBytes: number };
 
   private constructor(o: ResolvedOptions<V>, source: EntrySource, committed: number, head: number) {
     super();
     this.#o = o;
+    this.#appendOptions = { maxRecordBytes: o.maxEntryBytes };
     this.#source = source;
     this.#checkpoint = new Checkpoint(source, committed, (error) =>
       // Tried again with the next mark; until then the entries stay in the journal.
@@ -188,7 +191,7 @@ export class WriteBehind<V extends Payload>
     try {
       const [position] = await this.#source.append(
         [{ key, payload: value, ...(id === undefined ? {} : { id }) }],
-        { maxRecordBytes: this.#o.maxEntryBytes },
+        this.#appendOptions,
       );
       const p = position as number;
       if (p > this.#acknowledged) this.#acknowledged = p;

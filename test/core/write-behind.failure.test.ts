@@ -216,3 +216,27 @@ test(
     assert.equal(await journal.committed('write-behind'), 2);
   },
 );
+
+test(
+  'close() reports a raw journal error met while draining as a JournalReadError, the error as cause',
+  within,
+  async () => {
+    const raw = new Error('disk gone');
+    class StatsFail extends MemoryJournal {
+      failing = false;
+      override stats(): ReturnType<MemoryJournal['stats']> {
+        return this.failing ? Promise.reject(raw) : super.stats();
+      }
+    }
+    const journal = new StatsFail();
+    const wb = await h.open<Row>({ journal, sink: new MemorySink<Row>(), ...fast });
+    await h.drive(wb.write('k', { account: 'k', seq: 1 }));
+    journal.failing = true;
+    await assert.rejects(h.drive(wb.close()), (error: unknown) => {
+      assert.ok(error instanceof JournalReadError);
+      assert.match(error.message, /close could not drain the journal: disk gone/);
+      assert.equal(error.cause, raw);
+      return true;
+    });
+  },
+);

@@ -113,7 +113,7 @@ export class Delivery<V> {
     for (let attempt = 1; ; attempt++) {
       // Closing: no new sink write starts (the lanes may still hand over a batch); its
       // entries stay in the journal.
-      if (signal.aborted) throw signal.reason;
+      signal.throwIfAborted();
       let result: SinkWriteResult | void;
       try {
         result = await this.#o.sink.writeBatch(batch.map(this.#toSinkEntry), { signal, attempt });

@@ -39,9 +39,11 @@ interface Lane {
 export class Lanes {
   readonly #lanes: Lane[];
   readonly #onLost: (error: unknown) => void;
+  readonly #deliver: LanesOptions['deliver'];
 
   constructor(o: LanesOptions) {
     this.#onLost = o.onLost;
+    this.#deliver = o.deliver;
     this.#lanes = Array.from({ length: o.count }, (_, id) => ({
       id,
       batcher: new Batcher<JournalEntry, void>({
@@ -49,7 +51,7 @@ export class Lanes {
         maxDelayMs: o.maxDelayMs,
         maxPending: Math.max(o.maxSize, o.maxPending),
         clock: o.clock,
-        flush: (entries) => this.#flush(this.#lanes[id] as Lane, entries, o.deliver),
+        flush: (entries) => this.#flush(this.#lanes[id] as Lane, entries),
       }),
       busy: false,
       processed: 0,
@@ -86,14 +88,10 @@ export class Lanes {
     }));
   }
 
-  async #flush(
-    lane: Lane,
-    entries: JournalEntry[],
-    deliver: LanesOptions['deliver'],
-  ): Promise<void> {
+  async #flush(lane: Lane, entries: JournalEntry[]): Promise<void> {
     lane.busy = true;
     try {
-      const { size, deadLettered } = await deliver(lane.id, entries);
+      const { size, deadLettered } = await this.#deliver(lane.id, entries);
       lane.queued -= entries.length;
       lane.failed += deadLettered.size;
       lane.processed += size - deadLettered.size;
