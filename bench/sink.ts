@@ -12,7 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { openSqlite } from '../src/adapters/sqlite/driver.js';
 import pg from 'pg';
 import type { Sink, SinkEntry } from '../src/index.js';
 import { postgresSink } from '../src/adapters/postgres/index.js';
@@ -120,7 +120,7 @@ for (const mode of ['upsert', 'insert'] as const) {
 }
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-sink-'));
 for (const mode of ['upsert', 'insert'] as const) {
-  const db = new BetterSqlite3(join(dir, `${mode}.db`));
+  const db = openSqlite(join(dir, `${mode}.db`));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec(

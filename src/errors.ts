@@ -32,7 +32,8 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_WORKER_STUCK'
   | 'ERR_SLUICE_WORKER_FATAL'
   | 'ERR_SLUICE_THREAD_EXIT'
-  | 'ERR_SLUICE_USAGE';
+  | 'ERR_SLUICE_USAGE'
+  | 'ERR_SLUICE_MISSING_DEPENDENCY';
 
 /** Base class of every error sluice raises. */
 export class SluiceError extends Error {
@@ -104,6 +105,21 @@ export class ConfigError extends SluiceError {
     );
     this.option = option;
     this.value = value;
+  }
+}
+
+/**
+ * A package this feature needs is not installed (an optional peer dependency: `pg`, `mysql2`,
+ * `better-sqlite3`...), or cannot be loaded on this Node.js; the message names what to
+ * install. `cause` is the loader's error.
+ */
+export class MissingDependencyError extends SluiceError {
+  /** The package to install. */
+  readonly dependency: string;
+
+  constructor(dependency: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_SLUICE_MISSING_DEPENDENCY', message, options);
+    this.dependency = dependency;
   }
 }
 

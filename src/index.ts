@@ -67,6 +67,7 @@ export {
   WorkerStuckError,
   FatalWorkerError,
   ThreadExitError,
+  MissingDependencyError,
   type DiscardReason,
   type JournalHolder,
   type SluiceErrorCode,

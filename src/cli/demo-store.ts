@@ -3,7 +3,7 @@
  * table beside the journal (the embedded default), or a PostgreSQL table.
  */
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { openSqlite } from '../adapters/sqlite/driver.js';
 import { sqliteSink } from '../adapters/sqlite/index.js';
 import type * as PostgresAdapter from '../adapters/postgres/index.js';
 import type Pg from 'pg';
@@ -27,7 +27,7 @@ const COLUMNS = ['account', 'seq', 'body'];
 
 export function sqliteStore(dir: string, fresh: boolean): DemoStore {
   const path = join(dir, 'store.db');
-  const db = new BetterSqlite3(path);
+  const db = openSqlite(path);
   db.pragma('journal_mode = WAL');
   if (fresh) {
     db.exec(`CREATE TABLE messages (

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import BetterSqlite3 from 'better-sqlite3';
+import { openSqlite } from '../../src/adapters/sqlite/driver.js';
 import pg from 'pg';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
 import { ROOT, sluice, startSluice, type CliResult } from '../helpers/cli.js';
@@ -74,7 +74,7 @@ describe('sluice demo', () => {
     assert.match(r.stdout, /write latency\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms/);
     assert.match(r.stdout, /dead letters\s+0/);
     assert.equal(r.stderr, '');
-    const db = new BetterSqlite3(join(dir, 'demo', 'store.db'), { readonly: true });
+    const db = openSqlite(join(dir, 'demo', 'store.db'));
     const n = (
       db.prepare('SELECT count(DISTINCT sluice_id) AS n FROM messages').get() as { n: number }
     ).n;
@@ -140,7 +140,7 @@ describe('sluice demo', () => {
     ]);
     assert.equal(killed.signal, 'SIGKILL');
     // w0 was acknowledged and, long before the kill, written to the table: take it away.
-    const store = new BetterSqlite3(join(where, 'store.db'));
+    const store = openSqlite(join(where, 'store.db'));
     assert.equal(store.prepare("DELETE FROM messages WHERE sluice_id = 'w0'").run().changes, 1);
     store.close();
     const resumed = await sluice(['demo', '--dir', where, '--resume']);
@@ -277,7 +277,7 @@ describe('sluice inspect', () => {
     assert.match(good.stdout, /check\s+OK/);
 
     // One payload byte changed: SQLite's own check still passes, the decode does not.
-    const db = new BetterSqlite3(path);
+    const db = openSqlite(path);
     db.prepare(
       "UPDATE sluice_entries SET payload = 'X' || substr(payload, 2) WHERE position = 7",
     ).run();
@@ -318,7 +318,7 @@ describe('sluice inspect', () => {
     writeFileSync(garbage, Buffer.alloc(8192, 0x5a));
     assertOneLineError(await sluice(['inspect', garbage]), /garbage\.db/);
     const foreign = join(dir, 'foreign.db');
-    const other = new BetterSqlite3(foreign);
+    const other = openSqlite(foreign);
     other.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY)');
     other.close();
     assertOneLineError(await sluice(['inspect', foreign]), /not a sluice journal/);

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { openSqlite, type SqliteDatabase } from '../../src/adapters/sqlite/driver.js';
 import { WriteBehind } from '../../src/index.js';
 import { SqliteJournal, sqliteSink } from '../../src/adapters/sqlite/index.js';
 import { tempDir } from '../helpers/temp.js';
@@ -15,8 +15,8 @@ import { tempDir } from '../helpers/temp.js';
 type Row = { account: string; seq: number };
 const dir = tempDir();
 
-function store(name: string): BetterSqlite3.Database {
-  const db = new BetterSqlite3(join(dir, name));
+function store(name: string): SqliteDatabase {
+  const db = openSqlite(join(dir, name));
   db.pragma('journal_mode = WAL');
   db.exec(`
     CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, seq INTEGER NOT NULL, version INTEGER);
@@ -24,7 +24,7 @@ function store(name: string): BetterSqlite3.Database {
   return db;
 }
 
-const ledger = (db: BetterSqlite3.Database) =>
+const ledger = (db: SqliteDatabase) =>
   sqliteSink<Row>({
     database: db,
     table: 'ledger',
@@ -54,8 +54,7 @@ async function pipeline(path: string, sink: ReturnType<typeof ledger>) {
   };
 }
 
-const count = (db: BetterSqlite3.Database, sql: string): number =>
-  db.prepare(sql).pluck().get() as number;
+const count = (db: SqliteDatabase, sql: string): number => db.pluck(sql).get() as number;
 
 test('two journals writing id-less entries into one insert table: every acknowledged write is a row', async () => {
   const db = store('two.db');
@@ -101,7 +100,7 @@ test('a journal deleted and created again: its new id-less writes are rows too, 
 });
 
 /** Recreates `table` without its CHECK constraint, keeping its rows (SQLite cannot drop one). */
-function relax(db: BetterSqlite3.Database, table: string, columns: string): void {
+function relax(db: SqliteDatabase, table: string, columns: string): void {
   db.exec(`
     CREATE TABLE relaxed AS SELECT * FROM ${table};
     DROP TABLE ${table};
@@ -112,7 +111,7 @@ function relax(db: BetterSqlite3.Database, table: string, columns: string): void
 }
 
 test('replay into a versioned upsert table after newer writes of the same keys: no key goes back', async () => {
-  const db = new BetterSqlite3(join(dir, 'replay-upsert.db'));
+  const db = openSqlite(join(dir, 'replay-upsert.db'));
   db.exec(
     'CREATE TABLE latest (account TEXT PRIMARY KEY, seq INTEGER NOT NULL CHECK (seq < 1000), version INTEGER)',
   );
@@ -150,7 +149,7 @@ test('replay into a versioned upsert table after newer writes of the same keys: 
 });
 
 test('replay into an insert table, twice: original ids and versions kept, no duplicates', async () => {
-  const db = new BetterSqlite3(join(dir, 'replay-insert.db'));
+  const db = openSqlite(join(dir, 'replay-insert.db'));
   const columns =
     'sluice_id TEXT UNIQUE, account TEXT NOT NULL, seq INTEGER NOT NULL, version INTEGER';
   db.exec(`CREATE TABLE ledger (${columns}, CHECK (seq % 100 <> 7))`);

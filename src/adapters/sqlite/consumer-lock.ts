@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
+import { openSqlite, sqliteError, type SqliteDatabase, type SqliteStatement } from './driver.js';
 import {
   JournalLockedError,
   JournalWriteError,
@@ -27,14 +27,14 @@ import {
 /** What each journal connection keeps: its holds by consumer, its statements (prepared once). */
 interface Holders {
   readonly held: Map<string, JournalHolder>;
-  readonly record: Statement<[string, number, string, number]>;
-  readonly forget: Statement<[string, number, number]>;
-  readonly recorded: Statement<[string], JournalHolder>;
+  readonly record: SqliteStatement<[string, number, string, number]>;
+  readonly forget: SqliteStatement<[string, number, number]>;
+  readonly recorded: SqliteStatement<[string], JournalHolder>;
 }
 
-const holdersOf = new WeakMap<Database, Holders>();
+const holdersOf = new WeakMap<SqliteDatabase, Holders>();
 
-function holders(journal: Database): Holders {
+function holders(journal: SqliteDatabase): Holders {
   let h = holdersOf.get(journal);
   if (h === undefined) {
     h = {
@@ -64,21 +64,25 @@ export function lockPath(journalPath: string, consumer: string): string {
 }
 
 /** Takes `consumer` of the journal at `path` (whose database is `journal`), or refuses. */
-export function takeConsumer(path: string, journal: Database, consumer: string): ConsumerHold {
+export function takeConsumer(
+  path: string,
+  journal: SqliteDatabase,
+  consumer: string,
+): ConsumerHold {
   const memory = path === ':memory:' || path === '';
   const statements = holders(journal);
   const { held } = statements;
   const mine = held.get(consumer);
   if (mine !== undefined) throw new JournalLockedError(path, consumer, mine);
-  let lock: Database | undefined;
+  let lock: SqliteDatabase | undefined;
   if (!memory) {
     const file = lockPath(path, consumer);
     try {
-      lock = new BetterSqlite3(file, { timeout: 0 });
+      lock = openSqlite(file, { timeoutMs: 0, driver: journal.driver });
       lock.exec('BEGIN EXCLUSIVE');
     } catch (cause) {
       lock?.close();
-      if ((cause as { code?: unknown }).code === 'SQLITE_BUSY') {
+      if (sqliteError(cause) === 'SQLITE_BUSY') {
         throw new JournalLockedError(path, consumer, recordedHolder(statements, consumer));
       }
       throw new JournalWriteError(`cannot lock ${file}: ${(cause as Error).message}`, { cause });
@@ -121,7 +125,8 @@ export function takeConsumer(path: string, journal: Database, consumer: string):
 
 function recordedHolder(statements: Holders, consumer: string): JournalHolder | undefined {
   try {
-    return statements.recorded.get(consumer);
+    const row = statements.recorded.get(consumer);
+    return row === undefined ? undefined : { pid: row.pid, host: row.host, since: row.since };
   } catch {
     return undefined; // the refusal stands; it only cannot name the holder
   }

@@ -17,7 +17,7 @@
  * entries.insert(entryRow(record, head + 1, Date.now(), version));
  * ```
  */
-import type { Database, Statement } from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement as Statement } from './driver.js';
 import { type Codec, type Encoded, type JournalEntry, type Payload } from '../../index.js';
 import { payloadBytes, type EncodedRecord } from '../../backend.js';
 import type { ReadQuery } from './read-query.js';
@@ -123,7 +123,7 @@ const MAX_READ_SHAPES = 64;
 
 /** The entries table's statements on one database handle, each prepared once. */
 export class EntryStatements {
-  readonly #db: Database;
+  readonly #db: SqliteDatabase;
   readonly #insert: Statement<[EntryRow]>;
   readonly #positionOfId: Statement<[string], number>;
   readonly #first: Statement<[], number | null>;
@@ -131,13 +131,13 @@ export class EntryStatements {
   /** Read statements by SQL text: a handful of region shapes in practice. */
   readonly #reads = new Map<string, Statement<unknown[], EntryRow>>();
 
-  constructor(db: Database) {
+  constructor(db: SqliteDatabase) {
     this.#db = db;
     this.#insert = db.prepare(ENTRY_INSERT);
-    this.#positionOfId = db
-      .prepare<[string], number>('SELECT position FROM sluice_entries WHERE id = ?')
-      .pluck();
-    this.#first = db.prepare<[], number | null>('SELECT min(position) FROM sluice_entries').pluck();
+    this.#positionOfId = db.pluck<[string], number>(
+      'SELECT position FROM sluice_entries WHERE id = ?',
+    );
+    this.#first = db.pluck<[], number | null>('SELECT min(position) FROM sluice_entries');
     this.#removeBefore = db.prepare('DELETE FROM sluice_entries WHERE position < ?');
   }
 

@@ -13,7 +13,7 @@
  * processes may append to one file; versions grow past the stored version and at least
  * with the wall clock (now × 1000), and a record whose id is stored keeps its position.
  */
-import type { Database, Transaction } from 'better-sqlite3';
+import { sqliteError, type SqliteDatabase } from './driver.js';
 import type { EncodedRecord } from '../../backend.js';
 import { entryRow, type EntryStatements } from './entry-row.js';
 import { writeError } from './journal-errors.js';
@@ -49,9 +49,8 @@ export class GroupCommit {
   readonly #meta: JournalMeta;
   readonly #maxGroupRecords: number;
   readonly #hooks: GroupCommitHooks;
-  readonly #transaction: Transaction<
-    (group: PendingAppend[], commits: Map<string, PendingCommit>) => Written
-  >;
+  /** One IMMEDIATE write transaction. */
+  readonly #transaction: (group: PendingAppend[], commits: Map<string, PendingCommit>) => Written;
   #pending: PendingAppend[] = [];
   #pendingCommits = new Map<string, PendingCommit>();
   #scheduled = false;
@@ -59,7 +58,7 @@ export class GroupCommit {
 
   constructor(
     path: string,
-    db: Database,
+    db: SqliteDatabase,
     statements: { entries: EntryStatements; meta: JournalMeta },
     maxGroupRecords: number,
     hooks: GroupCommitHooks,
@@ -69,7 +68,11 @@ export class GroupCommit {
     this.#meta = statements.meta;
     this.#maxGroupRecords = maxGroupRecords;
     this.#hooks = hooks;
-    this.#transaction = db.transaction((group, commits) => this.#writeGroup(group, commits));
+    this.#transaction = db.transaction(
+      (group: PendingAppend[], commits: Map<string, PendingCommit>) =>
+        this.#writeGroup(group, commits),
+      'immediate',
+    );
   }
 
   /** Write transactions committed so far. */
@@ -113,7 +116,7 @@ export class GroupCommit {
       this.#pendingCommits = new Map();
       let written: Written;
       try {
-        written = this.#transaction.immediate(group, commits);
+        written = this.#transaction(group, commits);
       } catch (error) {
         if (group.length + commits.size > 1 && causedByRecord(error)) {
           this.#writeAlone(group, commits);
@@ -156,7 +159,7 @@ export class GroupCommit {
     const none = new Map<string, PendingCommit>();
     for (const p of group) {
       try {
-        const written = this.#transaction.immediate([p], none);
+        const written = this.#transaction([p], none);
         this.#committed(written);
         p.resolve(written.positions[0] as number[]);
       } catch (error) {
@@ -165,7 +168,7 @@ export class GroupCommit {
     }
     for (const [consumer, c] of commits) {
       try {
-        this.#committed(this.#transaction.immediate([], new Map([[consumer, c]])));
+        this.#committed(this.#transaction([], new Map([[consumer, c]])));
         for (const w of c.waiters) w.resolve();
       } catch (error) {
         for (const w of c.waiters) w.reject(writeError(this.#path, error));
@@ -209,6 +212,6 @@ export class GroupCommit {
 /** SQLite errors that one record causes, so its call can fail alone. */
 function causedByRecord(error: unknown): boolean {
   if (error instanceof RangeError || error instanceof TypeError) return true; // binding a value
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code);
+  const code = sqliteError(error);
+  return code !== undefined && /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code);
 }

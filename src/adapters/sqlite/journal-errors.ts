@@ -5,6 +5,7 @@
  */
 import { ClosedError, JournalReadError, JournalWriteError, SluiceError } from '../../index.js';
 import { rejecting } from '../../backend.js';
+import { sqliteError } from './driver.js';
 
 /**
  * Runs a read; a storage failure (a damaged page, an I/O error) becomes a JournalReadError
@@ -13,6 +14,7 @@ import { rejecting } from '../../backend.js';
 export function reading<T>(path: string, fn: () => Promise<T>): Promise<T> {
   return rejecting(fn).catch((error: unknown) => {
     if (error instanceof SluiceError) throw error;
+    sqliteError(error);
     throw new JournalReadError(`journal ${path} could not be read: ${String(error)}`, {
       cause: error,
     });
@@ -22,6 +24,7 @@ export function reading<T>(path: string, fn: () => Promise<T>): Promise<T> {
 /** A storage failure as the caller of a write sees it. */
 export function writeError(path: string, error: unknown): unknown {
   if (error instanceof JournalWriteError || error instanceof ClosedError) return error;
+  sqliteError(error);
   return new JournalWriteError(
     `journal ${path} could not store this: ${(error as Error).message}`,
     { cause: error },

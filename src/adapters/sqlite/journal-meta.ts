@@ -6,7 +6,7 @@
  * The head is the highest position ever assigned (it never moves back, even when the log is
  * truncated empty); the version counter is the highest version assigned by the journal.
  */
-import type { Database, Statement } from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement as Statement } from './driver.js';
 
 export interface CheckpointRow {
   readonly consumer: string;
@@ -27,33 +27,30 @@ export class JournalMeta {
   readonly #pageCount: Statement<[], number>;
   readonly #pageSize: Statement<[], number>;
 
-  constructor(db: Database) {
-    this.#readHead = db
-      .prepare<[], number>("SELECT value FROM sluice_meta WHERE name = 'head'")
-      .pluck();
+  constructor(db: SqliteDatabase) {
+    this.#readHead = db.pluck<[], number>("SELECT value FROM sluice_meta WHERE name = 'head'");
     this.#writeHead = db.prepare("UPDATE sluice_meta SET value = ? WHERE name = 'head'");
-    this.#readVersion = db
-      .prepare<[], number>("SELECT value FROM sluice_meta WHERE name = 'version'")
-      .pluck();
+    this.#readVersion = db.pluck<[], number>(
+      "SELECT value FROM sluice_meta WHERE name = 'version'",
+    );
     this.#writeVersion = db.prepare("UPDATE sluice_meta SET value = ? WHERE name = 'version'");
     this.#upsertCheckpoint = db.prepare(
       `INSERT INTO sluice_checkpoints (consumer, position, updated_at) VALUES (?, ?, ?)
        ON CONFLICT (consumer) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
     );
-    this.#committed = db
-      .prepare<[string], number>('SELECT position FROM sluice_checkpoints WHERE consumer = ?')
-      .pluck();
-    this.#lowestCheckpoint = db
-      .prepare<[], number | null>('SELECT min(position) FROM sluice_checkpoints')
-      .pluck();
+    this.#committed = db.pluck<[string], number>(
+      'SELECT position FROM sluice_checkpoints WHERE consumer = ?',
+    );
+    this.#lowestCheckpoint = db.pluck<[], number | null>(
+      'SELECT min(position) FROM sluice_checkpoints',
+    );
     this.#checkpoints = db.prepare(
       'SELECT consumer, position FROM sluice_checkpoints ORDER BY consumer',
     );
-    this.#pageCount = db.prepare<[], number>('PRAGMA page_count').pluck();
-    this.#pageSize = db.prepare<[], number>('PRAGMA page_size').pluck();
+    this.#pageCount = db.pluck<[], number>('PRAGMA page_count');
+    this.#pageSize = db.pluck<[], number>('PRAGMA page_size');
     this.id = db
-      .prepare<[], string>("SELECT value FROM sluice_info WHERE name = 'journal_id'")
-      .pluck()
+      .pluck<[], string>("SELECT value FROM sluice_info WHERE name = 'journal_id'")
       .get() as string;
   }
 
@@ -94,6 +91,6 @@ export class JournalMeta {
 
   /** Every checkpoint, by consumer name. */
   checkpoints(): CheckpointRow[] {
-    return this.#checkpoints.all();
+    return this.#checkpoints.all().map((r) => ({ consumer: r.consumer, position: r.position }));
   }
 }

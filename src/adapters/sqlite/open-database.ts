@@ -11,8 +11,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { InputError, JournalFormatError, JournalWriteError } from '../../index.js';
+import { openSqlite, sqliteError, type SqliteDatabase } from './driver.js';
+import {
+  InputError,
+  JournalFormatError,
+  JournalWriteError,
+  MissingDependencyError,
+} from '../../index.js';
 import { migrate } from './schema.js';
 import type { ResolvedSqliteJournalOptions } from './sqlite-journal-options.js';
 
@@ -21,7 +26,7 @@ const OPEN_BUSY_MS = 10_000;
 
 type FileOptions = Pick<
   ResolvedSqliteJournalOptions,
-  'create' | 'synchronous' | 'keyIndex' | 'walCheckpointPages'
+  'create' | 'synchronous' | 'keyIndex' | 'walCheckpointPages' | 'driver'
 >;
 
 /**
@@ -32,7 +37,7 @@ type FileOptions = Pick<
 export async function openDatabase<T>(
   path: string,
   options: FileOptions,
-  build: (db: Database) => T,
+  build: (db: SqliteDatabase) => T,
 ): Promise<T> {
   const memory = path === ':memory:';
   if (!options.create && !memory && !existsSync(path)) {
@@ -59,8 +64,8 @@ export async function openDatabase<T>(
         throw new JournalFormatError(`${path}: ${String(cause)}`, { cause });
       }
     } catch (error) {
-      const code = (error as { cause?: { code?: unknown } }).cause?.code;
-      const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+      const code = sqliteError((error as { cause?: unknown }).cause);
+      const busy = code?.startsWith('SQLITE_BUSY') === true;
       if (!busy || Date.now() > deadline) throw error;
       await delay(5 + Math.random() * 20);
     }
@@ -68,11 +73,13 @@ export async function openDatabase<T>(
 }
 
 /** Opens the file and brings it to what a journal needs. */
-function prepare(path: string, options: FileOptions): Database {
-  let db: Database;
+function prepare(path: string, options: FileOptions): SqliteDatabase {
+  let db: SqliteDatabase;
   try {
-    db = new BetterSqlite3(path, { fileMustExist: !options.create });
+    db = openSqlite(path, { fileMustExist: !options.create, driver: options.driver });
   } catch (cause) {
+    if (cause instanceof MissingDependencyError) throw cause;
+    sqliteError(cause);
     throw new JournalFormatError(`cannot open ${path}: ${(cause as Error).message}`, { cause });
   }
   try {
@@ -92,6 +99,7 @@ function prepare(path: string, options: FileOptions): Database {
     return db;
   } catch (error) {
     db.close();
+    sqliteError(error);
     if (error instanceof JournalFormatError || error instanceof JournalWriteError) throw error;
     throw new JournalWriteError(`cannot prepare ${path}: ${(error as Error).message}`, {
       cause: error,

@@ -10,7 +10,7 @@
  * wrote). The `sluice_entries` table they build must be the one `ENTRY_COLUMNS`
  * (entry-row.ts) describes; test/adapters/sqlite/entry-row.test.ts checks it.
  */
-import type { Database } from 'better-sqlite3';
+import { sqliteError, type SqliteDatabase } from './driver.js';
 import { JournalFormatError, JournalWriteError } from '../../index.js';
 
 /** "SLCE": marks a SQLite file as a sluice journal. */
@@ -93,7 +93,7 @@ export const SCHEMA_VERSION = migrations.length;
  * when several processes open a new file at once: the check and the migrations run in one
  * write transaction, so the second process finds the work done.
  */
-export function migrate(db: Database, path: string): void {
+export function migrate(db: SqliteDatabase, path: string): void {
   // One read transaction: the three reads in check() must see one state of the file, not a
   // creator's commit landing between them.
   if (db.transaction(() => check(db, path))() === SCHEMA_VERSION) return;
@@ -102,11 +102,11 @@ export function migrate(db: Database, path: string): void {
     if (version === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
     for (let v = version; v < SCHEMA_VERSION; v++) db.exec(migrations[v] as string);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }).immediate();
+  }, 'immediate')();
 }
 
 /** The schema version of a sluice journal (0: an empty file); refuses anything else. */
-function check(db: Database, path: string): number {
+function check(db: SqliteDatabase, path: string): number {
   let applicationId: number;
   let version: number;
   let tables: number;
@@ -115,8 +115,8 @@ function check(db: Database, path: string): number {
     version = db.pragma('user_version', { simple: true }) as number;
     tables = (db.prepare('SELECT count(*) AS n FROM sqlite_master').get() as { n: number }).n;
   } catch (cause) {
-    const code = (cause as { code?: unknown }).code;
-    if (typeof code === 'string' && /^SQLITE_(BUSY|IOERR|CANTOPEN|LOCKED)/.test(code)) {
+    const code = sqliteError(cause);
+    if (code !== undefined && /^SQLITE_(BUSY|IOERR|CANTOPEN|LOCKED)/.test(code)) {
       throw new JournalWriteError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
     }
     throw new JournalFormatError(`${path} is not a sluice journal: ${(cause as Error).message}`, {

@@ -2,7 +2,7 @@
  * SqliteDeadLetters: dead letters in the journal's own SQLite file (table
  * `sluice_dead_letters`, schema v2), so one file holds everything a restart needs.
  */
-import type { Database, Statement } from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement as Statement } from './driver.js';
 import {
   jsonCodec,
   type Codec,
@@ -28,7 +28,7 @@ interface Row {
 }
 
 export class SqliteDeadLetters implements DeadLetterStore {
-  readonly #db: Database;
+  readonly #db: SqliteDatabase;
   readonly #codec: Codec;
   /** The letter already kept for an entry at a position, if any. */
   readonly #existing: Statement<[string, number], number>;
@@ -54,12 +54,10 @@ export class SqliteDeadLetters implements DeadLetterStore {
     this.#delete = db.prepare(
       'DELETE FROM sluice_dead_letters WHERE id IN (SELECT value FROM json_each(?))',
     );
-    this.#count = db.prepare<[], number>('SELECT count(*) FROM sluice_dead_letters').pluck();
-    this.#existing = db
-      .prepare<[string, number], number>(
-        'SELECT id FROM sluice_dead_letters WHERE entry_id = ? AND position = ?',
-      )
-      .pluck();
+    this.#count = db.pluck<[], number>('SELECT count(*) FROM sluice_dead_letters');
+    this.#existing = db.pluck<[string, number], number>(
+      'SELECT id FROM sluice_dead_letters WHERE entry_id = ? AND position = ?',
+    );
   }
 
   add(letters: readonly DeadLetterInput[]): Promise<number[]> {

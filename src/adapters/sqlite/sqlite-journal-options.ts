@@ -3,6 +3,7 @@
  * every default and refuses, with a ConfigError, a wrong value or an unknown name.
  */
 import { jsonCodec, systemClock, type Clock, type Codec } from '../../index.js';
+import { driverOption, type SqliteDriverOption } from './driver.js';
 import {
   booleanOption,
   choiceOption,
@@ -38,6 +39,11 @@ export interface SqliteJournalOptions {
   walCheckpointPages?: number;
   /** @default systemClock */
   clock?: Clock;
+  /**
+   * The SQLite driver: `'auto'` uses Node's built-in `node:sqlite` on Node.js 24 and later
+   * and better-sqlite3 (an optional peer dependency) before. @default 'auto'
+   */
+  driver?: SqliteDriverOption;
 }
 
 export interface ResolvedSqliteJournalOptions {
@@ -50,6 +56,7 @@ export interface ResolvedSqliteJournalOptions {
   readonly keyIndex: boolean | undefined;
   readonly walCheckpointPages: number;
   readonly clock: Clock;
+  readonly driver: SqliteDriverOption;
 }
 
 const KNOWN: readonly (keyof SqliteJournalOptions)[] = [
@@ -61,6 +68,7 @@ const KNOWN: readonly (keyof SqliteJournalOptions)[] = [
   'keyIndex',
   'walCheckpointPages',
   'clock',
+  'driver',
 ];
 
 export function resolveSqliteJournalOptions(options: unknown): ResolvedSqliteJournalOptions {
@@ -74,5 +82,6 @@ export function resolveSqliteJournalOptions(options: unknown): ResolvedSqliteJou
     keyIndex: o.keyIndex === undefined ? undefined : booleanOption('keyIndex', o.keyIndex, true),
     walCheckpointPages: integerOption('walCheckpointPages', o.walCheckpointPages, 4000, 1),
     clock: serviceOption<Clock>('clock', o.clock, ['now', 'setTimer'], systemClock),
+    driver: driverOption(o.driver),
   };
 }

@@ -30,7 +30,6 @@
  * const [position] = await journal.append([{ key: 'acct-1', payload: { balance: 10 } }]);
  * ```
  */
-import type { Database, Transaction } from 'better-sqlite3';
 import {
   ClosedError,
   InputError,
@@ -59,6 +58,7 @@ import {
   type EncodedRecord,
 } from '../../backend.js';
 import { takeConsumer } from './consumer-lock.js';
+import type { SqliteDatabase } from './driver.js';
 import { EntryStatements } from './entry-row.js';
 import { GroupCommit } from './group-commit.js';
 import { reading, writeError } from './journal-errors.js';
@@ -76,7 +76,7 @@ export class SqliteJournal implements Journal {
   readonly path: string;
   /** Random, chosen when the file was created. */
   readonly id: string;
-  readonly #db: Database;
+  readonly #db: SqliteDatabase;
   readonly #codec: Codec;
   readonly #pollIntervalMs: number;
   readonly #clock: Clock;
@@ -84,7 +84,7 @@ export class SqliteJournal implements Journal {
   readonly #entries: EntryStatements;
   readonly #meta: JournalMeta;
   readonly #writer: GroupCommit;
-  readonly #truncate: Transaction<(before: number, force: boolean) => TruncateResult>;
+  readonly #truncate: (before: number, force: boolean) => TruncateResult;
 
   /** The head as of our last transaction or poll; other processes may have moved it. */
   #head: number;
@@ -92,7 +92,7 @@ export class SqliteJournal implements Journal {
   #closed = false;
   #deadLetterStore: DeadLetterStore | undefined;
 
-  private constructor(path: string, db: Database, options: ResolvedSqliteJournalOptions) {
+  private constructor(path: string, db: SqliteDatabase, options: ResolvedSqliteJournalOptions) {
     this.path = path;
     this.#db = db;
     this.#codec = options.codec;
@@ -119,7 +119,7 @@ export class SqliteJournal implements Journal {
       if (lowest !== undefined) limit = Math.min(limit, lowest + 1);
       const removed = this.#entries.removeBefore(limit);
       return { removed, firstRetained: this.#first(head) };
-    });
+    }, 'immediate');
   }
 
   /**
@@ -158,7 +158,7 @@ export class SqliteJournal implements Journal {
   }
 
   /** The underlying database, for adapters that keep their tables beside the journal. */
-  get database(): Database {
+  get database(): SqliteDatabase {
     this.#open();
     return this.#db;
   }
@@ -222,7 +222,7 @@ export class SqliteJournal implements Journal {
       checkPosition('before', before);
       checkNames('truncate options', options, ['force']);
       try {
-        return Promise.resolve(this.#truncate.immediate(before, options.force === true));
+        return Promise.resolve(this.#truncate(before, options.force === true));
       } catch (error) {
         throw writeError(this.path, error);
       }

@@ -15,10 +15,19 @@
  *   columns: ['account', 'balance'], mode: 'upsert', conflict: ['account'] });
  * ```
  */
-import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
+import {
+  driverOption,
+  openSqlite,
+  sqliteError,
+  wrapSqlite,
+  type SqliteDatabase,
+  type SqliteDriverOption,
+  type SqliteHandle,
+} from './driver.js';
 import {
   ClosedError,
   ConfigError,
+  MissingDependencyError,
   SinkError,
   type Sink,
   type SinkContext,
@@ -38,10 +47,15 @@ import {
 } from '../../backend.js';
 
 export interface SqliteSinkOptions<V> extends TableSinkOptions<V> {
-  /** An open better-sqlite3 database, or a file path (opened in WAL mode). */
-  database: Database | string;
+  /**
+   * A file path (opened in WAL mode), or a database you opened: a better-sqlite3 `Database`
+   * or a `node:sqlite` `DatabaseSync`.
+   */
+  database: SqliteHandle | string;
   /** For a database the sink opens itself. @default 'full' */
   synchronous?: 'full' | 'normal';
+  /** For a database the sink opens itself: see SqliteJournalOptions.driver. @default 'auto' */
+  driver?: SqliteDriverOption;
 }
 
 /**
@@ -55,7 +69,7 @@ const REJECTED = new Set(['SQLITE_CONSTRAINT', 'SQLITE_TOOBIG', 'SQLITE_MISMATCH
 /** The resolved options: the table, and a database that is open and prepared. */
 interface ResolvedSqliteSink<V> {
   readonly table: ResolvedTable<V>;
-  readonly db: Database;
+  readonly db: SqliteDatabase;
   /** Whether the sink opened the database (and so closes it). */
   readonly owned: boolean;
 }
@@ -63,27 +77,36 @@ interface ResolvedSqliteSink<V> {
 function resolveSqliteSink<V>(options: SqliteSinkOptions<V>): ResolvedSqliteSink<V> {
   const where = 'sqliteSink() options';
   // resolveTable refuses the names neither it nor this adapter knows.
-  const table = resolveTable(options, where, ['database', 'synchronous']);
+  const table = resolveTable(options, where, ['database', 'synchronous', 'driver']);
   const o = objectOption(where, options);
   const synchronous = choiceOption('synchronous', o.synchronous, 'full', ['full', 'normal']);
+  const driver = driverOption(o.driver);
   const database = o.database;
-  if (database instanceof BetterSqlite3) {
-    if (o.synchronous !== undefined) {
-      throw new ConfigError(
-        'synchronous',
-        'unset when `database` is an open Database (its owner sets it)',
-        o.synchronous,
-      );
+  const given = wrapSqlite(database);
+  if (given !== undefined) {
+    for (const name of ['synchronous', 'driver'] as const) {
+      if (o[name] !== undefined) {
+        throw new ConfigError(
+          name,
+          'unset when `database` is an open database (its owner chose it)',
+          o[name],
+        );
+      }
     }
-    return { table, db: database, owned: false };
+    return { table, db: given, owned: false };
   }
   if (typeof database !== 'string' || database.length === 0) {
-    throw new ConfigError('database', 'a better-sqlite3 Database or a file path', database);
+    throw new ConfigError(
+      'database',
+      'a file path, a better-sqlite3 Database or a node:sqlite DatabaseSync',
+      database,
+    );
   }
-  let db: Database;
+  let db: SqliteDatabase;
   try {
-    db = new BetterSqlite3(database);
+    db = openSqlite(database, { driver });
   } catch (cause) {
+    if (cause instanceof MissingDependencyError) throw cause;
     throw new SinkError(`sqliteSink: cannot open ${database}: ${String(cause)}`, { cause });
   }
   try {
@@ -99,7 +122,7 @@ function resolveSqliteSink<V>(options: SqliteSinkOptions<V>): ResolvedSqliteSink
 
 export function sqliteSink<V = Record<string, unknown>>(
   options: SqliteSinkOptions<V>,
-): Sink<V> & { readonly database: Database } {
+): Sink<V> & { readonly database: SqliteDatabase } {
   const { table, db, owned } = resolveSqliteSink(options);
   try {
     checkTable(db, table.table, table.written, table.unique);
@@ -112,14 +135,14 @@ export function sqliteSink<V = Record<string, unknown>>(
   }
 
   const { written } = table;
-  const insert: Statement = db.prepare(
+  const insert = db.prepare(
     `INSERT INTO ${quote(table.table)} (${written.map(quote).join(', ')}) VALUES (${written.map(() => '?').join(', ')}) ${table.onConflict}`,
   );
   const write = db.transaction((rows: Record<string, unknown>[]) => {
     let changed = 0;
-    for (const row of rows) changed += insert.run(written.map((c) => toSqlite(row[c]))).changes;
+    for (const row of rows) changed += insert.run(...written.map((c) => toSqlite(row[c]))).changes;
     return changed;
-  });
+  }, 'immediate');
   let closed = false;
 
   return {
@@ -129,15 +152,16 @@ export function sqliteSink<V = Record<string, unknown>>(
         if (closed) throw new ClosedError('sink is closed');
         if (entries.length === 0) return Promise.resolve({});
         const rows = coalesce(table, entries);
-        const changed = write.immediate(rows);
+        const changed = write(rows);
         return Promise.resolve(skippedResult(table, rows.length, changed));
       } catch (error) {
+        sqliteError(error);
         return Promise.reject(error);
       }
     },
     classify(error: unknown): SinkFailure {
-      const code = (error as { code?: unknown } | null)?.code;
-      if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return 'unknown';
+      const code = sqliteError(error);
+      if (code === undefined) return 'unknown';
       const primary = /^SQLITE_[A-Z]+/.exec(code)?.[0] ?? code;
       return REJECTED.has(primary) ? 'rejected' : 'unavailable';
     },
@@ -168,7 +192,7 @@ function toSqlite(value: unknown): unknown {
 
 /** Refuses, with a ConfigError naming it, a missing table, column or unique index. */
 function checkTable(
-  db: Database,
+  db: SqliteDatabase,
   table: string,
   columns: readonly string[],
   unique: readonly string[],

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { openSqlite } from '../../../src/adapters/sqlite/driver.js';
 import {
   SCHEMA_VERSION,
   SqliteDeadLetters,
@@ -52,7 +52,7 @@ test('a journal written by schema v1 is migrated to the current schema, its entr
   await journal.commit('c', 1);
   await journal.close();
   // Turn the file back into what schema v1 wrote.
-  const db = new BetterSqlite3(path);
+  const db = openSqlite(path);
   db.exec(`
     DROP TABLE sluice_dead_letters;
     DROP TABLE sluice_info;

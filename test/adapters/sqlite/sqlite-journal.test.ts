@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { openSqlite } from '../../../src/adapters/sqlite/driver.js';
 import {
   ConfigError,
   InputError,
@@ -42,7 +42,7 @@ test('SqliteJournal.open() refuses a file that is not SQLite, with a clear error
 
 test('SqliteJournal.open() refuses another SQLite database', async () => {
   const path = join(dir, 'other.db');
-  const db = new BetterSqlite3(path);
+  const db = openSqlite(path);
   db.exec('CREATE TABLE users (id INTEGER PRIMARY KEY)');
   db.close();
   await assert.rejects(
@@ -54,7 +54,7 @@ test('SqliteJournal.open() refuses another SQLite database', async () => {
 test('SqliteJournal.open() refuses a journal written by a newer schema', async () => {
   const path = fresh();
   await (await SqliteJournal.open(path)).close();
-  const db = new BetterSqlite3(path);
+  const db = openSqlite(path);
   db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
   db.close();
   await assert.rejects(
@@ -207,8 +207,7 @@ test('keyIndex: false drops the key index; exact-key reads still return the righ
   const path = fresh();
   const hasIndex = (j: SqliteJournal): boolean =>
     j.database
-      .prepare("SELECT count(*) FROM sqlite_master WHERE name = 'sluice_entries_by_key'")
-      .pluck()
+      .pluck("SELECT count(*) FROM sqlite_master WHERE name = 'sluice_entries_by_key'")
       .get() === 1;
   let journal = await SqliteJournal.open(path, { keyIndex: false });
   assert.equal(hasIndex(journal), false);

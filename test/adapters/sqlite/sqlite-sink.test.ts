@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import { openSqlite, type SqliteDatabase } from '../../../src/adapters/sqlite/driver.js';
 import { ClosedError, ConfigError } from '../../../src/index.js';
 import { sqliteSink, type SqliteSinkOptions } from '../../../src/adapters/sqlite/index.js';
 import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
@@ -10,8 +10,8 @@ import { tempDir } from '../../helpers/temp.js';
 const dir = tempDir();
 let n = 0;
 
-function freshDatabase(): BetterSqlite3.Database {
-  const db = new BetterSqlite3(join(dir, `sink-${++n}.db`));
+function freshDatabase(): SqliteDatabase {
+  const db = openSqlite(join(dir, `sink-${++n}.db`));
   db.exec(`
     CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT, version INTEGER);
     CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL, note TEXT, version INTEGER);
@@ -147,12 +147,12 @@ test('sqliteSink binds values: booleans, dates, bytes, objects, undefined', asyn
 
 test('sqliteSink says a locked database is unavailable, not a bad entry', async () => {
   const path = join(dir, 'locked.db');
-  const setup = new BetterSqlite3(path);
+  const setup = openSqlite(path);
   setup.pragma('journal_mode = WAL');
   setup.exec(
     'CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT)',
   );
-  const db = new BetterSqlite3(path, { timeout: 0 });
+  const db = openSqlite(path, { timeoutMs: 0 });
   const sink = sqliteSink<BalanceRow>({
     database: db,
     table: 'balances',
@@ -193,14 +193,18 @@ test('sqliteSink versionColumn: a row from before the column (NULL) takes the en
     { id: '2', key: 'a', value: { account: 'a', balance: 3, note: 'v4' }, version: 4 },
   ]);
   assert.deepEqual(older, { superseded: 1 });
-  assert.deepEqual(db.prepare('SELECT balance, note, version FROM balances').all(), [
-    { balance: 2, note: 'v5', version: 5 },
-  ]);
+  assert.deepEqual(
+    db
+      .prepare<[], object>('SELECT balance, note, version FROM balances')
+      .all()
+      .map((r) => ({ ...r })),
+    [{ balance: 2, note: 'v5', version: 5 }],
+  );
 });
 
 test('sqliteSink opens a file path itself and closes it', async () => {
   const path = join(dir, 'own.db');
-  const setup = new BetterSqlite3(path);
+  const setup = openSqlite(path);
   setup.exec(
     'CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT)',
   );
@@ -235,7 +239,10 @@ test('sqliteSink() options: a misspelled name is refused naming the nearest know
   refuses({ ...base, databse: db }, /did you mean `database`\?/);
   refuses({ ...base, synchronus: 'normal' }, /did you mean `synchronous`\?/);
   refuses({ ...base, toRow: 'account' }, /Expected `toRow` to be a function/);
-  refuses({ ...base, database: 42 }, /Expected `database` to be a better-sqlite3 Database/);
+  refuses(
+    { ...base, database: 42 },
+    /Expected `database` to be a file path, a better-sqlite3 Database or a node:sqlite DatabaseSync/,
+  );
   refuses(
     { ...base, database: join(dir, 'x.db'), synchronous: 'off' },
     /`synchronous` to be one of/,

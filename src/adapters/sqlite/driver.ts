@@ -1,0 +1,391 @@
+/**
+ * The SQLite driver under the embedded backends: Node's built-in `node:sqlite` or the
+ * `better-sqlite3` package, behind one small handle (`SqliteDatabase`) that the journal, its
+ * dead letters and `sqliteSink` use. Both are synchronous, in-process SQLite.
+ *
+ * Which one (`driver: 'auto'`, the default):
+ * - Node.js 24 and later: `node:sqlite`. It is a release candidate there (no experimental
+ *   warning), it needs no native compile, and it costs less CPU per insert than
+ *   better-sqlite3 12.
+ * - Node.js 20 and 22: `better-sqlite3`, an optional peer dependency (`npm install
+ *   better-sqlite3`). On Node 22 without it, `node:sqlite` is used, with Node's experimental
+ *   warning.
+ * A driver that cannot be loaded is a MissingDependencyError naming what to install.
+ *
+ * What differs between the two is settled here, so callers never branch on the driver:
+ * - errors: a SQLite error's `code` is SQLite's name (`SQLITE_BUSY`, `SQLITE_CONSTRAINT_UNIQUE`)
+ *   with either driver (`sqliteError` names node:sqlite's errors the same way);
+ * - rows are objects by column name (node:sqlite's have no prototype: copy one before it
+ *   leaves the adapter), BLOBs come back as `Uint8Array` (a `Buffer` with better-sqlite3);
+ * - `transaction(fn)` runs `fn` in BEGIN ... COMMIT (IMMEDIATE on request), rolled back if
+ *   it throws; a transaction inside another is a savepoint;
+ * - `pluck(sql)` is a statement that returns each row's first column.
+ */
+import { createRequire } from 'node:module';
+import { ConfigError, MissingDependencyError } from '../../index.js';
+
+export type SqliteDriverName = 'node:sqlite' | 'better-sqlite3';
+
+/** `auto` picks by the Node.js version (see above). */
+export type SqliteDriverOption = SqliteDriverName | 'auto';
+
+/** A prepared statement: the part of its API both drivers share. */
+export interface SqliteStatement<P extends unknown[] = unknown[], R = unknown> {
+  run(...params: P): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: P): R | undefined;
+  all(...params: P): R[];
+  iterate(...params: P): IterableIterator<R>;
+}
+
+/** An open SQLite database, whichever driver opened it. */
+export interface SqliteDatabase {
+  readonly driver: SqliteDriverName;
+  /** The file, as opened (`:memory:` for a database in memory). */
+  readonly path: string;
+  readonly open: boolean;
+  prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): SqliteStatement<P, R>;
+  /** A statement whose rows are their first column's value. */
+  pluck<P extends unknown[] = unknown[], R = unknown>(sql: string): SqliteStatement<P, R>;
+  exec(sql: string): void;
+  /** `PRAGMA <source>`: every row, or with `simple` the first row's first column. */
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  /** `fn` as one transaction (a savepoint inside another): committed, or rolled back if it throws. */
+  transaction<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    mode?: 'deferred' | 'immediate',
+  ): (...args: A) => R;
+  close(): void;
+}
+
+export interface OpenSqliteOptions {
+  /** Refuse to create the file. @default false */
+  fileMustExist?: boolean;
+  /** How long a statement waits for another connection's lock before SQLITE_BUSY. @default 5000 */
+  timeoutMs?: number;
+  /** @default 'auto' */
+  driver?: SqliteDriverOption;
+}
+
+/** A handle a caller may pass in: a better-sqlite3 `Database` or a `node:sqlite` `DatabaseSync`. */
+export interface SqliteHandle {
+  prepare(sql: string): unknown;
+  exec(sql: string): unknown;
+  close(): unknown;
+}
+
+/** The driver `auto` stands for on this Node.js, given what is installed. */
+export function chooseDriver(option: SqliteDriverOption = 'auto'): SqliteDriverName {
+  if (option !== 'auto') return option;
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 24) return 'node:sqlite';
+  if (major >= 22 && loadBetterSqlite3Quietly() === undefined) return 'node:sqlite';
+  return 'better-sqlite3';
+}
+
+/** Checks a `driver` option's value. */
+export function driverOption(value: unknown): SqliteDriverOption {
+  if (value === undefined) return 'auto';
+  if (value === 'auto' || value === 'node:sqlite' || value === 'better-sqlite3') return value;
+  throw new ConfigError('driver', "'auto', 'node:sqlite' or 'better-sqlite3'", value);
+}
+
+/** Opens `path` with the chosen driver. */
+export function openSqlite(path: string, options: OpenSqliteOptions = {}): SqliteDatabase {
+  const driver = chooseDriver(options.driver);
+  const timeout = options.timeoutMs ?? 5000;
+  if (driver === 'better-sqlite3') {
+    const Database = loadBetterSqlite3();
+    return new BetterSqlite3Database(
+      new Database(path, { fileMustExist: options.fileMustExist ?? false, timeout }),
+      path,
+    );
+  }
+  const { DatabaseSync } = loadNodeSqlite();
+  // node:sqlite has no "must exist" flag: the caller checks (openDatabase does).
+  return new NodeSqliteDatabase(new DatabaseSync(path, { timeout }), path);
+}
+
+/** Wraps a database the caller opened (either driver's, or one opened here). */
+export function wrapSqlite(handle: unknown): SqliteDatabase | undefined {
+  if (handle instanceof BetterSqlite3Database || handle instanceof NodeSqliteDatabase) {
+    return handle;
+  }
+  if (typeof handle !== 'object' || handle === null) return undefined;
+  const h = handle as Record<string, unknown>;
+  if (typeof h.prepare !== 'function' || typeof h.exec !== 'function') return undefined;
+  if (typeof h.pragma === 'function' && typeof h.transaction === 'function') {
+    return new BetterSqlite3Database(handle as BetterSqlite3Handle, String(h.name));
+  }
+  if ('isOpen' in h) return new NodeSqliteDatabase(handle as NodeSqliteHandle, '');
+  return undefined;
+}
+
+const PRIMARY_CODES: Record<number, string> = {
+  1: 'ERROR',
+  2: 'INTERNAL',
+  3: 'PERM',
+  4: 'ABORT',
+  5: 'BUSY',
+  6: 'LOCKED',
+  7: 'NOMEM',
+  8: 'READONLY',
+  9: 'INTERRUPT',
+  10: 'IOERR',
+  11: 'CORRUPT',
+  12: 'NOTFOUND',
+  13: 'FULL',
+  14: 'CANTOPEN',
+  15: 'PROTOCOL',
+  16: 'EMPTY',
+  17: 'SCHEMA',
+  18: 'TOOBIG',
+  19: 'CONSTRAINT',
+  20: 'MISMATCH',
+  21: 'MISUSE',
+  22: 'NOLFS',
+  23: 'AUTH',
+  24: 'FORMAT',
+  25: 'RANGE',
+  26: 'NOTADB',
+  27: 'NOTICE',
+  28: 'WARNING',
+};
+
+/** Extended codes worth a name of their own (the rest are named by their primary code). */
+const EXTENDED_CODES: Record<number, string> = {
+  261: 'BUSY_RECOVERY',
+  517: 'BUSY_SNAPSHOT',
+  773: 'BUSY_TIMEOUT',
+  275: 'CONSTRAINT_CHECK',
+  787: 'CONSTRAINT_FOREIGNKEY',
+  1299: 'CONSTRAINT_NOTNULL',
+  1555: 'CONSTRAINT_PRIMARYKEY',
+  1811: 'CONSTRAINT_TRIGGER',
+  2067: 'CONSTRAINT_UNIQUE',
+  3091: 'CONSTRAINT_DATATYPE',
+  266: 'IOERR_READ',
+  778: 'IOERR_WRITE',
+  1034: 'IOERR_FSYNC',
+  3338: 'IOERR_SHORT_READ',
+  267: 'CORRUPT_VTAB',
+  779: 'CORRUPT_INDEX',
+};
+
+/**
+ * SQLite's name for what `error` is (`SQLITE_FULL`), from either driver; undefined for an
+ * error that is not SQLite's. A node:sqlite error gets this name as its `code`, as a
+ * better-sqlite3 error has, so callers and the errors sluice wraps around it read the same.
+ */
+export function sqliteError(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { code?: unknown; errcode?: unknown };
+  if (typeof e.code === 'string' && e.code.startsWith('SQLITE_')) return e.code;
+  if (e.code !== 'ERR_SQLITE_ERROR' || typeof e.errcode !== 'number') return undefined;
+  const name = EXTENDED_CODES[e.errcode] ?? PRIMARY_CODES[e.errcode & 0xff] ?? 'ERROR';
+  const code = `SQLITE_${name}`;
+  e.code = code;
+  return code;
+}
+
+// --- better-sqlite3 --------------------------------------------------------------------
+
+interface BetterSqlite3Handle extends SqliteHandle {
+  readonly open: boolean;
+  readonly name: string;
+  prepare(sql: string): SqliteStatement & { pluck(on?: boolean): SqliteStatement };
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): F & { immediate: F; deferred: F };
+  close(): void;
+}
+
+type BetterSqlite3Constructor = new (
+  path: string,
+  options: { fileMustExist: boolean; timeout: number },
+) => BetterSqlite3Handle;
+
+const require = createRequire(import.meta.url);
+
+let betterSqlite3: BetterSqlite3Constructor | Error | undefined;
+
+function loadBetterSqlite3Quietly(): BetterSqlite3Constructor | undefined {
+  if (betterSqlite3 === undefined) {
+    try {
+      betterSqlite3 = require('better-sqlite3') as BetterSqlite3Constructor;
+    } catch (error) {
+      betterSqlite3 = error as Error;
+    }
+  }
+  return betterSqlite3 instanceof Error ? undefined : betterSqlite3;
+}
+
+function loadBetterSqlite3(): BetterSqlite3Constructor {
+  const loaded = loadBetterSqlite3Quietly();
+  if (loaded !== undefined) return loaded;
+  const cause = betterSqlite3 as Error;
+  const missing = (cause as { code?: unknown }).code === 'MODULE_NOT_FOUND';
+  throw new MissingDependencyError(
+    'better-sqlite3',
+    missing
+      ? `the embedded SQLite backends need the better-sqlite3 package on Node.js ${process.versions.node}: npm install better-sqlite3 (or run Node.js 24 or later, whose built-in node:sqlite is used)`
+      : `better-sqlite3 is installed but cannot be loaded on Node.js ${process.versions.node} (rebuild it with npm rebuild better-sqlite3): ${cause.message}`,
+    { cause },
+  );
+}
+
+class BetterSqlite3Database implements SqliteDatabase {
+  readonly driver = 'better-sqlite3';
+  readonly path: string;
+  readonly #db: BetterSqlite3Handle;
+
+  constructor(db: BetterSqlite3Handle, path: string) {
+    this.#db = db;
+    this.path = path;
+  }
+
+  get open(): boolean {
+    return this.#db.open;
+  }
+
+  prepare<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
+    return this.#db.prepare(sql) as unknown as SqliteStatement<P, R>;
+  }
+
+  pluck<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
+    return this.#db.prepare(sql).pluck() as unknown as SqliteStatement<P, R>;
+  }
+
+  exec(sql: string): void {
+    this.#db.exec(sql);
+  }
+
+  pragma(source: string, options?: { simple?: boolean }): unknown {
+    return this.#db.pragma(source, options);
+  }
+
+  transaction<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    mode: 'deferred' | 'immediate' = 'deferred',
+  ): (...args: A) => R {
+    const t = this.#db.transaction(fn);
+    return mode === 'immediate' ? t.immediate : t;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+// --- node:sqlite ------------------------------------------------------------------------
+
+interface NodeSqliteStatement extends SqliteStatement {
+  setReturnArrays?(on: boolean): void;
+}
+
+interface NodeSqliteHandle extends SqliteHandle {
+  readonly isOpen: boolean;
+  readonly isTransaction: boolean;
+  prepare(sql: string): NodeSqliteStatement;
+  exec(sql: string): void;
+  close(): void;
+}
+
+interface NodeSqliteModule {
+  DatabaseSync: new (path: string, options: { timeout: number }) => NodeSqliteHandle;
+}
+
+function loadNodeSqlite(): NodeSqliteModule {
+  const loaded = process.getBuiltinModule?.('node:sqlite') as NodeSqliteModule | undefined;
+  if (loaded !== undefined) return loaded;
+  throw new MissingDependencyError(
+    'better-sqlite3',
+    `node:sqlite is not available on Node.js ${process.versions.node} (it is from 22.13): npm install better-sqlite3, or run Node.js 24 or later`,
+  );
+}
+
+class NodeSqliteDatabase implements SqliteDatabase {
+  readonly driver = 'node:sqlite';
+  readonly path: string;
+  readonly #db: NodeSqliteHandle;
+  #savepoints = 0;
+
+  constructor(db: NodeSqliteHandle, path: string) {
+    this.#db = db;
+    this.path = path;
+  }
+
+  get open(): boolean {
+    return this.#db.isOpen;
+  }
+
+  prepare<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
+    // Its run/get/all/iterate are better-sqlite3's, rows aside: objects without a prototype.
+    return this.#db.prepare(sql) as unknown as SqliteStatement<P, R>;
+  }
+
+  pluck<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
+    const s = this.#db.prepare(sql);
+    const first = (row: unknown): R =>
+      (row === undefined ? undefined : Object.values(row as object)[0]) as R;
+    return {
+      run: s.run.bind(s),
+      get: (...params: P) => first(s.get(...params)),
+      all: (...params: P) => s.all(...params).map(first),
+      iterate: (...params: P) => mapIterator(s.iterate(...params), first),
+    };
+  }
+
+  exec(sql: string): void {
+    this.#db.exec(sql);
+  }
+
+  pragma(source: string, options?: { simple?: boolean }): unknown {
+    const rows = this.#db.prepare(`PRAGMA ${source}`).all();
+    if (options?.simple !== true) return rows.map((r) => ({ ...(r as object) }));
+    return rows[0] === undefined ? undefined : Object.values(rows[0] as object)[0];
+  }
+
+  transaction<A extends unknown[], R>(
+    fn: (...args: A) => R,
+    mode: 'deferred' | 'immediate' = 'deferred',
+  ): (...args: A) => R {
+    const db = this.#db;
+    const begin = mode === 'immediate' ? 'BEGIN IMMEDIATE' : 'BEGIN';
+    return (...args: A): R => {
+      if (db.isTransaction) return this.#savepoint(fn, args);
+      db.exec(begin);
+      try {
+        const result = fn(...args);
+        db.exec('COMMIT');
+        return result;
+      } catch (error) {
+        // A failed COMMIT (SQLITE_BUSY, a full disk) may leave the transaction open.
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    };
+  }
+
+  #savepoint<A extends unknown[], R>(fn: (...args: A) => R, args: A): R {
+    const name = `sluice_${++this.#savepoints}`;
+    this.#db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = fn(...args);
+      this.#db.exec(`RELEASE ${name}`);
+      return result;
+    } catch (error) {
+      this.#db.exec(`ROLLBACK TO ${name}`);
+      this.#db.exec(`RELEASE ${name}`);
+      throw error;
+    } finally {
+      this.#savepoints--;
+    }
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+function* mapIterator<T, U>(it: Iterable<T>, f: (value: T) => U): IterableIterator<U> {
+  for (const value of it) yield f(value);
+}
