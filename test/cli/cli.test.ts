@@ -327,13 +327,16 @@ describe('sluice inspect', () => {
     assertOneLineError(await sluice(['inspect', folder]), /is a directory/, 2);
   });
 
-  test('--version prints the package version', async () => {
+  test('--version and -V print the package version', async () => {
     const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
       version: string;
     };
-    const r = await sluice(['--version']);
-    assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim(), version);
+    for (const flag of ['--version', '-V']) {
+      const r = await sluice([flag]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), version);
+      assert.equal(r.stderr, '');
+    }
   });
 
   test('unknown flags and commands print usage', async () => {

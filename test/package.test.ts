@@ -1,0 +1,209 @@
+/**
+ * The package as a user receives it: `npm pack` (whose prepack script cleans and rebuilds
+ * dist/), installed into a scratch app in a temporary folder, then reached the ways a user
+ * reaches it: import, require, a strict type check of the published declarations with
+ * skipLibCheck off, and the `sluice` command through npx.
+ *
+ * npm installs the tarball and its own dependencies, nothing else: of the optional peers
+ * only pg is present (linked from this repository with @types/pg, as every TypeScript user
+ * of `sluice/postgres` has them), so what passes here works for a user who installed sluice
+ * alone. TypeScript and @types/node are linked from this repository for the type check.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { ROOT } from './helpers/cli.js';
+import { tempDir } from './helpers/temp.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end; a failure is a result to assert on, not a throw. */
+function run(command: string, args: readonly string[], cwd: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function ok(r: Run, what: string): void {
+  assert.equal(r.code, 0, `${what} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+}
+
+interface Manifest {
+  version: string;
+  bin: Record<string, string>;
+  exports: Record<string, string | Record<string, string>>;
+}
+
+const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Manifest;
+const dir = tempDir('sluice-package-');
+const app = join(dir, 'app');
+/** Paths in the tarball, relative to the package root. */
+let packed: string[] = [];
+
+/** Links a package from this repository's node_modules into the scratch app. */
+function link(name: string): void {
+  const target = join(app, 'node_modules', name);
+  mkdirSync(dirname(target), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules', name), target, 'dir');
+}
+
+/**
+ * `sluice` through npx. `--yes=false` so that npx never installs a same-named package from
+ * the registry; not `--no`, after which npm 11 answers `--version` with its own version.
+ */
+const npxSluice = (...args: string[]): Promise<Run> =>
+  run('npx', ['--yes=false', 'sluice', ...args], app);
+
+describe('the packed package', { timeout: 180_000 }, () => {
+  before(
+    async () => {
+      const pack = await run('npm', ['pack', '--json', '--pack-destination', dir], ROOT);
+      ok(pack, 'npm pack');
+      const [result] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
+      packed = result.files.map((f) => f.path);
+      mkdirSync(app);
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }),
+      );
+      const install = await run(
+        'npm',
+        [
+          'install',
+          '--no-audit',
+          '--no-fund',
+          '--no-package-lock',
+          '--prefer-offline',
+          join(dir, result.filename),
+        ],
+        app,
+      );
+      ok(install, 'npm install');
+      for (const name of ['typescript', '@types/node', 'pg', '@types/pg']) link(name);
+    },
+    { timeout: 120_000 },
+  );
+
+  test('npm pack ships dist/ (JavaScript and declarations), README, LICENSE and package.json only', () => {
+    for (const path of ['LICENSE', 'README.md', 'package.json', 'dist/index.js']) {
+      assert.ok(packed.includes(path), `${path} is packed`);
+    }
+    const stray = packed.filter(
+      (p) =>
+        !/^dist\/.+(?<!\.test)\.(js|d\.ts)$/.test(p) &&
+        !/^(LICENSE|README\.md|package\.json)$/.test(p),
+    );
+    assert.deepEqual(stray, [], 'no tests, benchmarks, sources or source maps');
+  });
+
+  test('every export, its types and the bin are in the tarball; sluice/package.json is exported', () => {
+    assert.equal(manifest.exports['./package.json'], './package.json');
+    const targets = Object.values(manifest.exports).flatMap((t) =>
+      typeof t === 'string' ? [t] : Object.values(t),
+    );
+    for (const target of [...targets, ...Object.values(manifest.bin)]) {
+      assert.ok(packed.includes(target.replace(/^\.\//, '')), `${target} is packed`);
+    }
+  });
+
+  test("import { WriteBehind } from 'sluice' works in an ES module", async () => {
+    writeFileSync(
+      join(app, 'esm.mjs'),
+      [
+        "import { WriteBehind } from 'sluice';",
+        "import { checkRegion } from 'sluice/backend';",
+        "import { startDashboard } from 'sluice/dashboard';",
+        'console.log(typeof WriteBehind, typeof checkRegion, typeof startDashboard);',
+      ].join('\n'),
+    );
+    const r = await run(process.execPath, ['esm.mjs'], app);
+    ok(r, 'esm.mjs');
+    assert.equal(r.stdout.trim(), 'function function function');
+  });
+
+  test(
+    "require('sluice') works in a CommonJS module",
+    {
+      skip:
+        process.features.require_module !== true &&
+        'require() of an ES module needs Node >= 20.19 or >= 22.12',
+    },
+    async () => {
+      writeFileSync(
+        join(app, 'cjs.cjs'),
+        [
+          "const { WriteBehind } = require('sluice');",
+          "const { version } = require('sluice/package.json');",
+          'console.log(typeof WriteBehind, version);',
+        ].join('\n'),
+      );
+      const r = await run(process.execPath, ['cjs.cjs'], app);
+      ok(r, 'cjs.cjs');
+      assert.equal(r.stdout.trim(), `function ${manifest.version}`);
+    },
+  );
+
+  test('the published declarations type-check strictly, skipLibCheck off, module nodenext', async () => {
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2023',
+          strict: true,
+          exactOptionalPropertyTypes: true,
+          skipLibCheck: false,
+          noEmit: true,
+          types: ['node'],
+        },
+        files: ['app.ts', 'app.cts'],
+      }),
+    );
+    writeFileSync(
+      join(app, 'app.ts'),
+      [
+        "import { WriteBehind, MemoryJournal } from 'sluice';",
+        "import { SqliteJournal, sqliteSink } from 'sluice/sqlite';",
+        "import { postgresSink } from 'sluice/postgres';",
+        "import { checkRegion } from 'sluice/backend';",
+        'export const values = [WriteBehind, SqliteJournal, sqliteSink, postgresSink, checkRegion];',
+        'export const journal: MemoryJournal = new MemoryJournal();',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(app, 'app.cts'),
+      ["import { WriteBehind } from 'sluice';", 'export const value = WriteBehind;'].join('\n'),
+    );
+    const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc');
+    ok(await run(process.execPath, [tsc, '-p', '.'], app), 'tsc');
+  });
+
+  test('npx sluice --help prints the usage', async () => {
+    assert.ok(existsSync(join(app, 'node_modules', '.bin', 'sluice')), 'the bin is linked');
+    const r = await npxSluice('--help');
+    ok(r, 'sluice --help');
+    assert.match(r.stdout, /^Usage: sluice /);
+    assert.match(r.stdout, /\bdemo\b/);
+  });
+
+  test('npx sluice --version and -V print the version', async () => {
+    for (const flag of ['--version', '-V']) {
+      const r = await npxSluice(flag);
+      ok(r, `sluice ${flag}`);
+      assert.equal(r.stdout.trim(), manifest.version);
+    }
+  });
+});
