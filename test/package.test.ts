@@ -1,6 +1,6 @@
 /**
- * The package as a user receives it: `npm pack` (whose prepack script cleans and rebuilds
- * dist/), installed into a scratch app in a temporary folder, then reached the ways a user
+ * The package as a user receives it: `npm pack` of a copy of the sources (its prepack script
+ * cleans and builds dist/ there), installed into a scratch app in a temporary folder, then reached the ways a user
  * reaches it: import, require, a strict type check of the published declarations with
  * skipLibCheck off, and the `sluice` command through npx.
  *
@@ -11,7 +11,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ROOT } from './helpers/cli.js';
@@ -69,7 +77,22 @@ const npxSluice = (...args: string[]): Promise<Run> =>
 describe('the packed package', { timeout: 180_000 }, () => {
   before(
     async () => {
-      const pack = await run('npm', ['pack', '--json', '--pack-destination', dir], ROOT);
+      // Packed from a copy of the sources, so that the build it runs (prepack) never
+      // touches this repository's dist/ while other tests may read it.
+      const stage = join(dir, 'stage');
+      mkdirSync(stage);
+      for (const file of [
+        'package.json',
+        'README.md',
+        'LICENSE',
+        'tsconfig.json',
+        'tsconfig.build.json',
+      ]) {
+        copyFileSync(join(ROOT, file), join(stage, file));
+      }
+      cpSync(join(ROOT, 'src'), join(stage, 'src'), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir');
+      const pack = await run('npm', ['pack', '--json', '--pack-destination', dir], stage);
       ok(pack, 'npm pack');
       const [result] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
       packed = result.files.map((f) => f.path);
