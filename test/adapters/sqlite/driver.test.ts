@@ -1,0 +1,240 @@
+/**
+ * The SQLite driver layer: which driver `auto` picks on this Node.js, that each driver that
+ * loads here passes the journal, dead-letter and sink conformance suites (the default one
+ * also runs them in the other files of this folder), and that a driver that cannot load is a
+ * MissingDependencyError naming what to install.
+ *
+ * CI runs this file on Node 20, 22, 24 and 26: on 20 only better-sqlite3 loads; on 22 both do
+ * (node:sqlite with Node's experimental warning); on 24 and 26 node:sqlite, and
+ * better-sqlite3 only where it was compiled for that Node.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  chooseDriver,
+  openSqlite,
+  sqliteError,
+  wrapSqlite,
+  type SqliteDatabase,
+  type SqliteDriverName,
+  type SqliteHandle,
+} from '../../../src/adapters/sqlite/driver.js';
+import {
+  SqliteDeadLetters,
+  SqliteJournal,
+  sqliteSink,
+} from '../../../src/adapters/sqlite/index.js';
+import { ConfigError, MissingDependencyError } from '../../../src/index.js';
+import {
+  deadLetterConformance,
+  journalConformance,
+  sinkConformance,
+  type BalanceRow,
+} from '../../../src/testing/index.js';
+import { ROOT } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/temp.js';
+
+const dir = tempDir();
+let n = 0;
+const fresh = (): string => join(dir, `driver-${++n}.db`);
+const major = Number(process.versions.node.split('.')[0]);
+const DRIVERS: readonly SqliteDriverName[] = ['better-sqlite3', 'node:sqlite'];
+
+/** Whether `driver` opens a database on this Node.js, or the error that says why not. */
+function tryDriver(driver: SqliteDriverName): true | MissingDependencyError {
+  try {
+    openSqlite(':memory:', { driver }).close();
+    return true;
+  } catch (error) {
+    assert.ok(error instanceof MissingDependencyError, `${driver}: ${String(error)}`);
+    return error;
+  }
+}
+
+test('auto: node:sqlite from Node 24, better-sqlite3 before (node:sqlite on 22 only without it)', () => {
+  const choice = chooseDriver('auto');
+  if (major >= 24) assert.equal(choice, 'node:sqlite');
+  else if (major === 22)
+    assert.equal(choice, tryDriver('better-sqlite3') === true ? 'better-sqlite3' : 'node:sqlite');
+  else assert.equal(choice, 'better-sqlite3');
+  assert.equal(chooseDriver('node:sqlite'), 'node:sqlite');
+  assert.equal(chooseDriver('better-sqlite3'), 'better-sqlite3');
+});
+
+test('a driver that cannot load here is a MissingDependencyError naming what to install', () => {
+  const loadable = DRIVERS.filter((d) => tryDriver(d) === true);
+  assert.ok(loadable.includes(chooseDriver('auto')), 'the default driver loads');
+  for (const driver of DRIVERS.filter((d) => !loadable.includes(d))) {
+    const error = tryDriver(driver) as MissingDependencyError;
+    assert.equal(error.code, 'ERR_SLUICE_MISSING_DEPENDENCY');
+    assert.equal(error.dependency, 'better-sqlite3');
+    assert.match(error.message, /npm (install|rebuild) better-sqlite3/);
+  }
+  if (major < 22) assert.ok(!loadable.includes('node:sqlite'), 'Node 20 has no node:sqlite');
+});
+
+test('a misspelled driver is a ConfigError', async () => {
+  await assert.rejects(
+    SqliteJournal.open(fresh(), { driver: 'sqlite3' as 'auto' }),
+    (e: unknown) => e instanceof ConfigError && e.option === 'driver',
+  );
+});
+
+test("node:sqlite's errors are named as SQLite names them, as better-sqlite3's are", () => {
+  const named = (errcode: number): string | undefined =>
+    sqliteError(Object.assign(new Error('x'), { code: 'ERR_SQLITE_ERROR', errcode }));
+  assert.equal(named(13), 'SQLITE_FULL');
+  assert.equal(named(5), 'SQLITE_BUSY');
+  assert.equal(named(2067), 'SQLITE_CONSTRAINT_UNIQUE');
+  assert.equal(named(1299), 'SQLITE_CONSTRAINT_NOTNULL');
+  assert.equal(named((7 << 8) | 10), 'SQLITE_IOERR'); // an extended code without a name here
+  assert.equal(sqliteError(Object.assign(new Error('x'), { code: 'SQLITE_BUSY' })), 'SQLITE_BUSY');
+  assert.equal(sqliteError(new Error('not SQLite')), undefined);
+  assert.equal(sqliteError(undefined), undefined);
+});
+
+for (const driver of DRIVERS) {
+  if (tryDriver(driver) !== true) continue; // the test above checked its error
+
+  test(`${driver}: transactions commit, roll back on a throw, and nest as savepoints`, () => {
+    const db = openSqlite(fresh(), { driver });
+    assert.equal(db.driver, driver);
+    db.exec('CREATE TABLE t (v INTEGER PRIMARY KEY)');
+    const insert = db.prepare<[number]>('INSERT INTO t (v) VALUES (?)');
+    const count = db.pluck<[], number>('SELECT count(*) FROM t');
+    db.transaction((v: number) => insert.run(v), 'immediate')(1);
+    assert.throws(() =>
+      db.transaction(() => {
+        insert.run(2);
+        throw new Error('undo');
+      })(),
+    );
+    assert.equal(count.get(), 1);
+    db.transaction(() => {
+      insert.run(3);
+      assert.throws(() =>
+        db.transaction(() => {
+          insert.run(4);
+          insert.run(1); // a constraint: this inner part alone rolls back
+        })(),
+      );
+    })();
+    assert.deepEqual(db.pluck<[], number>('SELECT v FROM t ORDER BY v').all(), [1, 3]);
+    const failure = (() => {
+      try {
+        insert.run(1);
+      } catch (error) {
+        return error;
+      }
+    })();
+    assert.equal(sqliteError(failure), 'SQLITE_CONSTRAINT_PRIMARYKEY');
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'delete');
+    db.close();
+    assert.equal(db.open, false);
+  });
+
+  test(`${driver}: sqliteSink writes through a database the caller opened with it`, async () => {
+    const path = fresh();
+    const mine = openSqlite(path, { driver });
+    mine.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)');
+    mine.close();
+    const native = await nativeHandle(driver, path);
+    const wrapped = wrapSqlite(native) as SqliteDatabase;
+    assert.equal(wrapped.driver, driver);
+    const sink = sqliteSink<{ k: string; v: string }>({
+      database: native,
+      table: 'kv',
+      columns: ['k', 'v'],
+      mode: 'upsert',
+      conflict: ['k'],
+    });
+    await sink.writeBatch([{ id: '1', key: 'a', value: { k: 'a', v: 'one' }, version: 1 }]);
+    assert.equal(wrapped.pluck("SELECT v FROM kv WHERE k = 'a'").get(), 'one');
+    await sink.close();
+    wrapped.close();
+  });
+
+  if (driver === chooseDriver('auto')) continue; // the other files run the suites on it
+
+  journalConformance(`SqliteJournal on ${driver}`, {
+    open: () => SqliteJournal.open(fresh(), { driver }),
+    reopen: async (journal) => {
+      await journal.close();
+      return SqliteJournal.open((journal as SqliteJournal).path, { driver });
+    },
+  });
+
+  deadLetterConformance(`SqliteDeadLetters on ${driver}`, {
+    open: async () => {
+      const journal = await SqliteJournal.open(fresh(), { driver });
+      return { store: new SqliteDeadLetters(journal), journal, close: () => journal.close() };
+    },
+  });
+
+  sinkConformance(`sqliteSink on ${driver}`, {
+    open: (mode, options) => {
+      const path = fresh();
+      const db = openSqlite(path, { driver });
+      db.exec(`
+        CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT, version INTEGER);
+        CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL, note TEXT, version INTEGER);
+      `);
+      const table = mode === 'upsert' ? 'balances' : 'ledger';
+      const sink = sqliteSink<BalanceRow>({
+        database: path,
+        driver,
+        table,
+        columns: ['account', 'balance', 'note'],
+        mode,
+        conflict: ['account'],
+        ...(options?.versioned === true ? { versionColumn: 'version' } : {}),
+      });
+      return Promise.resolve({
+        sink,
+        rows: () =>
+          Promise.resolve(
+            db
+              .prepare<[], BalanceRow>(`SELECT account, balance, note FROM ${table}`)
+              .all()
+              .map((r) => ({ ...r })),
+          ),
+      });
+    },
+  });
+}
+
+/** The driver's own handle, as a user who opened the database would pass it. */
+async function nativeHandle(driver: SqliteDriverName, path: string): Promise<SqliteHandle> {
+  if (driver === 'node:sqlite') {
+    const { DatabaseSync } = (await import('node:sqlite')) as {
+      DatabaseSync: new (path: string) => SqliteHandle;
+    };
+    return new DatabaseSync(path);
+  }
+  const { default: Database } = (await import('better-sqlite3')) as {
+    default: new (path: string) => SqliteHandle;
+  };
+  return new Database(path);
+}
+
+test('the default driver: a journal written and closed in a child process prints no warning and exits cleanly', () => {
+  const script = `
+    const { SqliteJournal } = await import(${JSON.stringify(join(ROOT, 'src/adapters/sqlite/index.ts'))});
+    const journal = await SqliteJournal.open(${JSON.stringify(fresh())});
+    await journal.append([{ key: 'k', payload: { n: 1 } }]);
+    const [entry] = await journal.read(0);
+    await journal.close();
+    console.log(JSON.stringify(entry.payload));
+  `;
+  const child = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', script],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
+  assert.equal(child.signal, null, `no crash at exit: ${child.stderr}`);
+  assert.equal(child.status, 0, child.stderr);
+  assert.equal(child.stdout.trim(), '{"n":1}');
+  assert.doesNotMatch(child.stderr, /Warning/);
+});
