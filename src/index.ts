@@ -160,6 +160,7 @@ export type {
 export {
   jsonCodec,
   type Codec,
+  type Encodable,
   type Encoded,
   type JsonValue,
   type Payload,

@@ -34,7 +34,7 @@ import {
 } from '../errors.js';
 import { deadLetterView } from '../journal/dead-letters.js';
 import type { Journal, JournalEntry, JournalStats } from '../journal/journal.js';
-import type { Payload } from '../journal/codec.js';
+import type { Encodable, Payload } from '../journal/codec.js';
 import { resolveCloseOptions } from './close-options.js';
 import { rejecting } from '../journal/validate.js';
 import { withinDeadline } from './deadline.js';
@@ -66,10 +66,7 @@ import type {
 export { DEFAULT_CONSUMER, type WriteBehindOptions } from './write-behind/options.js';
 export type * from './write-behind/types.js';
 
-export class WriteBehind<V extends Payload>
-  extends Emitter<WriteBehindEvents>
-  implements AsyncDisposable
-{
+export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncDisposable {
   /** The pipeline's dead letters: list, replay into the journal, purge. */
   readonly deadLetters: DeadLetters;
   readonly #o: ResolvedOptions<V>;
@@ -153,8 +150,14 @@ export class WriteBehind<V extends Payload>
       .catch((error: unknown) => this.#fail(error));
   }
 
-  /** Opens the pipeline and starts processing what the journal holds past the checkpoint. */
-  static async open<V extends Payload>(options: WriteBehindOptions<V>): Promise<WriteBehind<V>> {
+  /**
+   * Opens the pipeline and starts processing what the journal holds past the checkpoint.
+   * The value type is the sink's (`postgresSink<Balance>(...)` makes a
+   * `WriteBehind<Balance>`), bound by {@link Encodable}: what the journal stores as it is.
+   */
+  static async open<V extends Encodable<V>>(
+    options: WriteBehindOptions<V>,
+  ): Promise<WriteBehind<V>> {
     const o = resolveWriteBehindOptions(options);
     let wb: WriteBehind<V> | undefined;
     const source = await openSource(o, (attempt, delayMs, error) =>
@@ -190,7 +193,8 @@ export class WriteBehind<V extends Payload>
     const known = this.#head; // a new entry lands past it; a deduplicated id does not
     try {
       const [position] = await this.#source.append(
-        [{ key, payload: value, ...(id === undefined ? {} : { id }) }],
+        // open() bound V by Encodable; the codec checks the value itself (EncodeError).
+        [{ key, payload: value as Payload, ...(id === undefined ? {} : { id }) }],
         this.#appendOptions,
       );
       const p = position as number;

@@ -10,7 +10,7 @@ import type { HistogramSnapshot } from '../core/histogram.js';
 import type { LaneStats } from '../core/write-behind.js';
 import { DEFAULT_CONSUMER } from '../index.js';
 import type { DeadLetter } from '../journal/dead-letters.js';
-import type { ConsumerStats, Journal, Payload } from '../journal/journal.js';
+import type { ConsumerStats, Journal } from '../journal/journal.js';
 import type * as Prometheus from '../metrics/prometheus.js';
 import type { Registry } from 'prom-client';
 
@@ -69,7 +69,7 @@ async function registry(
   }
 }
 
-export async function pipelineSource<V extends Payload>(
+export async function pipelineSource<V>(
   wb: WriteBehind<V>,
   title: string,
 ): Promise<DashboardSource> {

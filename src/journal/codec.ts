@@ -21,6 +21,38 @@ export type JsonValue =
 /** A JSON value or bytes. */
 export type Payload = JsonValue | Uint8Array;
 
+/**
+ * The bound of a value type the journal stores as it is: `V extends Encodable<V>` holds for
+ * an `interface` or `type` of JSON values (no index signature needed), arrays and tuples of
+ * them, and `Uint8Array` as the whole value; it fails for a type with a part the codec
+ * refuses or changes: `Map`, `Set`, `Date` (it would arrive as a string: declare the
+ * string), `bigint`, functions, bytes inside a value, `undefined` in an array. Parts typed
+ * `unknown` pass, and the codec checks them at `write()`.
+ */
+export type Encodable<V> =
+  | Uint8Array
+  | ((JsonScalar | object) & {
+      [K in keyof V]: V extends readonly unknown[] ? EncodableItem<V[K]> : EncodableField<V[K]>;
+    });
+
+type JsonScalar = null | boolean | number | string;
+/** Inside a value; the top level is `Encodable` (a conditional there would be circular). */
+type EncodableJson<V> = unknown extends V
+  ? V
+  : V extends JsonScalar
+    ? V
+    : V extends (...args: never) => unknown
+      ? never
+      : V extends readonly (infer E)[]
+        ? readonly EncodableItem<E>[]
+        : V extends object
+          ? { [K in keyof V]: EncodableField<V[K]> }
+          : never;
+/** An array item: `undefined` would be stored as `null`. */
+type EncodableItem<V> = V extends undefined ? never : EncodableJson<V>;
+/** A property: `undefined` means absent, as JSON leaves it out. */
+type EncodableField<V> = V extends undefined ? undefined : EncodableJson<V>;
+
 /** The stored form: text for JSON, bytes for binary. */
 export type Encoded = string | Uint8Array;
 

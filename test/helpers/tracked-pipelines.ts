@@ -15,7 +15,7 @@ import { afterEach, beforeEach } from 'node:test';
 import {
   ManualClock,
   WriteBehind,
-  type Payload,
+  type Encodable,
   type WriteBehindOptions,
 } from '../../src/index.js';
 import { track } from './flush-double.js';
@@ -33,7 +33,9 @@ export interface TrackedPipelines {
   /** This test's clock; a new one for each test. */
   readonly clock: ManualClock;
   /** `WriteBehind.open()` on this test's clock; the pipeline must be closed by the test. */
-  open<V extends Payload>(options: Omit<WriteBehindOptions<V>, 'clock'>): Promise<WriteBehind<V>>;
+  open<V extends Encodable<V>>(
+    options: Omit<WriteBehindOptions<V>, 'clock'>,
+  ): Promise<WriteBehind<V>>;
   /** Moves the clock step by step until `promise` settles; its outcome is passed on. */
   drive<T>(promise: Promise<T>, what?: string, options?: DriveOptions): Promise<T>;
   /** Moves the clock step by step until `condition()` holds. */
@@ -121,7 +123,7 @@ export function trackedPipelines(): TrackedPipelines {
     get clock() {
       return clock;
     },
-    async open<V extends Payload>(options: Omit<WriteBehindOptions<V>, 'clock'>) {
+    async open<V extends Encodable<V>>(options: Omit<WriteBehindOptions<V>, 'clock'>) {
       const wb = await WriteBehind.open<V>({ ...options, clock });
       const entry: Opened = { wb: wb as unknown as WriteBehind<never>, closing: undefined };
       opened.push(entry);

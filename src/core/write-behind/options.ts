@@ -6,7 +6,6 @@
 import { ConfigError, InputError, show } from '../../errors.js';
 import type { DeadLetterStore } from '../../journal/dead-letters.js';
 import type { Journal } from '../../journal/journal.js';
-import type { Payload } from '../../journal/codec.js';
 import type { Sink } from '../../sink/sink.js';
 import { systemClock, type Clock } from '../clock.js';
 import {
@@ -117,9 +116,7 @@ const OUTAGE_BACKOFF = {
   jitter: 'full',
 } as const;
 
-export function resolveWriteBehindOptions<V extends Payload>(
-  options: WriteBehindOptions<V>,
-): ResolvedOptions<V> {
+export function resolveWriteBehindOptions<V>(options: WriteBehindOptions<V>): ResolvedOptions<V> {
   const o = knownOptions(WHERE, options, KNOWN);
   const journal =
     o.journal === 'memory'
