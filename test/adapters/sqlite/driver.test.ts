@@ -208,7 +208,7 @@ for (const driver of DRIVERS) {
 /** The driver's own handle, as a user who opened the database would pass it. */
 async function nativeHandle(driver: SqliteDriverName, path: string): Promise<SqliteHandle> {
   if (driver === 'node:sqlite') {
-    const { DatabaseSync } = (await import('node:sqlite')) as {
+    const { DatabaseSync } = process.getBuiltinModule('node:sqlite') as {
       DatabaseSync: new (path: string) => SqliteHandle;
     };
     return new DatabaseSync(path);
