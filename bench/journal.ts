@@ -1,15 +1,17 @@
 /**
- * bench/journal: the SQLite journal against raw better-sqlite3, on a file with the default
+ * bench/journal: the SQLite journal against the raw SQLite driver, on a file with the default
  * durability (WAL, synchronous=FULL), side by side in one run:
  *
  * (a) 200,000 single-record appends from 1,000 concurrent producers (group commit; latency
  *     sampled on every 16th);
  * (b) the same rows appended in batches of 1,000;
- * floor: raw better-sqlite3 inserts of the same rows (same schema, same pragmas, JSON
+ * floor: raw inserts through the same driver, of the same rows (same schema, same pragmas, JSON
  *        encoded the same way) in transactions of 1,000;
  * (c) read throughput: the whole journal read in pages of 1,000, against a raw SELECT;
  * (d) the cost of one pollBatch(100) at journal lengths 10k, 1M and 10M, from random
- *     positions: all entries, an exact key, a key prefix.
+ *     positions: all entries, an exact key, a key prefix;
+ * (e) the SQLite drivers side by side (node:sqlite and better-sqlite3, each that loads on
+ *     this Node.js): (a) and a full read, with the CPU per entry of this process.
  *
  * Run: npm run bench -- journal      (--smoke: a quick check; --max-length N: skip longer journals)
  */
@@ -17,6 +19,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteJournal } from '../src/adapters/sqlite/index.js';
+import {
+  chooseDriver,
+  openSqlite,
+  type SqliteDriverName,
+  type SqliteDriverOption,
+} from '../src/adapters/sqlite/driver.js';
 import { Cursor, type JournalRecord, type Region } from '../src/index.js';
 import { median, percentile, printTable, save, smoke, toRow, type Result } from './lib/report.js';
 
@@ -33,7 +41,8 @@ const KEYS = 10_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-journal-'));
 let files = 0;
-const freshJournal = (): Promise<SqliteJournal> => SqliteJournal.open(join(dir, `j${++files}.db`));
+const freshJournal = (driver: SqliteDriverOption = 'auto'): Promise<SqliteJournal> =>
+  SqliteJournal.open(join(dir, `j${++files}.db`), { driver });
 
 /** About 200 bytes of JSON, as a write-behind entry would carry. */
 function record(i: number): JournalRecord {
@@ -48,8 +57,10 @@ function record(i: number): JournalRecord {
   };
 }
 
-async function concurrentAppends(): Promise<Result & { transactions: number }> {
-  const journal = await freshJournal();
+async function concurrentAppends(
+  driver: SqliteDriverOption = 'auto',
+): Promise<Result & { transactions: number }> {
+  const journal = await freshJournal(driver);
   const latenciesMs: number[] = [];
   let next = 0;
   const start = performance.now();
@@ -277,3 +288,56 @@ save(
   { ...setup, part: 'poll' },
 );
 rmSync(dir, { recursive: true, force: true });
+
+/** (e) The same appends and a full read through each SQLite driver that loads here. */
+async function driverRun(
+  driver: SqliteDriverName,
+): Promise<Result & { cpuUs: number; readCpuUs: number }> {
+  const cpu0 = process.cpuUsage();
+  const appends = await concurrentAppends(driver);
+  const cpu1 = process.cpuUsage(cpu0);
+  const journal = await freshJournal(driver);
+  await journal.append(Array.from({ length: APPENDS }, (_, i) => record(i)));
+  const cpu2 = process.cpuUsage();
+  for (let at = 0; at < APPENDS;) {
+    const entries = await journal.read(at, { limit: 1000 });
+    at = entries[entries.length - 1]!.position;
+  }
+  const read = process.cpuUsage(cpu2);
+  await journal.close();
+  return {
+    ...appends,
+    variant: `${driver}: append, 1 record x 1,000 producers`,
+    cpuUs: (cpu1.user + cpu1.system) / APPENDS,
+    readCpuUs: (read.user + read.system) / APPENDS,
+  };
+}
+
+const drivers = (['node:sqlite', 'better-sqlite3'] as const).filter((driver) => {
+  try {
+    openSqlite(':memory:', { driver }).close();
+    return true;
+  } catch {
+    return false;
+  }
+});
+const driverRuns: (Result & { cpuUs: number; readCpuUs: number })[][] = drivers.map(() => []);
+for (let r = 0; r < ROUNDS; r++) {
+  for (let d = 0; d < drivers.length; d++) driverRuns[d]!.push(await driverRun(drivers[d]!));
+}
+const driverMedians = driverRuns.map(
+  (runs) => median(runs) as Result & { cpuUs: number; readCpuUs: number },
+);
+const driverRows = driverMedians.map(toRow);
+printTable(
+  `(e) SQLite drivers on Node ${process.versions.node} (auto: ${chooseDriver('auto')}), median of ${ROUNDS}`,
+  driverRows,
+  driverRows[0]!.variant,
+  'vs first',
+);
+for (const m of driverMedians) {
+  console.log(
+    `${m.variant.split(':')[0]}: ${m.cpuUs.toFixed(1)} µs CPU per append, ${m.readCpuUs.toFixed(1)} µs CPU per entry read`,
+  );
+}
+save('journal', driverRows, { ...setup, part: 'drivers', node: process.versions.node });
