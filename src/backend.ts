@@ -5,6 +5,7 @@
  * `sluice/testing`. An application needs nothing from here.
  */
 export { AppendWaiters } from './journal/append-waiters.js';
+export { requireOptional } from './core/optional-dependency.js';
 export { checkRegion, inRegion } from './journal/region.js';
 export {
   encodeRecords,

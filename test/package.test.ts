@@ -214,6 +214,52 @@ describe('the packed package', { timeout: 180_000 }, () => {
     ok(await run(process.execPath, [tsc, '-p', '.'], app), 'tsc');
   });
 
+  test('an optional peer that is not installed is a MissingDependencyError naming it; SQLite needs none from Node 24', async () => {
+    writeFileSync(
+      join(app, 'peers.mjs'),
+      `import { MissingDependencyError } from 'sluice';
+      const out = {};
+      const why = (e) => (e instanceof MissingDependencyError ? e.message : 'other: ' + String(e));
+      for (const spec of ['sluice/prometheus', 'sluice/otel']) {
+        try {
+          await import(spec);
+          out[spec] = 'loaded';
+        } catch (e) {
+          out[spec] = why(e);
+        }
+      }
+      const { SqliteJournal } = await import('sluice/sqlite');
+      try {
+        const journal = await SqliteJournal.open('./peers/journal.db');
+        await journal.append([{ key: 'k', payload: 1 }]);
+        await journal.close();
+        out.sqlite = 'works';
+      } catch (e) {
+        out.sqlite = why(e);
+      }
+      console.log(JSON.stringify(out));`,
+    );
+    const r = await run(process.execPath, ['peers.mjs'], app);
+    ok(r, 'peers.mjs');
+    const out = JSON.parse(r.stdout) as Record<string, string>;
+    assert.equal(
+      out['sluice/prometheus'],
+      'sluice/prometheus needs the prom-client package: npm install prom-client',
+    );
+    assert.equal(
+      out['sluice/otel'],
+      'sluice/otel needs the @opentelemetry/api package: npm install @opentelemetry/api',
+    );
+    const major = Number(process.versions.node.split('.')[0]);
+    if (major >= 22)
+      assert.equal(out['sqlite'], 'works'); // node:sqlite
+    else
+      assert.match(
+        out['sqlite'] ?? '',
+        /the better-sqlite3 package on Node\.js .*: npm install better-sqlite3/,
+      );
+  });
+
   test('npx sluice --help prints the usage', async () => {
     assert.ok(existsSync(join(app, 'node_modules', '.bin', 'sluice')), 'the bin is linked');
     const r = await npxSluice('--help');

@@ -8,7 +8,7 @@
 import type { WriteBehind } from '../core/write-behind.js';
 import type { HistogramSnapshot } from '../core/histogram.js';
 import type { LaneStats } from '../core/write-behind.js';
-import { DEFAULT_CONSUMER } from '../index.js';
+import { DEFAULT_CONSUMER, MissingDependencyError } from '../index.js';
 import type { DeadLetter } from '../journal/dead-letters.js';
 import type { ConsumerStats, Journal } from '../journal/journal.js';
 import type * as Prometheus from '../metrics/prometheus.js';
@@ -64,7 +64,7 @@ async function registry(
     const reg = build(await import('../metrics/prometheus.js'));
     return async () => ({ contentType: reg.contentType, body: await reg.metrics() });
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    if (error instanceof MissingDependencyError) return undefined;
     throw error;
   }
 }

@@ -7,9 +7,15 @@
  * const stop = traceWriteBehind(wb); // trace.getTracer('sluice') unless given a tracer
  * ```
  */
-import { SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import type * as OpenTelemetry from '@opentelemetry/api';
+import type { Tracer } from '@opentelemetry/api';
 import type { Emitter } from '../core/events.js';
-import { serviceOption } from '../backend.js';
+import { requireOptional, serviceOption } from '../backend.js';
+
+const { SpanStatusCode, trace } = requireOptional<typeof OpenTelemetry>(
+  '@opentelemetry/api',
+  'sluice/otel',
+);
 import type { WriteBehindEvents } from '../core/write-behind.js';
 
 /** Starts tracing; returns the function that stops it. */

@@ -10,15 +10,20 @@
  * http.createServer(async (req, res) => res.end(await registry.metrics())).listen(9464);
  * ```
  */
-import { Counter, Gauge, Registry } from 'prom-client';
-import { knownOptions, objectOption, serviceOption } from '../backend.js';
+import type PromClient from 'prom-client';
+import { knownOptions, objectOption, requireOptional, serviceOption } from '../backend.js';
+
+const { Counter, Gauge, Registry } = requireOptional<typeof PromClient>(
+  'prom-client',
+  'sluice/prometheus',
+);
 import type { WriteBehindMetrics } from '../core/write-behind.js';
 import { ConfigError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 
 export interface PrometheusOptions {
   /** Register into this registry instead of a new one. */
-  registry?: Registry;
+  registry?: PromClient.Registry;
   /** Metric name prefix. @default 'sluice_' */
   prefix?: string;
   /** Labels on every metric (e.g. which pipeline). */
@@ -29,12 +34,12 @@ const METRIC_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** The one resolver of `PrometheusOptions`; sets the labels on the registry it returns. */
-function resolve(options: unknown): { registry: Registry; prefix: string } {
+function resolve(options: unknown): { registry: PromClient.Registry; prefix: string } {
   const o = knownOptions('Prometheus options', options, ['registry', 'prefix', 'labels']);
   const registry =
     o.registry === undefined
       ? new Registry()
-      : serviceOption<Registry>('registry', o.registry, [
+      : serviceOption<PromClient.Registry>('registry', o.registry, [
           'registerMetric',
           'metrics',
           'setDefaultLabels',
@@ -67,7 +72,10 @@ export interface HasMetrics {
   metrics(): WriteBehindMetrics;
 }
 
-export function prometheusRegistry(source: HasMetrics, options: PrometheusOptions = {}): Registry {
+export function prometheusRegistry(
+  source: HasMetrics,
+  options: PrometheusOptions = {},
+): PromClient.Registry {
   const { registry, prefix } = resolve(options);
   let snapshot: WriteBehindMetrics | undefined;
   // One snapshot per scrape, taken by whichever collector runs first.
@@ -174,7 +182,7 @@ export function prometheusRegistry(source: HasMetrics, options: PrometheusOption
 export function journalCollectors(
   journal: Pick<Journal, 'stats' | 'deadLetters'>,
   options: PrometheusOptions = {},
-): Registry {
+): PromClient.Registry {
   const { registry, prefix } = resolve(options);
   let stats: ReturnType<Journal['stats']> | undefined;
   // One stats() per scrape: a scrape calls every collector in the same turn, so they all
@@ -193,7 +201,7 @@ export function journalCollectors(
   const gauge = (
     name: string,
     help: string,
-    set: (g: Gauge, s: Awaited<ReturnType<Journal['stats']>>) => void,
+    set: (g: PromClient.Gauge, s: Awaited<ReturnType<Journal['stats']>>) => void,
     labelNames: string[] = [],
   ): void => {
     new Gauge({

@@ -21,7 +21,7 @@
  *   table: 'balances', columns: ['account', 'balance'], mode: 'upsert', conflict: ['account'] });
  * ```
  */
-import pg from 'pg';
+import type pg from 'pg';
 import {
   ClosedError,
   ConfigError,
@@ -38,6 +38,7 @@ import {
   integerOption,
   objectOption,
   quote,
+  requireOptional,
   resolveTable,
   serviceOption,
   skippedResult,
@@ -103,7 +104,8 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
     }
     return { table, schema, pool, owned: false };
   }
-  const pool = new pg.Pool({
+  const { Pool } = requireOptional<typeof pg>('pg', 'postgresSink()');
+  const pool = new Pool({
     connectionString: stringOption('connectionString', o.connectionString),
     max: integerOption('maxConnections', o.maxConnections, 4, 1),
     query_timeout: integerOption('queryTimeoutMs', o.queryTimeoutMs, 30_000, 1),

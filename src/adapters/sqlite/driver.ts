@@ -207,10 +207,17 @@ const require = createRequire(import.meta.url);
 
 let betterSqlite3: BetterSqlite3Constructor | Error | undefined;
 
+/**
+ * better-sqlite3, if it is installed and its native part loads on this Node.js: the package
+ * loads that part on first use, so a database in memory is opened once to find out (a build
+ * for another Node.js fails there, not at `require`).
+ */
 function loadBetterSqlite3Quietly(): BetterSqlite3Constructor | undefined {
   if (betterSqlite3 === undefined) {
     try {
-      betterSqlite3 = require('better-sqlite3') as BetterSqlite3Constructor;
+      const Database = require('better-sqlite3') as BetterSqlite3Constructor;
+      new Database(':memory:', { fileMustExist: false, timeout: 0 }).close();
+      betterSqlite3 = Database;
     } catch (error) {
       betterSqlite3 = error as Error;
     }
