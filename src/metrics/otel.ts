@@ -6,6 +6,8 @@
  * ```ts
  * const stop = traceWriteBehind(wb); // trace.getTracer('sluice') unless given a tracer
  * ```
+ *
+ * @module sluice/otel
  */
 import { SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { Emitter } from '../core/events.js';
