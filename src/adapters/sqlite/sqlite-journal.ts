@@ -73,7 +73,8 @@ import {
 } from './sqlite-journal-options.js';
 
 /**
- * The embedded, durable journal: one SQLite file in WAL mode (needs `better-sqlite3`).
+ * The embedded, durable journal: one SQLite file in WAL mode, through `node:sqlite` or
+ * `better-sqlite3` (the `driver` option).
  * With `synchronous: 'full'` (the default) an append resolves only once fsynced, so it
  * survives a process kill and a power loss. Appends made in one turn of the event loop
  * share one transaction (group commit). Several processes may open one file.

@@ -125,9 +125,10 @@ function resolveSqliteSink<V>(options: SqliteSinkOptions<V>): ResolvedSqliteSink
  * A sink that writes each batch into a table of a SQLite database, in one transaction. The
  * table is yours: the sink checks when created that it exists with the columns and the
  * unique index its mode relies on, and throws ConfigError naming what is missing (SinkError
- * when the database cannot be opened). Values are bound, never spliced into SQL (booleans
- * as 1/0, dates as ISO text, bytes as blobs, other objects as JSON text); `versionColumn`
- * guards an upsert against older entries.
+ * when the database cannot be opened, MissingDependencyError when no SQLite driver loads).
+ * Values are bound, never spliced into SQL (booleans as 1/0, dates as ISO text, bytes as
+ * blobs, other objects as JSON text); `versionColumn` guards an upsert against older
+ * entries.
  *
  * ```ts
  * // CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)
