@@ -3,6 +3,8 @@
  * helpers every built-in backend runs, so a new one refuses bad input with the same typed
  * errors, validates its options the same way, and passes the conformance suites in
  * `sluice/testing`. An application needs nothing from here.
+ *
+ * @module sluice/backend
  */
 export { AppendWaiters } from './journal/append-waiters.js';
 export { requireOptional } from './core/optional-dependency.js';

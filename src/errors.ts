@@ -37,6 +37,7 @@ export type SluiceErrorCode =
 
 /** Base class of every error sluice raises. */
 export class SluiceError extends Error {
+  /** Stable, one per class: branch on it instead of parsing `message`. */
   readonly code: SluiceErrorCode;
 
   constructor(code: SluiceErrorCode, message: string, options?: { cause?: unknown }) {
@@ -44,6 +45,7 @@ export class SluiceError extends Error {
     this.code = code;
   }
 
+  /** The concrete class's name (`'ClosedError'`...), so logs and stack traces show it. */
   override get name(): string {
     return this.constructor.name;
   }
@@ -94,7 +96,9 @@ export class TimeoutError extends SluiceError {
 
 /** An option was given a value it cannot take. Names the option, the value and its type. */
 export class ConfigError extends SluiceError {
+  /** The option's name, dotted when nested (`labels.env`). */
   readonly option: string;
+  /** The value that was refused, as given. */
   readonly value: unknown;
 
   /** `message` replaces the usual "Expected `option` to be..." (an unknown option's name). */
@@ -141,6 +145,7 @@ export class EncodeError extends SluiceError {
 export class EntryTooLargeError extends SluiceError {
   /** The payload's encoded size (characters of its JSON text, or bytes). */
   readonly bytes: number;
+  /** The limit it went past, in the same unit; the message names the option that set it. */
   readonly limit: number;
 
   constructor(bytes: number, limit: number, option: string) {
@@ -183,7 +188,9 @@ export class JournalReadError extends SluiceError {
 
 /** Who holds a journal consumer, as recorded when the hold was taken. */
 export interface JournalHolder {
+  /** The holding process's id. */
   readonly pid: number;
+  /** The holding machine's host name (`os.hostname()`). */
   readonly host: string;
   /** When the hold was taken, in ms since the epoch. */
   readonly since: number;
@@ -195,7 +202,9 @@ export interface JournalHolder {
  * one that has it, when it could be read.
  */
 export class JournalLockedError extends SluiceError {
+  /** The consumer that is already held. */
   readonly consumer: string;
+  /** Who holds it; `undefined` when that could not be read. */
   readonly holder: JournalHolder | undefined;
 
   constructor(where: string, consumer: string, holder: JournalHolder | undefined) {
@@ -224,7 +233,9 @@ export class SinkError extends SluiceError {
  * error); it can be replayed from there once fixed.
  */
 export class DeadLetteredError extends SluiceError {
+  /** The entry's journal position. */
   readonly position: number;
+  /** The entry's key. */
   readonly key: string;
 
   constructor(position: number, key: string, cause: unknown) {
@@ -240,6 +251,7 @@ export class DeadLetteredError extends SluiceError {
 
 /** A supervised loop failed more often than its restart policy allows; `cause` is the last failure. */
 export class RestartBudgetExhaustedError extends SluiceError {
+  /** Restarts made before the policy ran out. */
   readonly restarts: number;
 
   constructor(what: string, restarts: number, cause: unknown) {
@@ -257,6 +269,7 @@ export type DiscardReason = 'ttl' | 'loadshed' | 'rateLimited' | 'shutdown';
 
 /** A job was discarded before it ran; `reason` says why. */
 export class DiscardedError extends SluiceError {
+  /** Why the job was dropped. */
   readonly reason: DiscardReason;
 
   constructor(reason: DiscardReason, detail: string) {
@@ -267,6 +280,7 @@ export class DiscardedError extends SluiceError {
 
 /** The worker running this job crashed and the job had no retries left. */
 export class WorkerCrashedError extends SluiceError {
+  /** The pool worker that crashed (as in `WorkerStats.id`). */
   readonly workerId: number;
 
   constructor(workerId: number, cause: unknown) {
@@ -283,6 +297,7 @@ export class WorkerCrashedError extends SluiceError {
 
 /** The worker running this job stopped answering pings and was abandoned. */
 export class WorkerStuckError extends SluiceError {
+  /** The pool worker that was abandoned (as in `WorkerStats.id`). */
   readonly workerId: number;
 
   constructor(workerId: number, silentMs: number) {

@@ -44,6 +44,8 @@
  * | `[Symbol.asyncDispose]`| `close()` with no deadline, for `await using`                   | the same                                 |
  *
  * Every deadline is run by one helper (`withinDeadline`, core/deadline.ts).
+ *
+ * @module sluice
  */
 export {
   SluiceError,

@@ -26,15 +26,22 @@ export interface FlushContext {
 /** Nothing (every caller gets `undefined`), or one result per item, in order. */
 export type FlushResult<O> = ReadonlyArray<O | Error> | void;
 
+/**
+ * Writes one batch, in submit order. Return nothing (every caller gets `undefined`) or one
+ * result per item, in order: an `Error` in a slot rejects only that caller, a wrong length
+ * rejects every caller with a TypeError. A throw (once `retry` gives up) rejects the whole
+ * batch with BatchError.
+ */
 export type FlushFunction<I, O> = (
   items: I[],
   context: FlushContext,
 ) => FlushResult<O> | PromiseLike<FlushResult<O>>;
 
+/** Options of `new Batcher()`, checked at construction (a bad one is a ConfigError). */
 export interface BatcherOptions<I, O> {
   /** Largest batch handed to `flush`; a full batch is flushed at once. Integer >= 1. */
   maxSize: number;
-  /** Longest wait after a batch's first item before it is flushed. @default 10 */
+  /** Longest wait after a batch's first item before it is flushed, in ms. @default 10 */
   maxDelayMs?: number;
   /**
    * Most items buffered or in flight at once (integer >= `maxSize`); beyond it `submit`
@@ -45,13 +52,13 @@ export interface BatcherOptions<I, O> {
   maxConcurrentFlushes?: number;
   /** What `submit` does when `maxPending` is reached. @default 'wait' */
   overflow?: 'wait' | 'reject';
-  /** Writes one batch. See the Batcher's module doc for what it may return. */
+  /** Writes one batch; see {@link FlushFunction} for what it may return. */
   flush: FlushFunction<I, O>;
   /** Retries a flush that throws; without it a failed flush is not retried. */
   retry?: Partial<RetryPolicy>;
   /** Which thrown errors the retry policy applies to. @default every error */
   isRetryable?: (error: unknown) => boolean;
-  /** @default systemClock */
+  /** Source of time and timers; a ManualClock drives them in tests. @default systemClock */
   clock?: Clock;
 }
 

@@ -60,11 +60,13 @@ export type {
 } from './batcher-options.js';
 export type { CloseOptions } from './close-options.js';
 
+/** Options of `Batcher.submit()`. */
 export interface SubmitOptions {
   /** Aborting before the item is handed to a flush removes it (it is never flushed). */
   signal?: AbortSignal;
 }
 
+/** What `Batcher.close()` resolves with. */
 export interface CloseResult {
   /** Whether everything accepted settled before the deadline. */
   drained: boolean;
@@ -72,6 +74,7 @@ export interface CloseResult {
   abandoned: number;
 }
 
+/** What `Batcher.stats()` reports: counts since creation, and current sizes. */
 export interface BatcherStats {
   /** Submits accepted (buffered or waiting for room). */
   submitted: number;
@@ -97,7 +100,10 @@ export interface BatcherStats {
   waiting: number;
 }
 
-/** See the module doc: open → closing → closed, one way only. */
+/**
+ * `open` → `closing` (`close()` called: no new items, the accepted ones are flushed) →
+ * `closed` (everything accepted settled, or was given up on at the deadline); one way only.
+ */
 export type BatcherState = 'open' | 'closing' | 'closed';
 
 const nextStates: Record<BatcherState, readonly BatcherState[]> = {
@@ -111,10 +117,33 @@ interface SeqWaiter {
   readonly resolve: () => void;
 }
 
+/**
+ * Turns many `submit(item)` calls into few `flush(items)` calls, and gives each caller its
+ * own outcome. A batch goes out at once when `maxSize` items are buffered, otherwise
+ * `maxDelayMs` after its first item; one flush runs at a time unless
+ * `maxConcurrentFlushes` says otherwise. Items are flushed in submit order; every accepted
+ * item settles exactly once; at most `maxPending` are buffered or in flight, beyond that
+ * `submit` waits (or rejects with QueueFullError under `overflow: 'reject'`). A flush
+ * that throws rejects the callers of that batch with {@link BatchError}; the batcher keeps
+ * serving. Options: {@link BatcherOptions}.
+ *
+ * ```ts
+ * const batcher = new Batcher<Row, void>({
+ *   maxSize: 500,
+ *   maxDelayMs: 20,
+ *   flush: (rows) => db.insertMany(rows),
+ * });
+ * await batcher.submit(row); // resolves once its batch is written
+ * ```
+ */
 export class Batcher<I, O = void> implements AsyncDisposable {
+  /** Largest batch handed to `flush`. */
   readonly maxSize: number;
+  /** Longest wait after a batch's first item before it is flushed, in ms. */
   readonly maxDelayMs: number;
+  /** Most items buffered or in flight at once. */
   readonly maxPending: number;
+  /** Flushes allowed to run at the same time. */
   readonly maxConcurrentFlushes: number;
   readonly #overflow: 'wait' | 'reject';
   readonly #clock: Clock;
@@ -156,6 +185,7 @@ export class Batcher<I, O = void> implements AsyncDisposable {
     this.#runner = new FlushRunner(o, (chunk) => this.#flushReturned(chunk));
   }
 
+  /** Where the batcher is in its lifecycle. */
   get state(): BatcherState {
     return this.#state;
   }
@@ -227,10 +257,12 @@ export class Batcher<I, O = void> implements AsyncDisposable {
     return this.#closed;
   }
 
+  /** `close()` with no deadline, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
+  /** Counts and sizes, now. */
   stats(): BatcherStats {
     const r = this.#runner;
     return {

@@ -18,14 +18,15 @@ export type OverflowPolicy = 'wait' | 'reject' | 'dropOldest' | 'dropNewest';
 /** Why an item was dropped. */
 export type DropReason = 'dropOldest' | 'dropNewest';
 
+/** Options of `new Channel()`, checked at construction (a bad one is a ConfigError). */
 export interface ChannelOptions<T> {
   /** Most items buffered at once. Integer >= 1. */
   capacity: number;
-  /** @default 'wait' */
+  /** What `send` does when the buffer is full. @default 'wait' */
   overflow?: OverflowPolicy;
   /** Called with every dropped item. An error it throws becomes a process warning. */
   onDiscard?: (item: T, reason: DropReason) => void;
-  /** @default systemClock */
+  /** Source of time and timers; a ManualClock drives them in tests. @default systemClock */
   clock?: Clock;
 }
 

@@ -48,7 +48,10 @@ import { WaitingRoom, type Waiter } from './waiting-room.js';
 
 export type { ChannelOptions, DropReason, OverflowPolicy } from './channel-options.js';
 
-/** See the module doc: open → closing → closed, one way only. */
+/**
+ * `open` → `closing` (`close()` called: no new items, receivers empty the buffer) →
+ * `closed` (the buffer emptied, or the deadline passed); one way only.
+ */
 export type ChannelState = 'open' | 'closing' | 'closed';
 
 const nextStates: Record<ChannelState, readonly ChannelState[]> = {
@@ -57,6 +60,7 @@ const nextStates: Record<ChannelState, readonly ChannelState[]> = {
   closed: [],
 };
 
+/** What `Channel.close()` resolves with. */
 export interface ChannelCloseResult {
   /** Whether the buffer emptied before the deadline. */
   drained: boolean;
@@ -64,12 +68,15 @@ export interface ChannelCloseResult {
   remaining: number;
 }
 
+/** What `Channel.stats()` reports: current sizes, and counts since creation. */
 export interface ChannelStats {
   /** Items buffered now. */
   length: number;
+  /** Most items buffered at once. */
   capacity: number;
   /** Senders waiting for room (overflow `wait`). */
   waitingSenders: number;
+  /** Receivers waiting for items. */
   waitingReceivers: number;
   /** Items accepted into the buffer since creation. */
   accepted: number;
@@ -83,7 +90,9 @@ export interface ChannelStats {
   closed: boolean;
 }
 
+/** Options of a call that may wait. */
 export interface SignalOptions {
+  /** Gives up the wait: the call rejects with the signal's reason, having done nothing. */
   signal?: AbortSignal;
 }
 
@@ -98,8 +107,24 @@ interface Receiver<T> {
   cleanup?: () => void;
 }
 
+/**
+ * A bounded async FIFO queue between producers and consumers. Each item is received once,
+ * in the order accepted; the buffer never holds more than `capacity`, and what happens to
+ * an item sent while it is full is the `overflow` policy: `wait`, `reject`
+ * ({@link QueueFullError}), `dropOldest` or `dropNewest` (counted, handed to `onDiscard`).
+ * `close()` stops accepting at once; receivers still take what is buffered.
+ *
+ * ```ts
+ * const ch = new Channel<Row>({ capacity: 10_000 });
+ * await ch.send(row);                        // waits while full
+ * const rows = await ch.receiveBatch(500, 20);
+ * await ch.close({ deadlineMs: 1_000 });     // receivers take what is left
+ * ```
+ */
 export class Channel<T> implements AsyncIterable<T>, AsyncDisposable {
+  /** Most items buffered at once. */
   readonly capacity: number;
+  /** What `send` does when the buffer is full. */
   readonly overflow: OverflowPolicy;
   readonly #onDiscard: ((item: T, reason: DropReason) => void) | undefined;
   readonly #clock: Clock;
@@ -124,6 +149,7 @@ export class Channel<T> implements AsyncIterable<T>, AsyncDisposable {
     this.#clock = o.clock;
   }
 
+  /** Where the channel is in its lifecycle. */
   get state(): ChannelState {
     return this.#state;
   }
@@ -260,6 +286,7 @@ export class Channel<T> implements AsyncIterable<T>, AsyncDisposable {
     }
   }
 
+  /** Sizes and counts, now. */
   stats(): ChannelStats {
     return {
       length: this.#buffer.length,

@@ -17,9 +17,11 @@ import { onAbort } from './callbacks.js';
 
 /** A pending timer; `cancel()` is idempotent. */
 export interface Timer {
+  /** Stops the timer if it has not fired; does nothing otherwise. */
   cancel(): void;
 }
 
+/** Options of `Clock.setTimer()`. */
 export interface TimerOptions {
   /**
    * Whether the timer alone keeps the process alive. Timers that guard caller-visible work
@@ -29,6 +31,10 @@ export interface TimerOptions {
   keepAlive?: boolean;
 }
 
+/**
+ * The source of time and timers every component takes as its `clock` option: systemClock
+ * by default, a ManualClock in tests to drive time by hand instead of sleeping.
+ */
 export interface Clock {
   /** Milliseconds since an arbitrary, fixed origin; never goes backwards. */
   now(): number;

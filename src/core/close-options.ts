@@ -5,6 +5,7 @@
  */
 import { knownOptions, numberOption } from './options.js';
 
+/** Options of every component's `close()`; a misspelled name is a ConfigError. */
 export interface CloseOptions {
   /**
    * Give up on what is not finished this long after `close` was called (milliseconds).

@@ -2,17 +2,25 @@
  * Histogram: percentiles over the most recent samples (a ring of `size` values), so a
  * snapshot shows current behaviour in bounded memory, plus a count and sum of everything.
  */
+
+/** A Histogram's numbers at one moment. */
 export interface HistogramSnapshot {
   /** Samples recorded since creation. */
   count: number;
   /** Mean over every sample recorded. */
   mean: number;
-  /** Over the recent samples. */
+  /** Median of the recent samples. */
   p50: number;
+  /** 99th percentile of the recent samples. */
   p99: number;
+  /** Largest of the recent samples. */
   max: number;
 }
 
+/**
+ * Percentiles over the most recent samples (a ring of `size`, 2048 by default), so a
+ * snapshot shows current behaviour in bounded memory; count and mean cover every sample.
+ */
 export class Histogram {
   readonly #ring: Float64Array;
   #next = 0;
@@ -23,6 +31,7 @@ export class Histogram {
     this.#ring = new Float64Array(size);
   }
 
+  /** Adds one sample. */
   record(value: number): void {
     this.#ring[this.#next] = value;
     this.#next = (this.#next + 1) % this.#ring.length;
@@ -30,6 +39,7 @@ export class Histogram {
     this.#sum += value;
   }
 
+  /** Count, mean and percentiles now; all 0 before the first sample. */
   snapshot(): HistogramSnapshot {
     const n = Math.min(this.#count, this.#ring.length);
     if (n === 0) return { count: 0, mean: 0, p50: 0, p99: 0, max: 0 };

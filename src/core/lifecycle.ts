@@ -21,10 +21,12 @@ export class Lifecycle<S extends string> {
     this.#state = initial;
   }
 
+  /** The current state. */
   get state(): S {
     return this.#state;
   }
 
+  /** Whether the current state is one of `states`. */
   is(...states: S[]): boolean {
     return states.includes(this.#state);
   }

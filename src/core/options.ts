@@ -52,7 +52,10 @@ export function choiceOption<T extends string>(
   return value as T;
 }
 
-/** A function (required unless `fallback` is given). */
+/**
+ * A function (required unless `fallback` is given).
+ * @typeParam F - The function type the caller expects; only "is a function" is checked.
+ */
 export function functionOption<F extends (...args: never[]) => unknown>(
   name: string,
   value: unknown,

@@ -13,7 +13,20 @@ import { ConfigError } from '../errors.js';
 import type { Clock } from './clock.js';
 import { integerOption, knownOptions, numberOption } from './options.js';
 
-export type RestartPolicy = 'never' | 'once' | { maxRestarts: number; withinMs: number };
+/**
+ * How often a supervised loop may restart after failures: `'never'` (the first failure is
+ * final), `'once'` (one restart in its lifetime), or at most `maxRestarts` in any rolling
+ * window of `withinMs` (so rare failures never stop it, a burst does).
+ */
+export type RestartPolicy =
+  | 'never'
+  | 'once'
+  | {
+      /** Restarts allowed within the window. */
+      maxRestarts: number;
+      /** The rolling window, in ms: each restart counts for this long after it happened. */
+      withinMs: number;
+    };
 
 /**
  * Validates a restart policy: `'never'`, `'once'`, or `{ maxRestarts, withinMs }` with both
@@ -32,12 +45,14 @@ export function resolveRestartPolicy(value: unknown, name = 'restart'): RestartP
   throw new ConfigError(name, "'never' | 'once' | { maxRestarts, withinMs }", value);
 }
 
+/** Counts restarts against a {@link RestartPolicy}; the pool and the cursor worker share it. */
 export class RestartBudget {
   /** Times of the restarts still inside the window (all of them for `'once'`). */
   readonly #history: number[] = [];
   #total = 0;
 
   constructor(
+    /** The policy this budget enforces. */
     readonly policy: RestartPolicy,
     private readonly clock: Clock,
   ) {}

@@ -8,7 +8,7 @@
  *
  * ```ts
  * const policy = resolveRetryPolicy({ maxAttempts: 5, minDelayMs: 100 });
- * await retry((attempt, signal) => sink.write(rows, signal), policy, { isRetryable });
+ * await retry(() => sink.write(rows), policy, { isRetryable, signal });
  * ```
  */
 import { ConfigError } from '../errors.js';
@@ -22,16 +22,20 @@ import { choiceOption, integerOption, knownOptions, numberOption } from './optio
  */
 export type Jitter = 'full' | 'equal' | 'none';
 
+/**
+ * How many attempts to make and how long to wait between them: exponential backoff with
+ * jitter, computed by {@link computeDelay}. Fill one in with {@link resolveRetryPolicy}.
+ */
 export interface RetryPolicy {
   /** Attempts in all, the first included; 1 means never retry. @default 3 */
   readonly maxAttempts: number;
-  /** Base delay after the first failure. @default 100 */
+  /** Base delay after the first failure, in ms. @default 100 */
   readonly minDelayMs: number;
-  /** Upper bound of the base delay. @default 30000 */
+  /** Upper bound of the base delay, in ms. @default 30000 */
   readonly maxDelayMs: number;
   /** Growth of the base delay per failed attempt. @default 2 */
   readonly multiplier: number;
-  /** @default 'full' */
+  /** How the delay is randomised. @default 'full' */
   readonly jitter: Jitter;
 }
 
@@ -98,6 +102,7 @@ export function computeDelay(
   }
 }
 
+/** Options of {@link retry}. */
 export interface RetryOptions {
   /** Aborting stops further attempts and waits; the pending promise rejects with the reason. */
   signal?: AbortSignal;
@@ -105,12 +110,14 @@ export interface RetryOptions {
   isRetryable?: (error: unknown) => boolean;
   /** Called before each wait. */
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** Source of time for the waits. @default systemClock */
   clock?: Clock;
+  /** Jitter source, in [0, 1). @default Math.random */
   random?: () => number;
 }
 
 /**
- * Calls `fn(attempt, signal)` until it resolves, the error is not retryable, attempts run
+ * Calls `fn(attempt)` (1-based) until it resolves, the error is not retryable, attempts run
  * out, or the signal aborts. Rejects with the last error itself (or the abort reason if the
  * signal aborts during a wait).
  */

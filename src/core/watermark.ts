@@ -16,6 +16,18 @@
 import { InputError } from '../errors.js';
 import { Deque } from './deque.js';
 
+/**
+ * How far a log has been handled when its entries finish out of order: entries are begun in
+ * position order (gaps allowed) and may finish in any order; `mark` is the highest position
+ * at or below which everything begun has finished, the position a consumer may commit.
+ *
+ * ```ts
+ * const wm = new Watermark();
+ * wm.begin(1); wm.begin(2); wm.begin(3);
+ * wm.finish(2); // mark stays 0: 1 is not finished
+ * wm.finish(1); // mark 2
+ * ```
+ */
 export class Watermark {
   /** Begun positions, in order, down to the first unfinished one. */
   readonly #begun = new Deque<number>();

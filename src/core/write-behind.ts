@@ -66,6 +66,17 @@ import type {
 export { DEFAULT_CONSUMER, type WriteBehindOptions } from './write-behind/options.js';
 export type * from './write-behind/types.js';
 
+/**
+ * The durable write-behind pipeline: `write()` resolves once the entry is in the journal;
+ * from then on it reaches the sink, in batches and in per-key order, or the dead letters,
+ * across restarts. Memory use is bounded by `maxBacklog` and `maxBacklogBytes`; a sink
+ * outage is waited out. Open with {@link WriteBehind.open}; emits {@link WriteBehindEvents}.
+ *
+ * ```ts
+ * await using wb = await WriteBehind.open({ journal, sink });
+ * await wb.write('account:42', { balance: 10 });
+ * ```
+ */
 export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncDisposable {
   /** The pipeline's dead letters: list, replay into the journal, purge. */
   readonly deadLetters: DeadLetters;
@@ -245,10 +256,12 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     });
   }
 
+  /** `close()` with no deadline, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
+  /** Counts, backlog and latency percentiles now; cheap, reads no storage. */
   metrics(): WriteBehindMetrics {
     return this.#stats.snapshot({
       delivery: this.#delivery,

@@ -1,4 +1,8 @@
-/** `sluice/dashboard`: the live page, for a pipeline in this process or a journal file. */
+/**
+ * `sluice/dashboard`: the live page, for a pipeline in this process or a journal file.
+ *
+ * @module sluice/dashboard
+ */
 export {
   startDashboard,
   type Dashboard,

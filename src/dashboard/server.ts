@@ -22,15 +22,17 @@ import type { DashboardSample, DashboardSource } from './source.js';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 7070;
 
+/** Options of {@link startDashboard}; a bad value or an unknown name is a ConfigError. */
 export interface DashboardOptions {
+  /** What to show: {@link pipelineSource} or {@link journalSource}. */
   source: DashboardSource;
   /** 0 picks a free port. @default 7070 */
   port?: number;
-  /** @default '127.0.0.1' */
+  /** Interface to listen on; anything but loopback needs a `token`. @default '127.0.0.1' */
   host?: string;
-  /** Required when `host` is not a loopback address. */
+  /** Required when `host` is not a loopback address; 8 characters at least. */
   token?: string;
-  /** How often a sample is taken and sent. @default 1000 */
+  /** How often a sample is taken and sent, in ms. @default 1000 */
   intervalMs?: number;
   /** Samples kept for the charts. @default 600 */
   history?: number;
@@ -44,13 +46,17 @@ export interface DashboardPoint extends DashboardSample {
   persistRate: number;
 }
 
+/** A running dashboard, from {@link startDashboard}. */
 export interface Dashboard {
+  /** The page's address, with `?token=` when it needs one. */
   readonly url: string;
+  /** The port it listens on (the one picked, when `port` was 0). */
   readonly port: number;
   /** The newest point, once one was taken. */
   latest(): DashboardPoint | undefined;
   /** Takes a sample now (and sends it), besides the periodic ones. */
   refresh(): Promise<void>;
+  /** Stops sampling, ends the live streams and closes the server. */
   close(): Promise<void>;
 }
 
@@ -119,6 +125,17 @@ function resolveDashboardOptions(options: unknown): ResolvedDashboardOptions {
   };
 }
 
+/**
+ * Serves the live dashboard: one page, samples over server-sent events, Prometheus text at
+ * `/metrics`, JSON under `/api`; nothing to install beyond Node. It listens on 127.0.0.1 by
+ * default; any other host requires a `token`, checked on every request. Takes a first
+ * sample before it resolves. Throws ConfigError for a bad option or a port in use.
+ *
+ * ```ts
+ * const dashboard = await startDashboard({ source: await pipelineSource(wb, 'orders') });
+ * console.log(dashboard.url);
+ * ```
+ */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const { source, port, host, token, intervalMs, history: keep } = resolveDashboardOptions(options);
   const digest = (s: string): Buffer => createHash('sha256').update(s).digest();

@@ -14,6 +14,7 @@ import type { ConsumerStats, Journal } from '../journal/journal.js';
 import type * as Prometheus from '../metrics/prometheus.js';
 import type { Registry } from 'prom-client';
 
+/** The numbers the dashboard shows at one moment, from a {@link DashboardSource}. */
 export interface DashboardSample {
   /** When it was taken, ms since the epoch. */
   t: number;
@@ -25,32 +26,60 @@ export interface DashboardSample {
   backlog: number;
   /** Journal positions the checkpoint is behind the head. */
   lag: number;
+  /** Dead letters kept. */
   deadLetters: number;
-  journal: { head: number; entries: number; bytes: number; consumers: readonly ConsumerStats[] };
-  /** Only for a pipeline in this process. */
+  /** The journal's own numbers (see `JournalStats`). */
+  journal: {
+    /** Position of the newest entry. */
+    head: number;
+    /** Entries retained. */
+    entries: number;
+    /** Storage used, in bytes. */
+    bytes: number;
+    /** Every consumer's checkpoint. */
+    consumers: readonly ConsumerStats[];
+  };
+  /** Only for a pipeline in this process (see `WriteBehindMetrics`). */
   pipeline?: {
+    /** Batches delivered. */
     batches: number;
+    /** Sink writes retried during outages. */
     retried: number;
     /** How long the sink has been unable to take writes; 0 while it takes them. */
     unavailableForMs: number;
+    /** Times the sink became unavailable. */
     outages: number;
+    /** Entries a version-guarded sink did not apply: the row held a newer version. */
     superseded: number;
+    /** Entries per batch. */
     batchSize: HistogramSnapshot;
+    /** Time to deliver a batch, in ms. */
     flushLatencyMs: HistogramSnapshot;
+    /** From `write()` to the sink, in ms. */
     endToEndLatencyMs: HistogramSnapshot;
+    /** One entry per lane. */
     workers: LaneStats[];
   };
 }
 
+/** Prometheus exposition text, as `/metrics` serves it. */
 export interface PrometheusText {
+  /** The registry's content type, for the response header. */
   contentType: string;
+  /** The metrics text. */
   body: string;
 }
 
+/**
+ * Where a dashboard's numbers come from: {@link pipelineSource} for a pipeline in this
+ * process, {@link journalSource} for a journal watched from outside, or your own.
+ */
 export interface DashboardSource {
   /** What is watched, for the page's title. */
   readonly title: string;
+  /** The numbers now; called every `intervalMs`. */
   sample(): Promise<DashboardSample>;
+  /** The oldest `limit` dead letters, for the page's table. */
   deadLetters(limit: number): Promise<DeadLetter[]>;
   /** Prometheus text, or undefined when prom-client is not installed. */
   prometheus(): Promise<PrometheusText | undefined>;
@@ -69,6 +98,10 @@ async function registry(
   }
 }
 
+/**
+ * A source for a pipeline in this process: everything, rates, latencies and lanes included.
+ * Prometheus text is served when prom-client is installed.
+ */
 export async function pipelineSource<V>(
   wb: WriteBehind<V>,
   title: string,

@@ -10,9 +10,14 @@ interface Waiter {
   cleanup: () => void;
 }
 
+/**
+ * The wake-up list behind `Journal.waitForAppend`: readers park here instead of polling;
+ * the journal calls `notify(head)` after each durable append and `releaseAll()` on close.
+ */
 export class AppendWaiters {
   #waiters = new Set<Waiter>();
 
+  /** Readers parked now. */
   get size(): number {
     return this.#waiters.size;
   }
@@ -33,6 +38,7 @@ export class AppendWaiters {
     });
   }
 
+  /** The head is now `head`: wakes every reader whose `after` is below it. */
   notify(head: number): void {
     for (const w of this.#waiters) {
       if (head <= w.after) continue;

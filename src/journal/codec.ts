@@ -15,6 +15,7 @@
  */
 import { EncodeError } from '../errors.js';
 
+/** A value JSON carries exactly: what the default codec stores without changing it. */
 export type JsonValue =
   null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -56,11 +57,22 @@ type EncodableField<V> = V extends undefined ? undefined : EncodableJson<V>;
 /** The stored form: text for JSON, bytes for binary. */
 export type Encoded = string | Uint8Array;
 
+/** How a journal turns payloads into what it stores, and back; `decode(encode(p))` equals `p`. */
 export interface Codec {
+  /** The stored form of a payload; throws EncodeError for one it cannot keep exactly. */
   encode(payload: Payload): Encoded;
+  /** The payload back from its stored form. */
   decode(stored: Encoded): Payload;
 }
 
+/**
+ * The default codec: JSON values as JSON text, bytes as they are, so a journal is readable
+ * with any SQLite or PostgreSQL client. Anything JSON would change (`undefined` outside an
+ * object property, `NaN`, `±Infinity`, `-0`, `bigint`, `Map`, `Set`, class instances,
+ * cycles...) is refused with an EncodeError naming its place (`value.tags: Map is not
+ * supported`); a `Date` is stored as its ISO string, an object with `toJSON()` as what that
+ * returns.
+ */
 export const jsonCodec: Codec = {
   encode(payload) {
     if (payload instanceof Uint8Array) return payload;

@@ -18,6 +18,7 @@ import type { JournalEntry, Region } from './journal.js';
 import { checkRegion } from './region.js';
 import { checkConsumer } from './validate.js';
 
+/** How a CursorWorker sets aside a batch that keeps failing, so it cannot stall the consumer. */
 export interface PoisonOptions {
   /** Failed deliveries of the same batch before it is set aside. Integer >= 1. */
   maxDeliveries: number;
@@ -25,22 +26,26 @@ export interface PoisonOptions {
   onPoison: (batch: JournalEntry[], error: unknown) => void | Promise<void>;
 }
 
+/**
+ * Options of `CursorWorker.start()`, checked when it starts (a bad one is a ConfigError).
+ * Only `consumer` is required.
+ */
 export interface CursorWorkerOptions {
   /** Name under which the checkpoint is stored. */
   consumer: string;
-  /** @default everything */
+  /** Which entries the handler gets; the others are skipped. @default everything */
   region?: Region;
   /** Most entries per handler call. @default 64 */
   batchSize?: number;
   /** Longest an idle worker waits before looking again (appends wake it sooner). @default 1000 */
   idleMs?: number;
-  /** @default 'once' */
+  /** How often a handler that throws may restart the loop. @default 'once' */
   restart?: RestartPolicy;
   /** Set aside a batch that keeps failing. @default none: a failing batch uses restarts */
   poison?: PoisonOptions;
   /** Called on each restart with the error that caused it. */
   onRestart?: (error: unknown, restarts: number) => void;
-  /** @default systemClock */
+  /** Source of time and timers; a ManualClock drives them in tests. @default systemClock */
   clock?: Clock;
 }
 

@@ -65,11 +65,20 @@ export interface CursorHandlerContext {
   readonly signal: AbortSignal;
 }
 
+/**
+ * Handles one batch, in journal order. The checkpoint moves past the batch only once it
+ * returns; a throw restarts the loop under the restart policy (or counts toward `poison`).
+ */
 export type CursorHandler = (
   batch: JournalEntry[],
   context: CursorHandlerContext,
 ) => CursorAction | Promise<CursorAction>;
 
+/**
+ * `running` → `closing` (`close()`) → `stopped`; `running` → `stopped` (the handler
+ * returned `'stop'`); `running` or `closing` → `failed` (restart budget spent, or the
+ * journal failed; `join()` rejects).
+ */
 export type CursorWorkerState = 'running' | 'closing' | 'stopped' | 'failed';
 
 const nextStates: Record<CursorWorkerState, readonly CursorWorkerState[]> = {
@@ -79,6 +88,7 @@ const nextStates: Record<CursorWorkerState, readonly CursorWorkerState[]> = {
   failed: [],
 };
 
+/** What `CursorWorker.close()` resolves with. */
 export interface CursorWorkerCloseResult {
   /** Whether the batch in the handler (if any) finished and was committed in time. */
   drained: boolean;
@@ -87,7 +97,23 @@ export interface CursorWorkerCloseResult {
 /** The loop stopped waiting for a handler at a close deadline. */
 const abandoned = Symbol('abandoned');
 
+/**
+ * A supervised loop that hands a consumer's entries to a handler, batch by batch, and
+ * commits the checkpoint after each batch handled: at-least-once delivery, resumed from the
+ * checkpoint after a crash. A handler that throws restarts the loop under the restart
+ * policy; once it is spent the worker stops and `join()` rejects with
+ * {@link RestartBudgetExhaustedError}. It holds its consumer while it runs: a second worker
+ * on it fails with JournalLockedError.
+ *
+ * ```ts
+ * const worker = CursorWorker.start(journal, { consumer: 'mailer' }, async (batch, { signal }) => {
+ *   await sendAll(batch, { signal });
+ * });
+ * await worker.close({ deadlineMs: 5_000 });
+ * ```
+ */
 export class CursorWorker implements AsyncDisposable {
+  /** The consumer whose checkpoint it moves. */
   readonly consumer: string;
   readonly #journal: Journal;
   readonly #handler: CursorHandler;
@@ -131,6 +157,7 @@ export class CursorWorker implements AsyncDisposable {
     return new CursorWorker(journal, options, handler);
   }
 
+  /** Where the worker is in its lifecycle. */
   get state(): CursorWorkerState {
     return this.#state;
   }
@@ -160,6 +187,7 @@ export class CursorWorker implements AsyncDisposable {
     return this.#closing;
   }
 
+  /** `close()` with no deadline, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -19,6 +19,7 @@ import { knownOptions } from '../core/options.js';
 import { checkRegion } from './region.js';
 import { checkLimit, checkPosition } from './validate.js';
 
+/** Options of `new Cursor()`; a misspelled name is a ConfigError. */
 export interface CursorOptions {
   /** Which entries to read. @default everything */
   region?: Region;
@@ -26,7 +27,21 @@ export interface CursorOptions {
   position?: number;
 }
 
+/**
+ * Reads a journal by pull, from a position, through a region. It cannot miss an entry: it
+ * reads the journal itself, and its position moves only past entries it has returned. It
+ * keeps no checkpoint: commit `position` to the journal once what was read is handled (the
+ * CursorWorker does).
+ *
+ * ```ts
+ * const cursor = new Cursor(journal, { region: { keyPrefix: 'acct-' } });
+ * cursor.restore(await journal.committed('mailer'));
+ * for (const entry of await cursor.pollBatch(100)) handle(entry);
+ * await journal.commit('mailer', cursor.position);
+ * ```
+ */
 export class Cursor {
+  /** Which entries it reads; `undefined`: every entry. */
   readonly region: Region | undefined;
   #position: number;
 

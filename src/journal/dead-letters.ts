@@ -16,20 +16,25 @@ import type { Payload } from './codec.js';
 import type { Journal } from './journal.js';
 import { rejecting } from './validate.js';
 
+/** A letter as `DeadLetterStore.add()` takes it: a failed entry and why it failed. */
 export interface DeadLetterInput {
   /** Journal position the entry had. */
   readonly position: number;
   /** The entry's id (its idempotency key at the sink). */
   readonly entryId: string;
+  /** The entry's key. */
   readonly key: string;
+  /** The entry's payload (as stored, when it could not be decoded). */
   readonly payload: Payload;
   /** The entry's version (a replay keeps it). */
   readonly version: number;
   /** What the last attempt failed with. */
   readonly error: string;
+  /** Attempts at the sink write that refused it; 0 if it never reached the sink. */
   readonly attempts: number;
 }
 
+/** A kept letter, as a DeadLetterStore lists it. */
 export interface DeadLetter extends DeadLetterInput {
   /** Store id: increases in the order letters were added. */
   readonly id: number;
@@ -37,6 +42,11 @@ export interface DeadLetter extends DeadLetterInput {
   readonly failedAt: number;
 }
 
+/**
+ * The seam for keeping dead letters: MemoryDeadLetters is the reference, each journal
+ * backend brings its own (`Journal.deadLetters()`), and `deadLetterConformance` in
+ * `sluice/testing` checks them.
+ */
 export interface DeadLetterStore {
   /**
    * Keeps the letters; returns their ids. A letter for an entry id and position the store
@@ -51,6 +61,7 @@ export interface DeadLetterStore {
   get(ids: readonly number[]): Promise<DeadLetter[]>;
   /** Removes these ids; returns the letters removed. */
   remove(ids: readonly number[]): Promise<DeadLetter[]>;
+  /** How many letters the store holds. */
   count(): Promise<number>;
 }
 
@@ -67,7 +78,12 @@ export async function replayDeadLetters(
   store: DeadLetterStore,
   journal: Pick<Journal, 'append'>,
   ids: readonly number[],
-): Promise<{ replayed: number; positions: number[] }> {
+): Promise<{
+  /** Letters replayed: those of `ids` the store held. */
+  replayed: number;
+  /** Their positions in the journal, in id order. */
+  positions: number[];
+}> {
   const letters = await store.get(checkIds(ids));
   if (letters.length === 0) return { replayed: 0, positions: [] };
   const positions = await journal.append(
@@ -85,10 +101,17 @@ export async function replayDeadLetters(
 
 /** The pipeline's dead letters: look at them, put them back in the journal, or purge them. */
 export interface DeadLetters {
+  /** Letters with id > `after`, oldest first, at most `limit` (default 100). */
   list(options?: { after?: number; limit?: number }): Promise<DeadLetter[]>;
+  /** How many letters are kept. */
   count(): Promise<number>;
   /** Appends these letters to the journal again (the pipeline retries them) and removes them. */
-  replay(ids: readonly number[]): Promise<{ replayed: number; positions: number[] }>;
+  replay(ids: readonly number[]): Promise<{
+    /** Letters replayed: those of `ids` that were kept. */
+    replayed: number;
+    /** Their positions in the journal, in id order. */
+    positions: number[];
+  }>;
   /** Removes these letters for good; returns how many were removed. */
   purge(ids: readonly number[]): Promise<number>;
 }

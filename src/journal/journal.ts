@@ -49,10 +49,15 @@ export interface JournalRecord {
 
 /** What `read` returns. */
 export interface JournalEntry {
+  /** The entry's place in the journal: 1, 2, 3... without gaps. */
   readonly position: number;
+  /** The record's key. */
   readonly key: string;
+  /** The record's type, if it had one. */
   readonly type: string | undefined;
+  /** The record's idempotency key, if it had one. */
   readonly id: string | undefined;
+  /** The decoded payload; `null` when `undecodable` is set. */
   readonly payload: Payload;
   /** Wall-clock time of the append, in ms since the epoch. */
   readonly appendedAt: number;
@@ -66,11 +71,17 @@ export interface JournalEntry {
    * Present only when the stored payload could not be decoded (a damaged file): what is
    * stored, and why it could not be read. `payload` is then `null`.
    */
-  readonly undecodable?: { readonly stored: Encoded; readonly error: string };
+  readonly undecodable?: {
+    /** The payload as stored (JSON text or bytes). */
+    readonly stored: Encoded;
+    /** Why the codec could not decode it. */
+    readonly error: string;
+  };
 }
 
 /** A consumer held by one pipeline; see `Journal.acquire`. */
 export interface ConsumerHold {
+  /** The consumer held. */
   readonly consumer: string;
   /** Ends the hold (idempotent); the next `acquire` succeeds at once. */
   release(): Promise<void>;
@@ -81,11 +92,15 @@ export interface ConsumerHold {
  * is in `keys` or starts with `keyPrefix`); `types` narrows further. Empty region: all.
  */
 export interface Region {
+  /** Entries whose key is one of these. */
   readonly keys?: readonly string[];
+  /** Entries whose key starts with this. */
   readonly keyPrefix?: string;
+  /** Only entries of these types (an entry without a type never matches). */
   readonly types?: readonly string[];
 }
 
+/** Options of `Journal.append()`. */
 export interface AppendOptions {
   /**
    * Refuse, with EntryTooLargeError and before anything is written, a record whose encoded
@@ -94,7 +109,9 @@ export interface AppendOptions {
   maxRecordBytes?: number;
 }
 
+/** Options of `Journal.read()`. */
 export interface ReadOptions {
+  /** Only entries in this region; the positions of others are skipped. @default every entry */
   region?: Region;
   /** Most entries to return. @default 1000 */
   limit?: number;
@@ -105,11 +122,13 @@ export interface ReadOptions {
   maxBytes?: number;
 }
 
+/** Options of `Journal.truncate()`. */
 export interface TruncateOptions {
   /** Remove entries even if a consumer has not committed past them. @default false */
   force?: boolean;
 }
 
+/** What `Journal.truncate()` did. */
 export interface TruncateResult {
   /** Entries removed. */
   removed: number;
@@ -117,13 +136,17 @@ export interface TruncateResult {
   firstRetained: number;
 }
 
+/** One consumer's checkpoint, in `JournalStats.consumers`. */
 export interface ConsumerStats {
+  /** The consumer's name. */
   readonly consumer: string;
+  /** Its checkpoint: the last position it committed. */
   readonly position: number;
   /** Entries appended after the consumer's checkpoint. */
   readonly lag: number;
 }
 
+/** What `Journal.stats()` reports. */
 export interface JournalStats {
   /** Position of the newest entry; 0 when nothing was ever appended. */
   readonly head: number;
@@ -133,20 +156,50 @@ export interface JournalStats {
   readonly entries: number;
   /** Storage used, in bytes (file pages for SQLite, encoded payloads in memory). */
   readonly bytes: number;
+  /** Every consumer that has committed, with its checkpoint. */
   readonly consumers: readonly ConsumerStats[];
 }
 
+/**
+ * The seam for durable storage: an append-only log of entries with consumer checkpoints.
+ * Every backend (MemoryJournal, SqliteJournal) keeps the same promises, and
+ * `journalConformance` in `sluice/testing` checks them:
+ *
+ * - `append` resolves only once its records are durable; positions are 1, 2, 3... without
+ *   gaps; a record whose `id` is already in the journal is not written again.
+ * - `read(after)` returns the entries past `after`, in order, at a cost that depends on what
+ *   it returns, not on the journal's length.
+ * - Checkpoints are stored with the log, so a restarted process resumes where it left off;
+ *   `truncate` never removes what a consumer has not committed past, unless forced.
+ * - Every entry has a `version` that grows with its position, also across journals created
+ *   later; an entry without an id is known to a sink as `<journal id>:<version>`.
+ *
+ * Bad arguments reject with InputError, a closed journal with ClosedError.
+ */
 export interface Journal {
   /** Random, chosen when the journal was created; part of the sink id of id-less entries. */
   readonly id: string;
+  /**
+   * Appends the records in one transaction; resolves with their positions, in order, once
+   * they are durable. A record whose `id` is already in the journal gets the position it
+   * was first written at. Rejects with EncodeError or EntryTooLargeError before anything
+   * is written, or JournalWriteError when the storage refuses the write.
+   */
   append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]>;
+  /** The entries with position > `after` (0: from the start), in order, up to the limits. */
   read(after: number, options?: ReadOptions): Promise<JournalEntry[]>;
+  /** Stores `position` as the consumer's checkpoint; past the head is an InputError. */
   commit(consumer: string, position: number): Promise<void>;
   /** The consumer's checkpoint; 0 if it never committed. */
   committed(consumer: string): Promise<number>;
   /** Resolves once the head is past `after` (at once if it already is). */
   waitForAppend(after: number, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Removes the entries with position < `before`, but none a consumer has not committed
+   * past unless `force`. Their ids no longer deduplicate.
+   */
   truncate(before: number, options?: TruncateOptions): Promise<TruncateResult>;
+  /** Head, size and every consumer's checkpoint. */
   stats(): Promise<JournalStats>;
   /**
    * Takes the consumer for this caller alone, or rejects with `JournalLockedError` naming

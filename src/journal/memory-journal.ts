@@ -34,8 +34,9 @@ import {
   type EncodedRecord,
 } from './validate.js';
 
+/** Options of `new MemoryJournal()`. */
 export interface MemoryJournalOptions {
-  /** @default jsonCodec */
+  /** How payloads are stored. @default jsonCodec */
   codec?: Codec;
 }
 
@@ -44,6 +45,10 @@ interface Stored extends EncodedRecord {
   readonly version: number;
 }
 
+/**
+ * The journal's reference semantics, in memory: every promise of {@link Journal} except
+ * surviving the process. For tests, and the model the durable backends are checked against.
+ */
 export class MemoryJournal implements Journal {
   readonly id = randomBytes(8).toString('hex');
   readonly #codec: Codec;

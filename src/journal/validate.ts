@@ -10,12 +10,17 @@ import { checkRegion } from './region.js';
 
 /** A record checked and encoded, ready to store. */
 export interface EncodedRecord {
+  /** The record's key. */
   readonly key: string;
+  /** Its type, if it has one. */
   readonly type: string | undefined;
+  /** Its idempotency key, if it has one. */
   readonly id: string | undefined;
+  /** The payload as the codec encoded it. */
   readonly payload: Encoded;
   /** Undefined: the journal assigns one at append. */
   readonly version: number | undefined;
+  /** The sink id of the entry it re-delivers, if it is a re-delivery. */
   readonly origin: string | undefined;
 }
 
@@ -25,6 +30,11 @@ export function wellFormed(value: string): boolean {
 }
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/**
+ * Checks and encodes what `append` was given, so every backend refuses the same input the
+ * same way before it writes anything: InputError for a bad record or option, EncodeError
+ * from the codec, EntryTooLargeError past `maxRecordBytes`.
+ */
 export function encodeRecords(
   records: readonly JournalRecord[],
   codec: Codec,
@@ -87,6 +97,7 @@ export function payloadBytes(payload: Encoded): number {
   return typeof payload === 'string' ? payload.length : payload.byteLength;
 }
 
+/** A position argument: an integer >= 0, else InputError naming `name`. */
 export function checkPosition(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new InputError(`${name} must be an integer >= 0, got ${show(value)}`);
@@ -94,6 +105,7 @@ export function checkPosition(name: string, value: unknown): number {
   return value;
 }
 
+/** A consumer name: a non-empty string, else InputError. */
 export function checkConsumer(consumer: unknown): string {
   if (typeof consumer !== 'string' || consumer.length === 0) {
     throw new InputError(`consumer must be a non-empty string, got ${show(consumer)}`);
@@ -101,6 +113,7 @@ export function checkConsumer(consumer: unknown): string {
   return consumer;
 }
 
+/** A read limit: an integer >= 1, else InputError; `undefined` gives the default, 1000. */
 export function checkLimit(limit: unknown): number {
   if (limit === undefined) return 1000;
   if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1) {
@@ -113,7 +126,14 @@ export function checkLimit(limit: unknown): number {
 export function checkRead(
   after: unknown,
   options: ReadOptions,
-): { limit: number; region: Region | undefined; maxBytes: number } {
+): {
+  /** Most entries to return. */
+  limit: number;
+  /** The region, or `undefined` for every entry. */
+  region: Region | undefined;
+  /** Payload bytes to stop at; `Infinity` for no limit. */
+  maxBytes: number;
+} {
   checkPosition('after', after);
   if (typeof options !== 'object' || options === null) {
     throw new InputError(`read options must be an object when given, got ${show(options)}`);

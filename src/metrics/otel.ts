@@ -6,6 +6,8 @@
  * ```ts
  * const stop = traceWriteBehind(wb); // trace.getTracer('sluice') unless given a tracer
  * ```
+ *
+ * @module sluice/otel
  */
 import type * as OpenTelemetry from '@opentelemetry/api';
 import type { Tracer } from '@opentelemetry/api';

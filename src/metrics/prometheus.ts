@@ -9,6 +9,8 @@
  * const registry = prometheusRegistry(wb);
  * http.createServer(async (req, res) => res.end(await registry.metrics())).listen(9464);
  * ```
+ *
+ * @module sluice/prometheus
  */
 import type PromClient from 'prom-client';
 import { knownOptions, objectOption, requireOptional, serviceOption } from '../backend.js';
@@ -21,6 +23,7 @@ import type { WriteBehindMetrics } from '../core/write-behind.js';
 import { ConfigError } from '../errors.js';
 import type { Journal } from '../journal/journal.js';
 
+/** Options of {@link prometheusRegistry} and {@link journalCollectors}. */
 export interface PrometheusOptions {
   /** Register into this registry instead of a new one. */
   registry?: PromClient.Registry;
@@ -69,9 +72,18 @@ function resolve(options: unknown): { registry: PromClient.Registry; prefix: str
 
 /** Anything with a metrics snapshot: a WriteBehind. */
 export interface HasMetrics {
+  /** The snapshot to report; called once per scrape. */
   metrics(): WriteBehindMetrics;
 }
 
+/**
+ * A prom-client registry with a pipeline's metrics, read from `source.metrics()` once per
+ * scrape: counters (`writes_total`, `persisted_total`, `retries_total`, `dead_lettered_total`,
+ * `batches_total`...), gauges (`backlog`, `backlog_bytes`, `checkpoint_lag`,
+ * `sink_unavailable_seconds`) and quantile gauges (`batch_size`, `flush_latency_ms`,
+ * `end_to_end_latency_ms`), each name after `prefix`. Throws ConfigError for a bad option
+ * (a prefix or label name Prometheus does not allow).
+ */
 export function prometheusRegistry(
   source: HasMetrics,
   options: PrometheusOptions = {},

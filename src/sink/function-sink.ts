@@ -11,6 +11,7 @@
 import { functionOption, knownOptions } from '../core/options.js';
 import type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink.js';
 
+/** Options of {@link functionSink}; a misspelled name is a ConfigError. */
 export interface FunctionSinkOptions {
   /**
    * Whose fault a failure is (see `Sink.classify`). @default every failure is `'unknown'`:
@@ -34,6 +35,17 @@ function resolveFunctionSink(options: unknown): ResolvedFunctionSink {
   };
 }
 
+/**
+ * A sink from any function: `write` gets each batch and must keep the sink contract itself
+ * (all or nothing per call, idempotent by `entry.id`). Throws ConfigError for a `write` that
+ * is not a function or a bad option.
+ *
+ * ```ts
+ * const sink = functionSink(async (entries) => { await search.bulkIndex(entries) }, {
+ *   classify: (e) => (e instanceof TimeoutError ? 'unavailable' : 'unknown'),
+ * });
+ * ```
+ */
 export function functionSink<V = unknown>(
   write: (
     entries: readonly SinkEntry<V>[],

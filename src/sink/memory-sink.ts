@@ -9,8 +9,13 @@
 import { booleanOption, choiceOption, functionOption, knownOptions } from '../core/options.js';
 import type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink.js';
 
+/** Options of `new MemorySink()`; a misspelled name is a ConfigError. */
 export interface MemorySinkOptions<V> {
-  /** @default 'upsert' */
+  /**
+   * `insert`: one row per entry id (a repeated id is ignored); `upsert`: one row per key,
+   * the last write winning (with `versioned`, the highest version).
+   * @default 'upsert'
+   */
   mode?: 'insert' | 'upsert';
   /** Throws for an entry the "table" refuses; the whole batch is then refused. */
   check?: (entry: SinkEntry<V>) => void;
@@ -52,7 +57,13 @@ function resolveMemorySink<V>(options: unknown): ResolvedMemorySink<V> {
   };
 }
 
+/**
+ * The sink contract in memory: the reference semantics and the test double. Rows live in
+ * `rows`; `check` plays a table's constraints (it throws for an entry, and nothing of that
+ * batch is written), `beforeWrite` can fail writes to stage an outage.
+ */
 export class MemorySink<V = unknown> implements Sink<V> {
+  /** One row per entry id (`insert`) or per key (`upsert`). */
   readonly mode: 'insert' | 'upsert';
   /** Rows by entry id (insert) or by key (upsert), in first-written order. */
   readonly rows = new Map<string, SinkEntry<V>>();

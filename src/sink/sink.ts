@@ -39,6 +39,7 @@ export interface SinkEntry<V = unknown> {
   readonly id: string;
   /** The entry's routing key (an account, a cache key). */
   readonly key: string;
+  /** The value given to `write`, decoded from the journal. */
   readonly value: V;
   /**
    * Grows with the entry's journal position, and across journals with time (a journal
@@ -47,6 +48,7 @@ export interface SinkEntry<V = unknown> {
   readonly version: number;
 }
 
+/** What a sink is told about the write it is asked for. */
 export interface SinkContext {
   /** Aborted when the writer gives up on this write. */
   readonly signal?: AbortSignal;
@@ -54,6 +56,21 @@ export interface SinkContext {
   readonly attempt?: number;
 }
 
+/**
+ * The seam for where entries finally land: a table, a service, a function. Every sink
+ * keeps one contract (`sinkConformance` in `sluice/testing` checks it):
+ *
+ * - `writeBatch` writes all of its entries or none (one transaction), so a failed batch can
+ *   be split to find the entry that fails;
+ * - it is idempotent by entry id: a batch delivered again after a crash leaves one row per
+ *   entry;
+ * - `classify(error)` says whose fault a failure is: `'unavailable'` is retried as it is,
+ *   however long it takes; `'rejected'` splits the batch and dead-letters only the bad
+ *   entries; `'unknown'` splits too, but when every entry then fails alike, it is an outage;
+ * - a sink that stores `version` applies an entry to a row only if it is newer.
+ *
+ * MemorySink is the reference; functionSink adapts any function.
+ */
 export interface Sink<V = unknown> {
   /** All or nothing, idempotent by entry id. */
   writeBatch(

@@ -8,6 +8,10 @@ import { ConfigError } from '../errors.js';
 import { choiceOption, functionOption, knownOptions } from '../core/options.js';
 import type { SinkEntry, SinkWriteResult } from './sink.js';
 
+/**
+ * The options every table sink (`sqliteSink`, `postgresSink`) takes, besides its own
+ * connection. Names are validated as SQL identifiers and quoted; values are always bound.
+ */
 export interface TableSinkOptions<V> {
   /** Table written to. A plain SQL identifier: letters, digits, underscores. */
   table: string;
@@ -31,12 +35,19 @@ export interface TableSinkOptions<V> {
   toRow?: (entry: SinkEntry<V>) => Record<string, unknown>;
 }
 
+/** Table sink options checked by {@link resolveTable}, with what a statement needs of them. */
 export interface ResolvedTable<V> {
+  /** The table, a checked identifier. */
   readonly table: string;
+  /** The value columns, checked identifiers. */
   readonly columns: readonly string[];
+  /** Upsert on `conflict`, or insert ignoring known ids. */
   readonly mode: 'upsert' | 'insert';
+  /** Upsert: the unique-constraint columns; empty in insert mode. */
   readonly conflict: readonly string[];
+  /** Insert: the column storing the entry id; `undefined` in upsert mode. */
   readonly idColumn: string | undefined;
+  /** The column storing the entry's version, if any. */
   readonly versionColumn: string | undefined;
   /** Every column an INSERT names: `idColumn` (insert mode), `columns`, `versionColumn`. */
   readonly written: readonly string[];
@@ -59,6 +70,10 @@ export interface ResolvedTable<V> {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
+/**
+ * Returns `value` if it is a plain SQL identifier (letters, digits, underscores; 63 at
+ * most, not starting with a digit), else throws ConfigError naming `option`.
+ */
 export function identifier(option: string, value: unknown): string {
   if (typeof value !== 'string' || !IDENTIFIER.test(value)) {
     throw new ConfigError(

@@ -12,8 +12,17 @@ import {
 } from '../journal/dead-letters.js';
 import type { Journal } from '../journal/journal.js';
 
+/** How the dead-letter suite gets stores of the backend under test. */
 export interface DeadLetterHarness {
-  open(): Promise<{ store: DeadLetterStore; journal: Journal; close: () => Promise<void> }>;
+  /** A fresh, empty store, with the journal replays go to. */
+  open(): Promise<{
+    /** The store under test. */
+    store: DeadLetterStore;
+    /** Where `replayDeadLetters` appends. */
+    journal: Journal;
+    /** Releases both. */
+    close: () => Promise<void>;
+  }>;
 }
 
 const letter = (n: number, payload: DeadLetterInput['payload'] = { n }): DeadLetterInput => ({
@@ -26,6 +35,10 @@ const letter = (n: number, payload: DeadLetterInput['payload'] = { n }): DeadLet
   attempts: 2,
 });
 
+/**
+ * Registers the dead-letter store conformance tests (node:test `describe`/`test`) for the
+ * store that `harness` opens: adding, paging, deduplication, replay and removal.
+ */
 export function deadLetterConformance(name: string, harness: DeadLetterHarness): void {
   describe(`DeadLetterStore conformance: ${name}`, () => {
     test('.add() keeps letters with their error and attempts; .list() pages them oldest first', async () => {

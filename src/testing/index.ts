@@ -1,4 +1,8 @@
-/** `sluice/testing`: conformance suites every backend must pass. */
+/**
+ * `sluice/testing`: conformance suites every backend must pass.
+ *
+ * @module sluice/testing
+ */
 export { journalConformance, type JournalHarness } from './journal-conformance.js';
 export { sinkConformance, type SinkHarness, type BalanceRow } from './sink-conformance.js';
 export { deadLetterConformance, type DeadLetterHarness } from './dead-letter-conformance.js';

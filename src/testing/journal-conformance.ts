@@ -14,6 +14,7 @@ import { describe, test } from 'node:test';
 import { ClosedError, EncodeError, InputError, JournalLockedError } from '../errors.js';
 import type { Journal, JournalEntry, JournalRecord } from '../journal/journal.js';
 
+/** How the journal suite gets journals of the backend under test. */
 export interface JournalHarness {
   /** A fresh, empty journal of the backend under test. */
   open(): Promise<Journal>;
@@ -45,6 +46,17 @@ async function withJournal(
   }
 }
 
+/**
+ * Registers the journal conformance tests (node:test `describe`/`test`) for the backend
+ * that `harness` opens: every promise of {@link Journal}, checked.
+ *
+ * ```ts
+ * journalConformance('SqliteJournal', {
+ *   open: () => SqliteJournal.open(freshPath()),
+ *   reopen: async (j) => { await j.close(); return SqliteJournal.open(pathOf(j)); },
+ * });
+ * ```
+ */
 export function journalConformance(name: string, harness: JournalHarness): void {
   describe(`Journal conformance: ${name}`, () => {
     test('.append() assigns positions from 1, strictly increasing, without gaps', () =>

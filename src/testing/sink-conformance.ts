@@ -16,17 +16,31 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Sink, SinkEntry } from '../sink/sink.js';
 
+/** The value the suite writes, and the row shape a sink under test stores. */
 export interface BalanceRow {
+  /** The conflict key in upsert mode. */
   account: string;
+  /** `null` must be refused by the storage (NOT NULL), blaming the entry. */
   balance: number | null;
+  /** Free text; tells apart rows of one account. */
   note: string;
 }
 
+/** How the sink suite gets a sink of the backend under test. */
 export interface SinkHarness {
+  /**
+   * A fresh sink in `mode` over empty storage (see {@link sinkConformance} for its shape);
+   * with `versioned`, guarding on the `version` column.
+   */
   open(
     mode: 'upsert' | 'insert',
     options?: { versioned?: boolean },
-  ): Promise<{ sink: Sink<BalanceRow>; rows: () => Promise<BalanceRow[]> }>;
+  ): Promise<{
+    /** The sink under test. */
+    sink: Sink<BalanceRow>;
+    /** Reads back every stored row. */
+    rows: () => Promise<BalanceRow[]>;
+  }>;
 }
 
 let versions = 0;
@@ -48,6 +62,15 @@ const sorted = (rows: BalanceRow[]): BalanceRow[] =>
     .map((r) => ({ account: r.account, balance: r.balance, note: r.note }))
     .sort((a, b) => a.account.localeCompare(b.account) || a.note.localeCompare(b.note));
 
+/**
+ * Registers the sink conformance tests (node:test `describe`/`test`) for the sink that
+ * `harness` opens. The storage it writes must be shaped like:
+ *
+ * - upsert: `balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT,
+ *   version BIGINT)`, conflict on `account`;
+ * - insert: `ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL,
+ *   note TEXT, version BIGINT)`.
+ */
 export function sinkConformance(name: string, harness: SinkHarness): void {
   describe(`Sink conformance: ${name}`, () => {
     test('upsert: the last write per key wins, across batches', async () => {

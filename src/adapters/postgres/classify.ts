@@ -37,6 +37,13 @@ const NETWORK = new Set([
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
+/**
+ * Whose fault a PostgreSQL write failure is, by SQLSTATE class and socket error code:
+ * `'rejected'` for what the rows cause (bad data 22, constraints 23, server limits 54, a
+ * trigger's exception P0), `'unavailable'` for everything else the server or network
+ * reports (connection loss, timeouts, a table renamed away, a read-only replica, deadlocks
+ * ...), `'unknown'` for an error with neither code.
+ */
 export function classifyPostgresError(error: unknown): SinkFailure {
   if (typeof error !== 'object' || error === null) return 'unknown';
   const code = (error as { code?: unknown }).code;

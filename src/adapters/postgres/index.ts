@@ -1,3 +1,7 @@
-/** `sluice/postgres`: the PostgreSQL backends (needs the `pg` package). */
+/**
+ * `sluice/postgres`: the PostgreSQL backends (needs the `pg` package).
+ *
+ * @module sluice/postgres
+ */
 export { postgresSink, type PostgresSink, type PostgresSinkOptions } from './postgres-sink.js';
 export { classifyPostgresError } from './classify.js';

@@ -47,6 +47,7 @@ import {
 } from '../../backend.js';
 import { classifyPostgresError } from './classify.js';
 
+/** Options of {@link postgresSink}: the table options and the connection. */
 export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {
   /** A pool to write through (its owner closes it). Give this or `connectionString`. */
   pool?: pg.Pool;
@@ -61,11 +62,15 @@ export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {
   queryTimeoutMs?: number;
   /** Own pool: give up connecting after this long (transient). @default 10000 */
   connectTimeoutMs?: number;
-  /** @default 'public' */
+  /** The schema the table is in. @default 'public' */
   schema?: string;
 }
 
-export type PostgresSink<V> = Sink<V> & { readonly pool: pg.Pool };
+/** What {@link postgresSink} resolves with: a sink, and the pool it writes through. */
+export type PostgresSink<V> = Sink<V> & {
+  /** The pool written through; the sink's `close()` ends it only if the sink opened it. */
+  readonly pool: pg.Pool;
+};
 
 const ADAPTER_OPTIONS: readonly (keyof PostgresSinkOptions<unknown>)[] = [
   'pool',
@@ -117,6 +122,20 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
   return { table, schema, pool, owned: true };
 }
 
+/**
+ * A sink that writes each batch into a PostgreSQL table with one statement (`INSERT ...
+ * SELECT * FROM unnest(...)`): one round trip, all or nothing. `upsert` coalesces the
+ * batch by conflict key, `insert` ignores ids already written; `versionColumn` guards an
+ * upsert against older entries. The table's column types and unique index are read from
+ * the catalog at creation: a missing table, column or index rejects with ConfigError, a
+ * server that cannot be reached with SinkError. Failures are classified by
+ * {@link classifyPostgresError}.
+ *
+ * ```ts
+ * const sink = await postgresSink({ connectionString: 'postgres://127.0.0.1/app',
+ *   table: 'balances', columns: ['account', 'balance'], mode: 'upsert', conflict: ['account'] });
+ * ```
+ */
 export async function postgresSink<V = Record<string, unknown>>(
   options: PostgresSinkOptions<V>,
 ): Promise<PostgresSink<V>> {

@@ -1,4 +1,8 @@
-/** `sluice/sqlite`: the embedded SQLite backends. */
+/**
+ * `sluice/sqlite`: the embedded SQLite backends.
+ *
+ * @module sluice/sqlite
+ */
 export { SqliteJournal } from './sqlite-journal.js';
 export type { SqliteJournalOptions } from './sqlite-journal-options.js';
 export { APPLICATION_ID, SCHEMA_VERSION } from './schema.js';

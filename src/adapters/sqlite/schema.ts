@@ -86,6 +86,10 @@ const migrations: readonly string[] = [
   `,
 ];
 
+/**
+ * The journal schema this version writes (the file's `user_version`): an older file is
+ * migrated when opened, a newer one is refused with JournalFormatError.
+ */
 export const SCHEMA_VERSION = migrations.length;
 
 /**

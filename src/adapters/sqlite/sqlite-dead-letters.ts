@@ -27,6 +27,10 @@ interface Row {
   version: number | null;
 }
 
+/**
+ * Dead letters in the journal's own SQLite file (table `sluice_dead_letters`), so one file
+ * holds everything a restart needs. Get it from `journal.deadLetters()`.
+ */
 export class SqliteDeadLetters implements DeadLetterStore {
   readonly #db: SqliteDatabase;
   readonly #codec: Codec;

@@ -12,10 +12,11 @@ import {
   serviceOption,
 } from '../../backend.js';
 
+/** Options of `SqliteJournal.open()`; a bad value or an unknown name is a ConfigError. */
 export interface SqliteJournalOptions {
   /** `'full'`: survives power loss; `'normal'`: survives a process kill only. @default 'full' */
   synchronous?: 'full' | 'normal';
-  /** @default jsonCodec */
+  /** How payloads are stored. @default jsonCodec */
   codec?: Codec;
   /** Create the file (and its folder) if it does not exist. @default true */
   create?: boolean;
@@ -37,7 +38,7 @@ export interface SqliteJournalOptions {
    * suits a small volume, at some cost per append. @default 4000 (~16 MiB)
    */
   walCheckpointPages?: number;
-  /** @default systemClock */
+  /** Source of time for `pollIntervalMs`; a ManualClock drives it in tests. @default systemClock */
   clock?: Clock;
   /**
    * The SQLite driver: `'auto'` uses Node's built-in `node:sqlite` on Node.js 24 and later

@@ -72,7 +72,20 @@ import {
   type SqliteJournalOptions,
 } from './sqlite-journal-options.js';
 
+/**
+ * The embedded, durable journal: one SQLite file in WAL mode, through `node:sqlite` or
+ * `better-sqlite3` (the `driver` option).
+ * With `synchronous: 'full'` (the default) an append resolves only once fsynced, so it
+ * survives a process kill and a power loss. Appends made in one turn of the event loop
+ * share one transaction (group commit). Several processes may open one file.
+ *
+ * ```ts
+ * const journal = await SqliteJournal.open('./data/journal.db');
+ * const [position] = await journal.append([{ key: 'acct-1', payload: { balance: 10 } }]);
+ * ```
+ */
 export class SqliteJournal implements Journal {
+  /** The file it was opened at. */
   readonly path: string;
   /** Random, chosen when the file was created. */
   readonly id: string;
@@ -123,8 +136,9 @@ export class SqliteJournal implements Journal {
   }
 
   /**
-   * Opens (or creates) the journal at `path`. Refuses, with {@link JournalFormatError}, a
-   * file that is not a sluice journal or was written by a newer schema.
+   * Opens (or creates) the journal at `path`. Refuses, with
+   * {@link sluice!JournalFormatError | JournalFormatError}, a file that is not a sluice journal
+   * or was written by a newer schema.
    */
   static async open(path: string, options: SqliteJournalOptions = {}): Promise<SqliteJournal> {
     if (typeof path !== 'string' || path.length === 0) {

@@ -46,6 +46,7 @@ import {
   type ResolvedTable,
 } from '../../backend.js';
 
+/** Options of {@link sqliteSink}: the table options and the database to write to. */
 export interface SqliteSinkOptions<V> extends TableSinkOptions<V> {
   /**
    * A file path (opened in WAL mode), or a database you opened: a better-sqlite3 `Database`
@@ -120,9 +121,27 @@ function resolveSqliteSink<V>(options: SqliteSinkOptions<V>): ResolvedSqliteSink
   return { table, db, owned: true };
 }
 
+/**
+ * A sink that writes each batch into a table of a SQLite database, in one transaction. The
+ * table is yours: the sink checks when created that it exists with the columns and the
+ * unique index its mode relies on, and throws ConfigError naming what is missing (SinkError
+ * when the database cannot be opened, MissingDependencyError when no SQLite driver loads).
+ * Values are bound, never spliced into SQL (booleans as 1/0, dates as ISO text, bytes as
+ * blobs, other objects as JSON text); `versionColumn` guards an upsert against older
+ * entries.
+ *
+ * ```ts
+ * // CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)
+ * const sink = sqliteSink({ database: './app.db', table: 'balances',
+ *   columns: ['account', 'balance'], mode: 'upsert', conflict: ['account'] });
+ * ```
+ */
 export function sqliteSink<V = Record<string, unknown>>(
   options: SqliteSinkOptions<V>,
-): Sink<V> & { readonly database: SqliteDatabase } {
+): Sink<V> & {
+  /** The database written to; the sink's `close()` closes it only if the sink opened it. */
+  readonly database: SqliteDatabase;
+} {
   const { table, db, owned } = resolveSqliteSink(options);
   try {
     checkTable(db, table.table, table.written, table.unique);

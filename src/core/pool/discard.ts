@@ -22,6 +22,10 @@ export interface QueueOptions {
   discard?: 'oldest' | 'newest';
 }
 
+/**
+ * Told of every job dropped before it ran, with why; a handler that throws becomes a process
+ * warning and never breaks the pool.
+ */
 export type DiscardHandler<K extends PoolKey, M> = (
   job: { key: K; msg: M },
   reason: DiscardReason,

@@ -10,10 +10,14 @@
 import { ConfigError, InputError } from '../../errors.js';
 import { integerOption, numberOption } from '../options.js';
 
+/** A job's key: what routing hashes, as a string, to keep one key's jobs in order. */
 export type PoolKey = string | number;
 
+/** A job as `cast` and `call` take it. */
 export interface JobSpec<K extends PoolKey, M> {
+  /** Routing key; the keyed modes run one key's jobs one at a time, in order. */
   key: K;
+  /** What the handler receives. */
   msg: M;
   /** Discard the job if it has not started this long after submission. @default pool ttlMs */
   ttlMs?: number;
@@ -23,8 +27,11 @@ export interface JobSpec<K extends PoolKey, M> {
   retries?: number;
 }
 
+/** What a handler gets beside the message. */
 export interface JobContext {
+  /** The worker running the job (`WorkerStats.id`). */
   readonly workerId: number;
+  /** The job's key, as a string. */
   readonly key: string;
   /** 1, then 2... when re-dispatched after a crash. */
   readonly attempt: number;
@@ -32,6 +39,10 @@ export interface JobContext {
   readonly signal: AbortSignal;
 }
 
+/**
+ * Runs one job; its result (or rejection) settles the job's `call`. Throw FatalWorkerError
+ * to say the worker itself is unusable and must be replaced.
+ */
 export type PoolHandler<M, R> = (msg: M, ctx: JobContext) => R | Promise<R>;
 
 /**

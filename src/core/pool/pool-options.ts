@@ -23,10 +23,17 @@ import { resolveRouting, type ResolvedRouting, type RoutingMode } from './routin
 import type { DeadManSwitch } from './supervision.js';
 import type { ThreadOptions } from './thread-worker.js';
 
+/**
+ * Options of `new WorkerPool()`. Give `handler` or `threads`; everything else has a default.
+ * Each field is checked at construction: a bad value or a misspelled name is a ConfigError.
+ */
 export interface WorkerPoolOptions<K extends PoolKey, M, R> {
   /** Number of workers. @default 4 */
   workers?: number;
-  /** Which worker a job goes to (see `routing.ts` for which to choose). @default 'keyPersistent' */
+  /**
+   * Which worker a job goes to; {@link RoutingMode} says which to choose.
+   * @default 'keyPersistent'
+   */
   routing?: RoutingMode;
   /** In-process handler; give this or `threads`. */
   handler?: PoolHandler<M, R>;
@@ -46,7 +53,7 @@ export interface WorkerPoolOptions<K extends PoolKey, M, R> {
   restart?: RestartPolicy;
   /** Called with every discarded job. @default none */
   onDiscard?: DiscardHandler<K, M>;
-  /** @default systemClock */
+  /** Source of time and timers; a ManualClock drives them in tests. @default systemClock */
   clock?: Clock;
 }
 

@@ -5,10 +5,14 @@
  */
 import type { Clock } from '../clock.js';
 
+/**
+ * A WorkerPool's rate limit, a leaky bucket: `burst` jobs of credit, refilled at `limit` per
+ * `intervalMs`. A job over it is discarded (`rateLimited`) or waits, per `mode`.
+ */
 export interface RateLimit {
   /** Jobs admitted per `intervalMs` on average. Integer >= 1. */
   limit: number;
-  /** @default 1000 */
+  /** The period `limit` is counted over, in ms. @default 1000 */
   intervalMs?: number;
   /** Jobs admitted at once after a quiet period. @default limit */
   burst?: number;

@@ -22,14 +22,32 @@
 import { ConfigError } from '../../errors.js';
 import { knownOptions } from '../options.js';
 
+/**
+ * Where a WorkerPool sends each job. Which to choose:
+ *
+ * - `'keyPersistent'` (the default): one key's jobs in order, one at a time, on the worker
+ *   its hash picks; cheapest, but a slow job delays the keys behind it on that worker.
+ * - `'stickyQueuer'`: per-key order too, but a key not in progress waits in one shared queue
+ *   for the next idle worker; for jobs of uneven length (remote calls).
+ * - `'queuer'`: one shared FIFO that idle workers pull from; no per-key order.
+ * - `'roundRobin'` / `'random'`: spread one-off jobs without a shared queue.
+ * - `{ customHash }`: your own `(key, workers) => index` (a non-integer means worker 0, a
+ *   negative one wraps around).
+ *
+ * Only the two keyed modes promise per-key order and exclusivity (also across `resize`).
+ */
 export type RoutingMode =
   | 'keyPersistent'
   | 'stickyQueuer'
   | 'queuer'
   | 'roundRobin'
   | 'random'
-  | { customHash: (key: string, workers: number) => number };
+  | {
+      /** Picks the worker index for a key, given the worker count. */
+      customHash: (key: string, workers: number) => number;
+    };
 
+/** The name of a routing mode; `'customHash'` when given a function. */
 export type RoutingKind =
   'keyPersistent' | 'stickyQueuer' | 'queuer' | 'roundRobin' | 'random' | 'customHash';
 

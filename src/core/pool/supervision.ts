@@ -22,10 +22,15 @@ import type { PoolJob } from './job.js';
 import type { PoolEvents } from './pool-events.js';
 import type { PoolWorker } from './worker.js';
 
+/**
+ * Pings every worker and reports one that does not answer (`worker:stuck`); with `kill`,
+ * replaces it. A thread answers from its own event loop, so a handler stuck in a busy loop
+ * is caught; a thread still loading its module is not pinged.
+ */
 export interface DeadManSwitch {
-  /** How often each worker is pinged. */
+  /** How often each worker is pinged, in ms. */
   intervalMs: number;
-  /** A worker silent this long is stuck. */
+  /** A worker silent this long is stuck, in ms. */
   timeoutMs: number;
   /** Replace a stuck worker. @default false (report only) */
   kill?: boolean;

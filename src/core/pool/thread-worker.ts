@@ -25,6 +25,10 @@ export type FromThread =
   | { type: 'pong'; id: number }
   | { type: 'ready' };
 
+/**
+ * How a WorkerPool runs each worker in a `worker_threads` thread: the thread loads `module`
+ * and runs its handler there. Unlike an in-process handler, a stuck thread can be stopped.
+ */
 export interface ThreadOptions {
   /** Module (path or URL) exporting the handler as `handler` or default. */
   module: string | URL;

@@ -64,6 +64,7 @@ export type { WorkerPoolOptions } from './pool-options.js';
 export type { DeadManSwitch } from './supervision.js';
 export type { WorkerState, WorkerStats } from './worker.js';
 
+/** A pool's lifecycle: `open → closing → closed`, or `failed` once the restart budget is spent. */
 export type PoolState = 'open' | 'closing' | 'closed' | 'failed';
 
 const transitions: Record<PoolState, readonly PoolState[]> = {
@@ -73,22 +74,34 @@ const transitions: Record<PoolState, readonly PoolState[]> = {
   failed: [],
 };
 
+/**
+ * What `WorkerPool.stats()` reports. Every accepted job is, at any moment, exactly one of
+ * queued, in flight, completed, failed or discarded.
+ */
 export interface PoolStats {
+  /** One entry per live worker, retiring ones included. */
   workers: WorkerStats[];
   /** Jobs waiting (all queues, and rate-limit delays). */
   queued: number;
+  /** Jobs running now; never more than the worker count. */
   inFlight: number;
   /** Idle workers. */
   available: number;
+  /** Jobs accepted by `cast`/`call` since the pool was made. */
   accepted: number;
+  /** Jobs whose handler returned. */
   completed: number;
+  /** Jobs that ended in an error: the handler threw, or the job was crashed under or abandoned. */
   failed: number;
+  /** Jobs dropped before they ran, by reason. */
   discarded: Record<DiscardReason, number>;
+  /** The pool's lifecycle state. */
   state: PoolState;
   /** Why the pool failed, when it did. */
   failure: string | undefined;
 }
 
+/** What `WorkerPool.close()` resolves with. */
 export interface PoolCloseResult {
   /** Whether everything accepted finished before the deadline. */
   drained: boolean;
@@ -100,10 +113,28 @@ export interface PoolCloseResult {
 
 type Worker<K extends PoolKey, M, R> = PoolWorker<Job<K, M, R>>;
 
+/**
+ * A fixed set of serial workers fed by key-aware routing, and supervised: a crashed or stuck
+ * worker is replaced within a restart budget. `cast` fires and forgets, `call` resolves with
+ * the handler's result; with a keyed routing mode one key's jobs run one at a time, in
+ * order. Every accepted job ends completed, failed or discarded (never silently lost);
+ * emits {@link PoolEvents}. Options: {@link WorkerPoolOptions}.
+ *
+ * ```ts
+ * const pool = new WorkerPool<string, Row, void>({
+ *   workers: 4,
+ *   routing: 'keyPersistent',
+ *   handler: (row) => db.write(row),
+ * });
+ * pool.cast({ key: row.account, msg: row });
+ * await pool.close({ deadlineMs: 5_000 });
+ * ```
+ */
 export class WorkerPool<K extends PoolKey, M, R>
   extends Emitter<PoolEvents>
   implements AsyncDisposable
 {
+  /** The routing mode in use (`customHash` when given a function). */
   readonly routing: RoutingKind;
   readonly #clock: Clock;
   readonly #levels: number;
@@ -216,10 +247,12 @@ export class WorkerPool<K extends PoolKey, M, R>
     return this.#closed;
   }
 
+  /** `close()` with no deadline, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
+  /** Counts, queue lengths and each worker's state, now. */
   stats(): PoolStats {
     const b = this.#books;
     return {

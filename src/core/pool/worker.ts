@@ -25,14 +25,21 @@ import { JobQueue, type QueueTally } from './job-queue.js';
 /** A worker's state as reported by `stats()`. */
 export type WorkerState = 'idle' | 'busy' | 'stuck' | 'retiring';
 
+/** One worker in `PoolStats.workers`. */
 export interface WorkerStats {
+  /** Stable for the worker's life, kept when it is replaced. */
   id: number;
+  /** What it is doing now. */
   state: WorkerState;
+  /** Jobs it ran whose handler returned. */
   processed: number;
+  /** Jobs that failed on it: the handler threw, or the worker crashed or got stuck under them. */
   failed: number;
+  /** Jobs waiting in its own queue (not the shared one). */
   queued: number;
   /** Latency of the last answered ping, ms; undefined before the first. */
   lastPingMs: number | undefined;
+  /** Times it was replaced after a crash or being stuck. */
   restarts: number;
 }
 

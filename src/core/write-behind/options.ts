@@ -22,19 +22,31 @@ import { resolveRetryPolicy, type RetryPolicy } from '../retry.js';
 /** The consumer name of a pipeline's checkpoint unless `consumer` says otherwise. */
 export const DEFAULT_CONSUMER = 'write-behind';
 
+/**
+ * Options of `WriteBehind.open()`. Only `journal` and `sink` are required; an unknown or
+ * misspelled option is a ConfigError naming the nearest known one.
+ */
 export interface WriteBehindOptions<V> {
   /**
    * A durable journal, or `'memory'`: a bounded in-memory queue, no durability (what is not
    * yet in the sink is lost if the process dies).
    */
   journal: Journal | 'memory';
+  /** Where entries land, in batches, idempotently by entry id. */
   sink: Sink<V>;
   /**
    * A batch is written at `maxSize` entries or `maxDelayMs` after its first, and cut into
    * sink writes of at most `maxBytes` of payload each (at least one entry each).
    * @default { maxSize: 500, maxDelayMs: 20, maxBytes: 4194304 }
    */
-  batch?: { maxSize?: number; maxDelayMs?: number; maxBytes?: number };
+  batch?: {
+    /** Entries per batch, at most. @default 500 */
+    maxSize?: number;
+    /** Longest wait from a batch's first entry to its write, in ms. @default 20 */
+    maxDelayMs?: number;
+    /** Payload bytes per sink write, at most (one entry at least). @default 4194304 */
+    maxBytes?: number;
+  };
   /** Lanes writing in parallel, one sink write each at a time; a key stays on one. @default 4 */
   workers?: number;
   /** Backoff for a sink outage (and a failing dead-letter store); retried until it passes. */
@@ -64,7 +76,7 @@ export interface WriteBehindOptions<V> {
   consumer?: string;
   /** Where failing entries go. @default the journal's own store (memory mode: in memory) */
   deadLetters?: DeadLetterStore;
-  /** @default systemClock */
+  /** Source of time and timers; a ManualClock drives them in tests. @default systemClock */
   clock?: Clock;
 }
 
