@@ -24,6 +24,7 @@
 import { createRequire } from 'node:module';
 import { ConfigError, MissingDependencyError } from '../../index.js';
 
+/** The two SQLite drivers sluice runs on. */
 export type SqliteDriverName = 'node:sqlite' | 'better-sqlite3';
 
 /** `auto` picks by the Node.js version (see above). */
@@ -31,21 +32,34 @@ export type SqliteDriverOption = SqliteDriverName | 'auto';
 
 /** A prepared statement: the part of its API both drivers share. */
 export interface SqliteStatement<P extends unknown[] = unknown[], R = unknown> {
-  run(...params: P): { changes: number; lastInsertRowid: number | bigint };
+  /** Runs a statement that returns no rows. */
+  run(...params: P): {
+    /** Rows inserted, updated or deleted. */
+    changes: number;
+    /** The rowid of the last row inserted. */
+    lastInsertRowid: number | bigint;
+  };
+  /** The first row, or undefined when there is none. */
   get(...params: P): R | undefined;
+  /** Every row. */
   all(...params: P): R[];
+  /** The rows, one step at a time; stopping early ends the statement. */
   iterate(...params: P): IterableIterator<R>;
 }
 
 /** An open SQLite database, whichever driver opened it. */
 export interface SqliteDatabase {
+  /** Which driver opened it. */
   readonly driver: SqliteDriverName;
   /** The file, as opened (`:memory:` for a database in memory). */
   readonly path: string;
+  /** False once closed. */
   readonly open: boolean;
+  /** Prepares one SQL statement (prepare once, run many times). */
   prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): SqliteStatement<P, R>;
   /** A statement whose rows are their first column's value. */
   pluck<P extends unknown[] = unknown[], R = unknown>(sql: string): SqliteStatement<P, R>;
+  /** Runs SQL text of one or more statements, returning nothing. */
   exec(sql: string): void;
   /** `PRAGMA <source>`: every row, or with `simple` the first row's first column. */
   pragma(source: string, options?: { simple?: boolean }): unknown;
@@ -54,6 +68,7 @@ export interface SqliteDatabase {
     fn: (...args: A) => R,
     mode?: 'deferred' | 'immediate',
   ): (...args: A) => R;
+  /** Closes the database; statements prepared on it stop working. */
   close(): void;
 }
 
@@ -68,8 +83,11 @@ export interface OpenSqliteOptions {
 
 /** A handle a caller may pass in: a better-sqlite3 `Database` or a `node:sqlite` `DatabaseSync`. */
 export interface SqliteHandle {
+  /** The driver's own prepare. */
   prepare(sql: string): unknown;
+  /** The driver's own exec. */
   exec(sql: string): unknown;
+  /** The driver's own close. */
   close(): unknown;
 }
 

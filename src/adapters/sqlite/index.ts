@@ -8,3 +8,10 @@ export type { SqliteJournalOptions } from './sqlite-journal-options.js';
 export { APPLICATION_ID, SCHEMA_VERSION } from './schema.js';
 export { sqliteSink, type SqliteSinkOptions } from './sqlite-sink.js';
 export { SqliteDeadLetters } from './sqlite-dead-letters.js';
+export type {
+  SqliteDatabase,
+  SqliteDriverName,
+  SqliteDriverOption,
+  SqliteHandle,
+  SqliteStatement,
+} from './driver.js';
