@@ -335,9 +335,9 @@ printTable(
   driverRows[0]!.variant,
   'vs first',
 );
-for (const m of driverMedians) {
+driverMedians.forEach((m, d) => {
   console.log(
-    `${m.variant.split(':')[0]}: ${m.cpuUs.toFixed(1)} µs CPU per append, ${m.readCpuUs.toFixed(1)} µs CPU per entry read`,
+    `${drivers[d]}: ${m.cpuUs.toFixed(1)} µs CPU per append, ${m.readCpuUs.toFixed(1)} µs CPU per entry read`,
   );
-}
+});
 save('journal', driverRows, { ...setup, part: 'drivers', node: process.versions.node });
