@@ -140,6 +140,7 @@ export {
   type WriteBehindMetrics,
   type WriteBehindEvents,
   type WriteBehindCloseResult,
+  type WriteEntry,
   type WriteOptions,
   type DeadLetters,
   type LaneStats,

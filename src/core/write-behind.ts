@@ -33,7 +33,7 @@ import {
   show,
 } from '../errors.js';
 import { deadLetterView } from '../journal/dead-letters.js';
-import type { Journal, JournalEntry, JournalStats } from '../journal/journal.js';
+import type { Journal, JournalEntry, JournalRecord, JournalStats } from '../journal/journal.js';
 import type { Encodable, Payload } from '../journal/codec.js';
 import { resolveCloseOptions } from './close-options.js';
 import { rejecting } from '../journal/validate.js';
@@ -60,6 +60,7 @@ import type {
   WriteBehindCloseResult,
   WriteBehindEvents,
   WriteBehindMetrics,
+  WriteEntry,
   WriteOptions,
 } from './write-behind/types.js';
 
@@ -196,25 +197,62 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
   /** Resolves once the entry is durable in the journal (in memory mode: accepted). */
   async write(key: string, value: V, options: WriteOptions = {}): Promise<number> {
     this.#assertOpen(true);
-    if (typeof key !== 'string' || key.length === 0) {
-      throw new InputError(`key must be a non-empty string, got ${show(key)}`);
-    }
+    checkKey(key, 'key');
     const id = resolveWriteOptions(options);
-    await this.#admission.enter(this.#full, () => this.#assertOpen(true));
-    const known = this.#head; // a new entry lands past it; a deduplicated id does not
-    try {
-      const [position] = await this.#source.append(
-        // open() bound V by Encodable; the codec checks the value itself (EncodeError).
-        [{ key, payload: value as Payload, ...(id === undefined ? {} : { id }) }],
-        this.#appendOptions,
+    // open() bound V by Encodable; the codec checks the value itself (EncodeError).
+    const record = { key, payload: value as Payload, ...(id === undefined ? {} : { id }) };
+    const [position] = await this.#append([record]);
+    return position as number;
+  }
+
+  /**
+   * Writes many entries with one room check and one append: resolves, with their positions
+   * in order, once all of them are durable (one journal transaction), or rejects with
+   * nothing of them written. A call larger than `maxBacklog` is refused (InputError).
+   */
+  async writeMany(entries: readonly WriteEntry<V>[]): Promise<number[]> {
+    this.#assertOpen(true);
+    if (!Array.isArray(entries)) {
+      throw new InputError(`writeMany() takes an array of entries, got ${show(entries)}`);
+    }
+    if (entries.length > this.#o.maxBacklog) {
+      throw new InputError(
+        `writeMany() of ${entries.length} entries exceeds maxBacklog (${this.#o.maxBacklog}): split it`,
       );
-      const p = position as number;
-      if (p > this.#acknowledged) this.#acknowledged = p;
-      if (p > known) this.#stats.appended(p, this.#o.clock.now(), p <= this.#watermark.mark);
-      if (p > this.#head) this.#head = p;
-      return p;
+    }
+    const records = entries.map((e: WriteEntry<V>, i) => {
+      if (typeof e !== 'object' || e === null) {
+        throw new InputError(`entries[${i}] must be { key, value, id? }, got ${show(e)}`);
+      }
+      checkKey(e.key, `entries[${i}].key`);
+      for (const name of Object.keys(e)) {
+        if (name !== 'key' && name !== 'value' && name !== 'id') {
+          throw new InputError(`entries[${i}] has \`${name}\`; an entry takes key, value and id`);
+        }
+      }
+      const { key, value, id } = e;
+      return { key, payload: value as Payload, ...(id === undefined ? {} : { id }) };
+    });
+    if (records.length === 0) return [];
+    return this.#append(records);
+  }
+
+  /** Takes room for `records`, appends them in one call, and counts what is new. */
+  async #append(records: JournalRecord[]): Promise<number[]> {
+    const n = records.length;
+    await this.#admission.enter(this.#full, () => this.#assertOpen(true), n);
+    const known = this.#head; // new entries land past it; a deduplicated id does not
+    try {
+      const positions = await this.#source.append(records, this.#appendOptions);
+      const now = this.#o.clock.now();
+      for (const p of positions) {
+        if (p > this.#acknowledged) this.#acknowledged = p;
+        if (p > known) this.#stats.appended(p, now, p <= this.#watermark.mark);
+        if (p > this.#head) this.#head = p;
+      }
+      return positions;
     } finally {
-      this.#admission.leave();
+      this.#admission.leave(n);
     }
   }
 
@@ -412,5 +450,12 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
           });
     }
     return { drained, remaining };
+  }
+}
+
+/** Refuses a key that is not a non-empty string; `what` names it in the message. */
+function checkKey(key: unknown, what: string): void {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new InputError(`${what} must be a non-empty string, got ${show(key)}`);
   }
 }

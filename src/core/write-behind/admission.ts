@@ -12,7 +12,7 @@ import { QueueFullError } from '../../errors.js';
 export type Fullness = 'entries' | 'bytes' | undefined;
 
 export class Admission {
-  /** Appends let in and not yet settled (each adds at most one entry). */
+  /** Entries of the appends let in and not yet settled. */
   #appending = 0;
   #roomWaiters: (() => void)[] = [];
   #settledWaiters: (() => void)[] = [];
@@ -27,11 +27,16 @@ export class Admission {
   }
 
   /**
-   * Waits for room, then takes it. `full(appending)` says which bound is reached;
-   * `check()` throws when the pipeline no longer accepts (closed, failed) after a wait.
+   * Waits for room for `entries`, then takes it. `full(appending)` says which bound is
+   * reached with that many entries in flight; `check()` throws when the pipeline no longer
+   * accepts (closed, failed) after a wait.
    */
-  async enter(full: (appending: number) => Fullness, check: () => void): Promise<void> {
-    for (let reached = full(this.#appending); reached !== undefined;) {
+  async enter(
+    full: (appending: number) => Fullness,
+    check: () => void,
+    entries = 1,
+  ): Promise<void> {
+    for (let reached = full(this.#appending + entries - 1); reached !== undefined;) {
       if (this.overflow === 'reject') {
         throw reached === 'entries'
           ? new QueueFullError('write-behind backlog', this.limits.maxBacklog)
@@ -39,14 +44,14 @@ export class Admission {
       }
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
       check();
-      reached = full(this.#appending);
+      reached = full(this.#appending + entries - 1);
     }
-    this.#appending++;
+    this.#appending += entries;
   }
 
-  /** An append let in by `enter` settled. */
-  leave(): void {
-    this.#appending--;
+  /** An append of `entries` let in by `enter` settled. */
+  leave(entries = 1): void {
+    this.#appending -= entries;
     if (this.#appending === 0) for (const settled of this.#settledWaiters.splice(0)) settled();
   }
 

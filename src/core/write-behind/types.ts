@@ -8,6 +8,16 @@ export interface WriteOptions {
   id?: string;
 }
 
+/** One entry of `writeMany`: what `write(key, value, { id })` takes. */
+export interface WriteEntry<V> {
+  /** Routes the entry: one key's entries reach the sink in order. */
+  key: string;
+  /** The value the sink gets. */
+  value: V;
+  /** Idempotency key, as `WriteOptions.id`. */
+  id?: string;
+}
+
 export type { DeadLetters } from '../../journal/dead-letters.js';
 
 /** What a lane is doing: nothing, writing a batch, or waiting out a sink outage. */
