@@ -82,7 +82,7 @@ export function takeConsumer(
       lock.exec('BEGIN EXCLUSIVE');
     } catch (cause) {
       lock?.close();
-      if (sqliteError(cause) === 'SQLITE_BUSY') {
+      if (sqliteError(cause)?.startsWith('SQLITE_BUSY') === true) {
         throw new JournalLockedError(path, consumer, recordedHolder(statements, consumer));
       }
       throw new JournalWriteError(`cannot lock ${file}: ${(cause as Error).message}`, { cause });

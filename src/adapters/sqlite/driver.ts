@@ -22,6 +22,7 @@
  * - `pluck(sql)` is a statement that returns each row's first column.
  */
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { ConfigError, MissingDependencyError } from '../../index.js';
 
 /** The two SQLite drivers sluice runs on. */
@@ -111,16 +112,53 @@ export function driverOption(value: unknown): SqliteDriverOption {
 export function openSqlite(path: string, options: OpenSqliteOptions = {}): SqliteDatabase {
   const driver = chooseDriver(options.driver);
   const timeout = options.timeoutMs ?? 5000;
-  if (driver === 'better-sqlite3') {
-    const Database = loadBetterSqlite3();
-    return new BetterSqlite3Database(
-      new Database(path, { fileMustExist: options.fileMustExist ?? false, timeout }),
-      path,
+  const release = holdFile(path, driver);
+  try {
+    if (driver === 'better-sqlite3') {
+      const Database = loadBetterSqlite3();
+      return new BetterSqlite3Database(
+        new Database(path, { fileMustExist: options.fileMustExist ?? false, timeout }),
+        path,
+        release,
+      );
+    }
+    const { DatabaseSync } = loadNodeSqlite();
+    // node:sqlite has no "must exist" flag: the caller checks (openDatabase does).
+    return new NodeSqliteDatabase(new DatabaseSync(path, { timeout }), path, release);
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+/** Files this process has open through sluice, with the driver and how many connections. */
+const openFiles = new Map<string, { driver: SqliteDriverName; connections: number }>();
+
+/**
+ * Notes that `path` is open with `driver`, or refuses: each driver carries its own copy of
+ * SQLite, and two copies in one process on one file break each other's locks (closing a
+ * connection in one drops the POSIX locks the other holds), which can corrupt the file.
+ */
+function holdFile(path: string, driver: SqliteDriverName): () => void {
+  if (path === ':memory:' || path === '') return () => {};
+  const file = resolve(path);
+  const held = openFiles.get(file);
+  if (held !== undefined && held.driver !== driver) {
+    throw new ConfigError(
+      'driver',
+      `the driver ${file} is already open with in this process (${held.driver})`,
+      driver,
     );
   }
-  const { DatabaseSync } = loadNodeSqlite();
-  // node:sqlite has no "must exist" flag: the caller checks (openDatabase does).
-  return new NodeSqliteDatabase(new DatabaseSync(path, { timeout }), path);
+  if (held === undefined) openFiles.set(file, { driver, connections: 1 });
+  else held.connections++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const h = openFiles.get(file);
+    if (h !== undefined && --h.connections === 0) openFiles.delete(file);
+  };
 }
 
 /** Wraps a database the caller opened (either driver's, or one opened here). */
@@ -184,7 +222,8 @@ const EXTENDED_CODES: Record<number, string> = {
   266: 'IOERR_READ',
   778: 'IOERR_WRITE',
   1034: 'IOERR_FSYNC',
-  3338: 'IOERR_SHORT_READ',
+  522: 'IOERR_SHORT_READ',
+  3338: 'IOERR_ACCESS',
   267: 'CORRUPT_VTAB',
   779: 'CORRUPT_INDEX',
 };
@@ -207,10 +246,15 @@ export function sqliteError(error: unknown): string | undefined {
 
 // --- better-sqlite3 --------------------------------------------------------------------
 
+interface BetterSqlite3Statement extends SqliteStatement {
+  pluck(on?: boolean): BetterSqlite3Statement;
+  safeIntegers(on?: boolean): BetterSqlite3Statement;
+}
+
 interface BetterSqlite3Handle extends SqliteHandle {
   readonly open: boolean;
   readonly name: string;
-  prepare(sql: string): SqliteStatement & { pluck(on?: boolean): SqliteStatement };
+  prepare(sql: string): BetterSqlite3Statement;
   pragma(source: string, options?: { simple?: boolean }): unknown;
   transaction<F extends (...args: never[]) => unknown>(fn: F): F & { immediate: F; deferred: F };
   close(): void;
@@ -261,10 +305,12 @@ class BetterSqlite3Database implements SqliteDatabase {
   readonly driver = 'better-sqlite3';
   readonly path: string;
   readonly #db: BetterSqlite3Handle;
+  readonly #released: () => void;
 
-  constructor(db: BetterSqlite3Handle, path: string) {
+  constructor(db: BetterSqlite3Handle, path: string, released: () => void = () => {}) {
     this.#db = db;
     this.path = path;
+    this.#released = released;
   }
 
   get open(): boolean {
@@ -272,11 +318,12 @@ class BetterSqlite3Database implements SqliteDatabase {
   }
 
   prepare<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
-    return this.#db.prepare(sql) as unknown as SqliteStatement<P, R>;
+    // Numbers even on a handle opened with defaultSafeIntegers(true).
+    return this.#db.prepare(sql).safeIntegers(false) as unknown as SqliteStatement<P, R>;
   }
 
   pluck<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
-    return this.#db.prepare(sql).pluck() as unknown as SqliteStatement<P, R>;
+    return this.#db.prepare(sql).safeIntegers(false).pluck() as unknown as SqliteStatement<P, R>;
   }
 
   exec(sql: string): void {
@@ -297,6 +344,7 @@ class BetterSqlite3Database implements SqliteDatabase {
 
   close(): void {
     this.#db.close();
+    this.#released();
   }
 }
 
@@ -304,6 +352,7 @@ class BetterSqlite3Database implements SqliteDatabase {
 
 interface NodeSqliteStatement extends SqliteStatement {
   setReturnArrays?(on: boolean): void;
+  setReadBigInts?(on: boolean): void;
 }
 
 interface NodeSqliteHandle extends SqliteHandle {
@@ -318,24 +367,62 @@ interface NodeSqliteModule {
   DatabaseSync: new (path: string, options: { timeout: number }) => NodeSqliteHandle;
 }
 
+/**
+ * node:sqlite, where it has what sluice needs: `isTransaction` and the busy `timeout` came in
+ * Node 22.16 (and 23.10); before that, a rollback could not tell whether it was needed.
+ */
 function loadNodeSqlite(): NodeSqliteModule {
   const loaded = process.getBuiltinModule?.('node:sqlite') as NodeSqliteModule | undefined;
-  if (loaded !== undefined) return loaded;
+  if (loaded !== undefined && 'isTransaction' in loaded.DatabaseSync.prototype) return loaded;
   throw new MissingDependencyError(
     'better-sqlite3',
-    `node:sqlite is not available on Node.js ${process.versions.node} (it is from 22.13): npm install better-sqlite3, or run Node.js 24 or later`,
+    `node:sqlite ${loaded === undefined ? 'is not available' : 'is too old'} on Node.js ${process.versions.node} (sluice uses it from 22.16): npm install better-sqlite3, or run Node.js 24 or later`,
   );
 }
+
+/** Runs `f`; a SQLite error it throws leaves with SQLite's name as its `code`. */
+function named<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (error) {
+    sqliteError(error);
+    throw error;
+  }
+}
+
+/**
+ * A node:sqlite statement as the shared interface has it: integers as numbers and rows as
+ * objects even on a handle opened with `readBigInts` or `returnArrays`, errors named.
+ */
+function statement<P extends unknown[], R>(
+  s: NodeSqliteStatement,
+  row: (value: unknown) => R,
+): SqliteStatement<P, R> {
+  s.setReadBigInts?.(false);
+  s.setReturnArrays?.(false);
+  return {
+    run: (...params: P) => named(() => s.run(...params)),
+    get: (...params: P) => named(() => row(s.get(...params))),
+    all: (...params: P) => named(() => s.all(...params).map(row)),
+    iterate: (...params: P) => named(() => mapIterator(s.iterate(...params), row)),
+  };
+}
+
+const asIs = <R>(value: unknown): R => value as R;
+const firstColumn = <R>(value: unknown): R =>
+  (value === undefined ? undefined : Object.values(value as object)[0]) as R;
 
 class NodeSqliteDatabase implements SqliteDatabase {
   readonly driver = 'node:sqlite';
   readonly path: string;
   readonly #db: NodeSqliteHandle;
+  readonly #released: () => void;
   #savepoints = 0;
 
-  constructor(db: NodeSqliteHandle, path: string) {
+  constructor(db: NodeSqliteHandle, path: string, released: () => void = () => {}) {
     this.#db = db;
     this.path = path;
+    this.#released = released;
   }
 
   get open(): boolean {
@@ -343,30 +430,27 @@ class NodeSqliteDatabase implements SqliteDatabase {
   }
 
   prepare<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
-    // Its run/get/all/iterate are better-sqlite3's, rows aside: objects without a prototype.
-    return this.#db.prepare(sql) as unknown as SqliteStatement<P, R>;
+    return statement<P, R>(
+      named(() => this.#db.prepare(sql)),
+      asIs,
+    );
   }
 
   pluck<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
-    const s = this.#db.prepare(sql);
-    const first = (row: unknown): R =>
-      (row === undefined ? undefined : Object.values(row as object)[0]) as R;
-    return {
-      run: s.run.bind(s),
-      get: (...params: P) => first(s.get(...params)),
-      all: (...params: P) => s.all(...params).map(first),
-      iterate: (...params: P) => mapIterator(s.iterate(...params), first),
-    };
+    return statement<P, R>(
+      named(() => this.#db.prepare(sql)),
+      firstColumn,
+    );
   }
 
   exec(sql: string): void {
-    this.#db.exec(sql);
+    named(() => this.#db.exec(sql));
   }
 
   pragma(source: string, options?: { simple?: boolean }): unknown {
-    const rows = this.#db.prepare(`PRAGMA ${source}`).all();
-    if (options?.simple !== true) return rows.map((r) => ({ ...(r as object) }));
-    return rows[0] === undefined ? undefined : Object.values(rows[0] as object)[0];
+    const rows = this.prepare<[], object>(`PRAGMA ${source}`).all();
+    if (options?.simple !== true) return rows.map((r) => ({ ...r }));
+    return firstColumn(rows[0]);
   }
 
   transaction<A extends unknown[], R>(
@@ -377,14 +461,14 @@ class NodeSqliteDatabase implements SqliteDatabase {
     const begin = mode === 'immediate' ? 'BEGIN IMMEDIATE' : 'BEGIN';
     return (...args: A): R => {
       if (db.isTransaction) return this.#savepoint(fn, args);
-      db.exec(begin);
+      this.exec(begin);
       try {
-        const result = fn(...args);
-        db.exec('COMMIT');
+        const result = synchronous(fn(...args));
+        this.exec('COMMIT');
         return result;
       } catch (error) {
         // A failed COMMIT (SQLITE_BUSY, a full disk) may leave the transaction open.
-        if (db.isTransaction) db.exec('ROLLBACK');
+        if (db.isTransaction) this.exec('ROLLBACK');
         throw error;
       }
     };
@@ -392,14 +476,14 @@ class NodeSqliteDatabase implements SqliteDatabase {
 
   #savepoint<A extends unknown[], R>(fn: (...args: A) => R, args: A): R {
     const name = `sluice_${++this.#savepoints}`;
-    this.#db.exec(`SAVEPOINT ${name}`);
+    this.exec(`SAVEPOINT ${name}`);
     try {
-      const result = fn(...args);
-      this.#db.exec(`RELEASE ${name}`);
+      const result = synchronous(fn(...args));
+      this.exec(`RELEASE ${name}`);
       return result;
     } catch (error) {
-      this.#db.exec(`ROLLBACK TO ${name}`);
-      this.#db.exec(`RELEASE ${name}`);
+      this.exec(`ROLLBACK TO ${name}`);
+      this.exec(`RELEASE ${name}`);
       throw error;
     } finally {
       this.#savepoints--;
@@ -407,10 +491,24 @@ class NodeSqliteDatabase implements SqliteDatabase {
   }
 
   close(): void {
-    this.#db.close();
+    named(() => this.#db.close());
+    this.#released();
   }
 }
 
+/** A transaction's function must finish before COMMIT, as better-sqlite3 insists too. */
+function synchronous<R>(result: R): R {
+  if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+    throw new TypeError('a transaction function cannot return a promise');
+  }
+  return result;
+}
+
 function* mapIterator<T, U>(it: Iterable<T>, f: (value: T) => U): IterableIterator<U> {
-  for (const value of it) yield f(value);
+  try {
+    for (const value of it) yield f(value);
+  } catch (error) {
+    sqliteError(error);
+    throw error;
+  }
 }

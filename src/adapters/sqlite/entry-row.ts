@@ -98,6 +98,7 @@ export function entryRow(
 
 /** The entry a row holds; a payload the codec cannot decode is kept as `undecodable`. */
 export function decodeEntry(row: EntryRow, codec: Codec): JournalEntry {
+  const stored = storedBytes(row.payload);
   const entry = {
     position: row.position,
     key: row.key,
@@ -105,16 +106,16 @@ export function decodeEntry(row: EntryRow, codec: Codec): JournalEntry {
     id: row.id ?? undefined,
     payload: null as Payload,
     appendedAt: row.appended_at,
-    bytes: payloadBytes(row.payload),
+    bytes: payloadBytes(stored),
     version: row.version,
     origin: row.origin ?? undefined,
   };
   try {
-    entry.payload = codec.decode(row.payload);
+    entry.payload = codec.decode(stored);
     return entry;
   } catch (error) {
     // One damaged row must not stop every read past it: the entry says what is stored.
-    return { ...entry, undecodable: { stored: row.payload, error: String(error) } };
+    return { ...entry, undecodable: { stored, error: String(error) } };
   }
 }
 
@@ -184,4 +185,13 @@ export class EntryStatements {
     this.#reads.set(sql, statement);
     return statement;
   }
+}
+
+/**
+ * A stored payload as a codec gets it with either driver: bytes as a Buffer (better-sqlite3
+ * returns one; node:sqlite a plain Uint8Array, wrapped here without a copy), text as text.
+ */
+export function storedBytes(payload: Encoded): Encoded {
+  if (typeof payload === 'string' || Buffer.isBuffer(payload)) return payload;
+  return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
 }

@@ -2,6 +2,7 @@
  * SqliteDeadLetters: dead letters in the journal's own SQLite file (table
  * `sluice_dead_letters`, schema v2), so one file holds everything a restart needs.
  */
+import { storedBytes } from './entry-row.js';
 import type { SqliteDatabase, SqliteStatement as Statement } from './driver.js';
 import {
   jsonCodec,
@@ -69,23 +70,26 @@ export class SqliteDeadLetters implements DeadLetterStore {
       const now = Date.now();
       // Encode everything first: a payload that cannot be encoded rejects before any write.
       const payloads = letters.map((l) => this.#codec.encode(l.payload));
-      const ids = this.#db.transaction(() =>
-        letters.map(
-          (l, i) =>
-            this.#existing.get(l.entryId, l.position) ??
-            Number(
-              this.#insert.run(
-                l.position,
-                l.entryId,
-                l.key,
-                payloads[i] as Encoded,
-                l.version,
-                l.error,
-                l.attempts,
-                now,
-              ).lastInsertRowid,
-            ),
-        ),
+      const ids = this.#db.transaction(
+        () =>
+          letters.map(
+            (l, i) =>
+              this.#existing.get(l.entryId, l.position) ??
+              Number(
+                this.#insert.run(
+                  l.position,
+                  l.entryId,
+                  l.key,
+                  payloads[i] as Encoded,
+                  l.version,
+                  l.error,
+                  l.attempts,
+                  now,
+                ).lastInsertRowid,
+              ),
+          ),
+        // IMMEDIATE: a read that turns into a write would not wait for a busy writer.
+        'immediate',
       )();
       return Promise.resolve(ids);
     });
@@ -109,7 +113,7 @@ export class SqliteDeadLetters implements DeadLetterStore {
         const letters = this.#selectIds(wanted);
         this.#delete.run(JSON.stringify(wanted));
         return letters;
-      })();
+      }, 'immediate')();
       return Promise.resolve(removed);
     });
   }
@@ -129,7 +133,7 @@ export class SqliteDeadLetters implements DeadLetterStore {
       position: r.position,
       entryId: r.entry_id,
       key: r.key,
-      payload: this.#codec.decode(r.payload),
+      payload: this.#codec.decode(storedBytes(r.payload)),
       version: r.version ?? r.position,
       error: r.error,
       attempts: r.attempts,
