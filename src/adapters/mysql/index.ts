@@ -1,0 +1,3 @@
+/** `sluice/mysql`: the MySQL and MariaDB sink (needs the `mysql2` package). */
+export { mysqlSink, type MysqlSink, type MysqlSinkOptions } from './mysql-sink.js';
+export { classifyMysqlError } from './classify.js';
