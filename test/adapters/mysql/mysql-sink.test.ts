@@ -1,0 +1,606 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createPool, type RowDataPacket } from 'mysql2/promise';
+import { ClosedError, ConfigError, SinkError, type SinkEntry } from '../../../src/index.js';
+import {
+  classifyMysqlError,
+  mysqlSink,
+  type MysqlSinkOptions,
+} from '../../../src/adapters/mysql/index.js';
+import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
+import { mysqlForFile, mysqlUri } from '../../helpers/mysql.js';
+import { TcpProxy } from '../../helpers/tcp-proxy.js';
+
+const db = await mysqlForFile();
+
+/** The error a promise rejects with (and the test fails if it resolves). */
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  let error: unknown;
+  await assert.rejects(
+    promise.catch((e: unknown) => {
+      error = e;
+      throw e;
+    }),
+  );
+  return error;
+}
+
+const parsed = (json: unknown): unknown =>
+  typeof json === 'string' ? (JSON.parse(json) as unknown) : json;
+
+const entry = <V>(id: string, key: string, value: V, version: number): SinkEntry<V> => ({
+  id,
+  key,
+  value,
+  version,
+});
+
+if (db.skip !== undefined) {
+  test('mysqlSink', { skip: db.skip }, () => {});
+} else {
+  const { pool, database } = db;
+  const rows = async (sql: string): Promise<RowDataPacket[]> =>
+    (await pool.query<RowDataPacket[]>(sql))[0];
+  /** A uri of the test server with this file's database. */
+  const uri = (() => {
+    const url = new URL(mysqlUri);
+    url.pathname = `/${database}`;
+    return url.toString();
+  })();
+  let n = 0;
+
+  sinkConformance('mysqlSink', {
+    open: async (mode, options) => {
+      const table = `${mode}_${++n}`;
+      await pool.query(
+        mode === 'upsert'
+          ? `CREATE TABLE ${table} (account VARCHAR(64) PRIMARY KEY, balance INT NOT NULL, note TEXT, version BIGINT)`
+          : `CREATE TABLE ${table} (sluice_id VARCHAR(191) UNIQUE, account VARCHAR(64) NOT NULL, balance INT NOT NULL, note TEXT, version BIGINT)`,
+      );
+      const sink = await mysqlSink<BalanceRow>({
+        pool,
+        table,
+        columns: ['account', 'balance', 'note'],
+        mode,
+        conflict: ['account'],
+        ...(options?.versioned === true ? { versionColumn: 'version' } : {}),
+      });
+      return {
+        sink,
+        rows: async () =>
+          (await rows(`SELECT account, balance, note FROM ${table}`)) as unknown as BalanceRow[],
+      };
+    },
+  });
+
+  test('mysqlSink() refuses a table or database name with SQL in it, before touching the server', async () => {
+    const base = { pool, columns: ['a'], mode: 'upsert' as const, conflict: ['a'] };
+    await assert.rejects(
+      mysqlSink({ ...base, table: 'x; DROP DATABASE test' }),
+      (e: unknown) => e instanceof ConfigError && e.option === 'table',
+    );
+    await assert.rejects(
+      mysqlSink({ ...base, table: 't', database: 'test`' }),
+      (e: unknown) => e instanceof ConfigError && e.option === 'database',
+    );
+  });
+
+  test('mysqlSink() refuses a missing database, table, column or unique index, a prefix index and a MyISAM table', async () => {
+    await pool.query('CREATE TABLE plain (account VARCHAR(64), balance INT)');
+    await pool.query(
+      'CREATE TABLE plain_ids (sluice_id VARCHAR(64), account VARCHAR(64), balance INT)',
+    );
+    await pool.query(
+      'CREATE TABLE prefixed (account VARCHAR(64), balance INT, UNIQUE KEY (account(4)))',
+    );
+    await pool.query(
+      'CREATE TABLE legacy (account VARCHAR(64) PRIMARY KEY, balance INT) ENGINE=MyISAM',
+    );
+    const base = {
+      pool,
+      columns: ['account', 'balance'],
+      mode: 'upsert' as const,
+      conflict: ['account'],
+    };
+    await assert.rejects(
+      mysqlSink({ ...base, table: 'plain', database: 'sluice_no_such_database' }),
+      (e: unknown) => e instanceof ConfigError && e.option === 'database',
+    );
+    await assert.rejects(
+      mysqlSink({ ...base, table: 'nowhere' }),
+      /an existing table, got `".*\.nowhere"`/,
+    );
+    await assert.rejects(
+      mysqlSink({ ...base, table: 'plain', columns: ['account', 'credit'] }),
+      /it has no credit/,
+    );
+    await assert.rejects(mysqlSink({ ...base, table: 'plain' }), /unique index or primary key/);
+    await assert.rejects(mysqlSink({ ...base, table: 'prefixed' }), /on the whole columns/);
+    await assert.rejects(
+      mysqlSink({ ...base, table: 'plain_ids', mode: 'insert' }),
+      (e: unknown) => e instanceof ConfigError && e.option === 'idColumn',
+    );
+    await assert.rejects(
+      mysqlSink({ ...base, table: 'legacy' }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.option === 'table' && /transactional.*MyISAM/.test(e.message),
+    );
+  });
+
+  test('mysqlSink writes typed columns: DECIMAL, JSON, DATETIME, BLOB, BOOLEAN, BIGINT from a bigint', async () => {
+    await pool.query(
+      `CREATE TABLE kinds (id VARCHAR(10) PRIMARY KEY, amount DECIMAL(10,2), doc JSON, at DATETIME(3), raw BLOB, flag BOOLEAN, big BIGINT)`,
+    );
+    const sink = await mysqlSink<Record<string, unknown>>({
+      pool,
+      table: 'kinds',
+      columns: ['id', 'amount', 'doc', 'at', 'raw', 'flag', 'big'],
+      mode: 'upsert',
+      conflict: ['id'],
+    });
+    await sink.writeBatch([
+      entry(
+        '1',
+        'a',
+        {
+          id: 'a',
+          amount: 12.5,
+          doc: { tags: ['x', 'y"z', "it's", 'back\\slash'] },
+          at: new Date(1_700_000_000_123),
+          raw: new Uint8Array([0, 39, 92, 255]),
+          flag: true,
+          big: 2n ** 62n,
+        },
+        1,
+      ),
+      entry(
+        '2',
+        'b',
+        { id: 'b', amount: null, doc: null, at: undefined, raw: null, flag: false, big: -1 },
+        2,
+      ),
+    ]);
+    const got = await rows(
+      'SELECT id, CAST(amount AS CHAR) AS amount, doc, at, raw, flag, CAST(big AS CHAR) AS big FROM kinds ORDER BY id',
+    );
+    assert.deepEqual(
+      // mysql2 parses a column the server marks as JSON, and hands back text otherwise.
+      { ...got[0], doc: parsed(got[0]?.['doc']) },
+      {
+        id: 'a',
+        amount: '12.50',
+        doc: { tags: ['x', 'y"z', "it's", 'back\\slash'] },
+        at: new Date(1_700_000_000_123),
+        raw: Buffer.from([0, 39, 92, 255]),
+        flag: 1,
+        big: String(2n ** 62n),
+      },
+    );
+    assert.deepEqual(
+      { ...got[1] },
+      { id: 'b', amount: null, doc: null, at: null, raw: null, flag: 0, big: '-1' },
+    );
+    await sink.close();
+    await assert.rejects(sink.writeBatch([]), ClosedError);
+  });
+
+  test('mysqlSink stores any string as written, whatever the sql_mode (NO_BACKSLASH_ESCAPES too)', async () => {
+    await pool.query('CREATE TABLE texts (id VARCHAR(10) PRIMARY KEY, body TEXT)');
+    const hostile = [
+      "it's",
+      'back\\slash',
+      "\\'); DROP TABLE texts; -- ",
+      "'' OR 1=1",
+      'nul\0byte',
+      'é 😀 \n\t\u001a',
+    ];
+    for (const mode of ['default', 'NO_BACKSLASH_ESCAPES'] as const) {
+      // One connection, so the session's mode is the one the sink writes through.
+      const single = createPool({ uri, connectionLimit: 1 });
+      if (mode !== 'default') {
+        await single.query(`SET SESSION sql_mode = CONCAT(@@sql_mode, ',${mode}')`);
+      }
+      const sink = await mysqlSink<{ id: string; body: string }>({
+        pool: single,
+        table: 'texts',
+        columns: ['id', 'body'],
+        mode: 'upsert',
+        conflict: ['id'],
+      });
+      await sink.writeBatch(
+        hostile.map((body, i) => entry(`${mode}${i}`, String(i), { id: String(i), body }, i + 1)),
+      );
+      const got = await rows('SELECT id, body FROM texts ORDER BY id');
+      assert.deepEqual(
+        got.map((r) => r['body'] as string),
+        hostile,
+        mode,
+      );
+      await pool.query('DELETE FROM texts');
+      await single.end();
+    }
+  });
+
+  test('versioned upsert: an older entry never overwrites, a replayed batch is all superseded, and a row from before the column (NULL) takes the entry', async () => {
+    await pool.query(
+      'CREATE TABLE narrow (account VARCHAR(64) PRIMARY KEY, balance INT, version INT)',
+    );
+    await assert.rejects(
+      mysqlSink({
+        pool,
+        table: 'narrow',
+        columns: ['account', 'balance'],
+        mode: 'upsert',
+        conflict: ['account'],
+        versionColumn: 'version',
+      }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.option === 'versionColumn' && /64 bits/.test(e.message),
+    );
+    await pool.query(
+      'CREATE TABLE wide (account VARCHAR(64) PRIMARY KEY, balance INT, note TEXT, version BIGINT)',
+    );
+    await pool.query(`INSERT INTO wide VALUES ('old', 1, 'before', NULL)`);
+    // The sink's own pool: one-row writes are counted exactly.
+    const sink = await mysqlSink<{ account: string; balance: number; note: string }>({
+      uri,
+      table: 'wide',
+      columns: ['account', 'balance', 'note'],
+      mode: 'upsert',
+      conflict: ['account'],
+      versionColumn: 'version',
+    });
+    const v = Date.now() * 1000;
+    const newer = [
+      entry('1', 'old', { account: 'old', balance: 2, note: 'n1' }, v + 1),
+      entry('2', 'a', { account: 'a', balance: 10, note: 'n2' }, v + 2),
+    ];
+    assert.deepEqual(await sink.writeBatch(newer), {});
+    const older = entry('0', 'a', { account: 'a', balance: 5, note: 'late' }, v);
+    assert.deepEqual(await sink.writeBatch([older]), { superseded: 1 });
+    assert.deepEqual(await sink.writeBatch(newer), { superseded: 2 });
+    assert.deepEqual(await sink.writeBatch([newer[1] as SinkEntry<never>]), { superseded: 1 });
+    assert.deepEqual(
+      (
+        await rows(
+          'SELECT account, balance, note, CAST(version AS CHAR) AS v FROM wide ORDER BY account',
+        )
+      ).map((r) => ({ ...r })),
+      [
+        { account: 'a', balance: 10, note: 'n2', v: String(v + 2) },
+        { account: 'old', balance: 2, note: 'n1', v: String(v + 1) },
+      ],
+    );
+    await sink.close();
+  });
+
+  test('insert: a re-delivered entry is a duplicate, in one-row and many-row batches alike', async () => {
+    await pool.query(
+      'CREATE TABLE events (sluice_id VARCHAR(191) NOT NULL UNIQUE, account VARCHAR(64), seq INT)',
+    );
+    const sink = await mysqlSink<{ account: string; seq: number }>({
+      uri,
+      table: 'events',
+      columns: ['account', 'seq'],
+      mode: 'insert',
+    });
+    const one = entry('e1', 'a', { account: 'a', seq: 1 }, 1);
+    assert.deepEqual(await sink.writeBatch([one]), {});
+    assert.deepEqual(await sink.writeBatch([one]), { duplicates: 1 });
+    const two = entry('e2', 'a', { account: 'a', seq: 2 }, 2);
+    assert.deepEqual(await sink.writeBatch([one, two, one]), { duplicates: 2 });
+    assert.equal((await rows('SELECT COUNT(*) AS n FROM events'))[0]?.['n'], 2);
+    await sink.close();
+  });
+
+  test('a row that collides through another unique key is refused as a duplicate, and that other row is left alone', async () => {
+    await pool.query(
+      'CREATE TABLE users (id INT PRIMARY KEY, email VARCHAR(64) NOT NULL UNIQUE, name TEXT)',
+    );
+    const users = await mysqlSink<{ id: number; email: string; name: string }>({
+      pool,
+      table: 'users',
+      columns: ['id', 'email', 'name'],
+      mode: 'upsert',
+      conflict: ['id'],
+    });
+    await users.writeBatch([entry('1', '1', { id: 1, email: 'a@x', name: 'Ann' }, 1)]);
+    const error = await failure(
+      users.writeBatch([
+        entry('2', '3', { id: 3, email: 'c@x', name: 'Cy' }, 2),
+        entry('3', '2', { id: 2, email: 'a@x', name: 'Bob' }, 3),
+      ]),
+    );
+    assert.equal(users.classify(error), 'rejected');
+    assert.equal((error as { code?: string }).code, 'ER_DUP_ENTRY');
+    assert.match((error as Error).message, /unique key other than \(id\)/);
+    assert.deepEqual(
+      (await rows('SELECT id, email, name FROM users')).map((r) => ({ ...r })),
+      [{ id: 1, email: 'a@x', name: 'Ann' }],
+    );
+
+    await pool.query(
+      'CREATE TABLE moves (sluice_id VARCHAR(191) UNIQUE, account VARCHAR(64), seq INT, UNIQUE KEY (account, seq))',
+    );
+    const moves = await mysqlSink<{ account: string; seq: number }>({
+      pool,
+      table: 'moves',
+      columns: ['account', 'seq'],
+      mode: 'insert',
+    });
+    await moves.writeBatch([entry('m1', 'a', { account: 'a', seq: 1 }, 1)]);
+    const again = await failure(moves.writeBatch([entry('m2', 'a', { account: 'a', seq: 1 }, 2)]));
+    assert.equal(moves.classify(again), 'rejected');
+    assert.deepEqual(
+      (await rows('SELECT sluice_id FROM moves')).map((r) => r['sluice_id'] as string),
+      ['m1'],
+    );
+  });
+
+  test('a batch past maxStatementBytes is written as several statements in one transaction', async () => {
+    await pool.query(
+      'CREATE TABLE bulk (sluice_id VARCHAR(191) UNIQUE, account VARCHAR(64) NOT NULL, note TEXT NOT NULL)',
+    );
+    const sink = await mysqlSink<{ account: string; note: string | null }>({
+      pool,
+      table: 'bulk',
+      columns: ['account', 'note'],
+      mode: 'insert',
+      maxStatementBytes: 4096,
+    });
+    const batch = Array.from({ length: 60 }, (_, i) =>
+      entry(`b${i}`, 'a', { account: 'a', note: 'x'.repeat(200) }, i + 1),
+    );
+    assert.deepEqual(await sink.writeBatch(batch), {});
+    assert.deepEqual(await sink.writeBatch(batch), { duplicates: 60 });
+    assert.equal((await rows('SELECT COUNT(*) AS n FROM bulk'))[0]?.['n'], 60);
+
+    // A refused row in the last statement takes back the statements before it.
+    const poisoned = [
+      ...Array.from({ length: 60 }, (_, i) =>
+        entry(`p${i}`, 'a', { account: 'a', note: 'y'.repeat(200) }, 100 + i),
+      ),
+      entry('poison', 'a', { account: 'a', note: null }, 200),
+    ];
+    assert.equal(sink.classify(await failure(sink.writeBatch(poisoned))), 'rejected');
+    assert.equal((await rows('SELECT COUNT(*) AS n FROM bulk'))[0]?.['n'], 60);
+
+    // A row that no statement can carry blames itself, before anything is sent.
+    const huge = await failure(
+      sink.writeBatch([entry('h', 'a', { account: 'a', note: 'z'.repeat(5000) }, 300)]),
+    );
+    assert.equal((huge as { code?: string }).code, 'ER_NET_PACKET_TOO_LARGE');
+    assert.equal(sink.classify(huge), 'rejected');
+  });
+
+  test('classify(): bad values, a trigger SIGNAL and a too-long string are the entry’s fault', async () => {
+    await pool.query(
+      'CREATE TABLE checked (account VARCHAR(4) PRIMARY KEY, amount DOUBLE, balance INT)',
+    );
+    await pool.query(
+      `CREATE TRIGGER checked_balance BEFORE INSERT ON checked FOR EACH ROW
+         IF NEW.balance < 0 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'negative balance'; END IF`,
+    );
+    const sink = await mysqlSink<{ account: string; amount: number; balance: number }>({
+      pool,
+      table: 'checked',
+      columns: ['account', 'amount', 'balance'],
+      mode: 'upsert',
+      conflict: ['account'],
+    });
+    const refused = async (value: { account: string; amount: number; balance: number }) => {
+      const error = await failure(sink.writeBatch([entry('1', 'a', value, 1)]));
+      assert.equal(sink.classify(error), 'rejected', String(error));
+      return error as { code?: string; message: string };
+    };
+    assert.equal(
+      (await refused({ account: 'a', amount: NaN, balance: 1 })).code,
+      'ER_WARN_DATA_OUT_OF_RANGE',
+    );
+    assert.equal(
+      (await refused({ account: 'a', amount: Infinity, balance: 1 })).code,
+      'ER_WARN_DATA_OUT_OF_RANGE',
+    );
+    assert.equal(
+      (await refused({ account: 'toolong', amount: 1, balance: 1 })).code,
+      'ER_DATA_TOO_LONG',
+    );
+    assert.match(
+      (await refused({ account: 'a', amount: 1, balance: -1 })).message,
+      /negative balance/,
+    );
+    await sink.writeBatch([entry('1', 'a', { account: 'a', amount: 1.5, balance: 1 }, 1)]);
+    assert.equal((await rows('SELECT COUNT(*) AS n FROM checked'))[0]?.['n'], 1);
+  });
+
+  test('classify(): a connection that drops, hangs or is killed is unavailable, and the sink writes again once it is back', async () => {
+    await pool.query('CREATE TABLE flaky (account VARCHAR(64) PRIMARY KEY, balance INT)');
+    const target = new URL(mysqlUri);
+    const proxy = new TcpProxy(Number(target.port || 3306), target.hostname);
+    await proxy.start();
+    const through = new URL(uri);
+    through.host = `127.0.0.1:${proxy.port}`;
+    const sink = await mysqlSink<{ account: string; balance: number }>({
+      uri: through.toString(),
+      table: 'flaky',
+      columns: ['account', 'balance'],
+      mode: 'upsert',
+      conflict: ['account'],
+      maxConnections: 1,
+      connectTimeoutMs: 500,
+      queryTimeoutMs: 500,
+    });
+    let version = 0;
+    const write = (balance: number) =>
+      sink.writeBatch([entry(String(++version), 'a', { account: 'a', balance }, version)]);
+    try {
+      await write(1);
+      proxy.down();
+      assert.equal(sink.classify(await failure(write(2))), 'unavailable');
+      proxy.heal();
+      await write(3);
+      proxy.blackhole();
+      const hung = await failure(write(4));
+      assert.equal((hung as { code?: string }).code, 'PROTOCOL_SEQUENCE_TIMEOUT');
+      assert.equal(sink.classify(hung), 'unavailable');
+      proxy.heal();
+      await write(5);
+      // The server ends the session (a restart, a KILL by an operator).
+      const [[{ id }]] = (await sink.pool.query('SELECT CONNECTION_ID() AS id')) as unknown as [
+        [{ id: number }],
+      ];
+      await pool.query(`KILL ${id}`);
+      assert.equal(sink.classify(await failure(write(6))), 'unavailable');
+      await write(7);
+      assert.deepEqual(
+        (await rows('SELECT balance FROM flaky')).map((r) => r['balance'] as number),
+        [7],
+      );
+    } finally {
+      await sink.close();
+      await proxy.stop();
+    }
+  });
+
+  test('mysqlSink() refuses a session that is not strict, which would store bad values mangled', async () => {
+    await pool.query('CREATE TABLE lax (account VARCHAR(64) PRIMARY KEY, balance INT)');
+    const single = createPool({ uri, connectionLimit: 1 });
+    await single.query(`SET SESSION sql_mode = ''`);
+    const error = await failure(
+      mysqlSink({
+        pool: single,
+        table: 'lax',
+        columns: ['account', 'balance'],
+        mode: 'upsert',
+        conflict: ['account'],
+      }),
+    );
+    assert.ok(error instanceof SinkError, String(error));
+    assert.match(error.message, /sql_mode \(empty\) is not strict/);
+    await single.end();
+  });
+
+  test('mysqlSink commits its writes on a pool whose sessions do not autocommit', async () => {
+    await pool.query('CREATE TABLE manual (account VARCHAR(64) PRIMARY KEY, balance INT)');
+    const single = createPool({ uri, connectionLimit: 1 });
+    await single.query('SET SESSION autocommit = 0');
+    const sink = await mysqlSink({
+      pool: single,
+      table: 'manual',
+      columns: ['account', 'balance'],
+      mode: 'upsert',
+      conflict: ['account'],
+    });
+    await sink.writeBatch([entry('1', 'a', { account: 'a', balance: 1 }, 1)]);
+    assert.equal((await rows('SELECT COUNT(*) AS n FROM manual'))[0]?.['n'], 1);
+    await single.end();
+  });
+
+  test('mysqlSink with its own pool from `connection` options, closed by close(); idle, it lets the process exit', async () => {
+    await pool.query('CREATE TABLE idle (account VARCHAR(64) PRIMARY KEY, balance INT)');
+    const url = new URL(mysqlUri);
+    const sink = await mysqlSink({
+      connection: {
+        host: url.hostname,
+        port: Number(url.port || 3306),
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database,
+      },
+      table: 'idle',
+      columns: ['account', 'balance'],
+      mode: 'upsert',
+      conflict: ['account'],
+    });
+    await sink.writeBatch([entry('1', 'b', { account: 'b', balance: 2 }, 1)]);
+    await sink.close();
+    await sink.close();
+    await assert.rejects(sink.pool.query('SELECT 1'), /Pool is closed/);
+
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('../../fixtures/mysql-idle-child.ts', import.meta.url)),
+        mysqlUri,
+        database,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0);
+    assert.equal(out, 'written\n');
+    assert.equal((await rows('SELECT COUNT(*) AS n FROM idle'))[0]?.['n'], 2);
+  });
+}
+
+test('mysqlSink() against an unreachable server or an unknown database rejects with a SinkError (the driver error as cause) and leaves no pool open', async () => {
+  const base = { table: 't', columns: ['a'], mode: 'upsert' as const, conflict: ['a'] };
+  const refused = await failure(
+    mysqlSink({ ...base, uri: 'mysql://root@127.0.0.1:1/test', connectTimeoutMs: 1_000 }),
+  );
+  assert.ok(refused instanceof SinkError, String(refused));
+  assert.equal(refused.code, 'ERR_SLUICE_SINK');
+  assert.equal((refused.cause as { code?: string }).code, 'ECONNREFUSED');
+  assert.equal(classifyMysqlError(refused.cause), 'unavailable');
+  if (db.skip !== undefined) return;
+  const url = new URL(mysqlUri);
+  url.pathname = '/sluice_no_such_database';
+  const unknown = await failure(mysqlSink({ ...base, uri: url.toString() }));
+  assert.ok(unknown instanceof SinkError, String(unknown));
+  assert.equal((unknown.cause as { code?: string }).code, 'ER_BAD_DB_ERROR');
+});
+
+test('mysqlSink() options: a misspelled name is refused naming the nearest known one, before any connection', async () => {
+  const base = { table: 't', columns: ['a'], mode: 'upsert' as const, conflict: ['a'] };
+  const uri = 'mysql://root@127.0.0.1:1/test';
+  const refuses = (options: Record<string, unknown>, pattern: RegExp): Promise<void> =>
+    assert.rejects(
+      mysqlSink(options as unknown as MysqlSinkOptions<unknown>),
+      (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
+    );
+  await refuses(
+    { ...base, urii: uri },
+    /Unknown option `urii` in mysqlSink\(\) options; did you mean `uri`\?/,
+  );
+  await refuses({ ...base, uri, maxConnection: 2 }, /did you mean `maxConnections`\?/);
+  await refuses({ ...base, uri, databse: 'x' }, /did you mean `database`\?/);
+  await refuses({ ...base, uri, versionColum: 'v' }, /did you mean `versionColumn`\?/);
+  await refuses(
+    { ...base, uri, queryTimeoutMs: 0 },
+    /Expected `queryTimeoutMs` to be an integer >= 1/,
+  );
+  await refuses(
+    { ...base, uri, maxStatementBytes: 10 },
+    /`maxStatementBytes` to be an integer >= 4096/,
+  );
+  await refuses({ ...base, uri: '' }, /Expected `uri` to be a non-empty string/);
+  await refuses(
+    base,
+    /Expected `pool` to be a mysql2 Pool, or `uri` or `connection` instead \(exactly one\)/,
+  );
+  await refuses(
+    { ...base, uri, connection: {} },
+    /`connection` to be a mysql2 Pool.*exactly one.*uri and connection given/,
+  );
+  await refuses(
+    { ...base, connection: { host: '127.0.0.1', connectionLimit: 2 } },
+    /`connection.connectionLimit` to be unset \(the sink's `maxConnections` sets it\)/,
+  );
+  await refuses({ ...base, pool: 'mysql://x' }, /Expected `pool` to be an object with query\(\)/);
+  const callbackPool = createPool({ uri });
+  try {
+    await refuses({ ...base, pool: callbackPool.pool }, /a pool from mysql2\/promise/);
+    await refuses(
+      { ...base, pool: callbackPool, maxConnections: 2 },
+      /`maxConnections` to be unset when `pool` is given/,
+    );
+  } finally {
+    await callbackPool.end();
+  }
+});
