@@ -85,9 +85,12 @@ export function batchStatement<V>(
       let tuples: string[] = [];
       let bytes = 0;
       for (const row of rows) {
-        const tuple = `(${written
-          .map((c) => sqlLiteral(row[c], escapeDate, () => `the value of \`${c}\``))
-          .join(', ')})`;
+        let tuple = '(';
+        for (let i = 0; i < written.length; i++) {
+          const c = written[i] as string;
+          tuple += (i === 0 ? '' : ', ') + sqlLiteral(row[c], escapeDate, c);
+        }
+        tuple += ')';
         const size = Buffer.byteLength(tuple) + 2;
         if (size > budget) {
           throw rowError(

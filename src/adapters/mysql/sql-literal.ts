@@ -18,14 +18,18 @@ export type EscapeDate = (date: Date) => string;
 
 const NEEDS_HEX = /[\\\0]/;
 
-export function sqlLiteral(value: unknown, escapeDate: EscapeDate, where: () => string): string {
+/** `column` names the value in the error that refuses it. */
+export function sqlLiteral(value: unknown, escapeDate: EscapeDate, column: string): string {
   if (value === undefined || value === null) return 'NULL';
   switch (typeof value) {
     case 'string':
       return stringLiteral(value);
     case 'number':
       if (!Number.isFinite(value)) {
-        throw rowError(`mysqlSink: ${where()} is ${value}, which MySQL cannot store`, 'outOfRange');
+        throw rowError(
+          `mysqlSink: the value of \`${column}\` is ${value}, which MySQL cannot store`,
+          'outOfRange',
+        );
       }
       return String(value);
     case 'bigint':
@@ -38,7 +42,7 @@ export function sqlLiteral(value: unknown, escapeDate: EscapeDate, where: () => 
         return `X'${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex')}'`;
       }
       if (typeof value === 'function' || typeof value === 'symbol') {
-        throw rowError(`mysqlSink: ${where()} is a ${typeof value}, not a value`, 'wrongValue');
+        throw rowError(`mysqlSink: the value of \`${column}\` is a ${typeof value}`, 'wrongValue');
       }
       return stringLiteral(JSON.stringify(value));
   }
