@@ -4,12 +4,13 @@
  * A batch becomes one `INSERT ... VALUES (...), (...) ON DUPLICATE KEY UPDATE ...` (see
  * batch-statement.ts for the SQL and why it reads as it does): one round trip however many
  * rows it carries, split into several statements in one transaction only when it would pass
- * the server's `max_allowed_packet` (or when the session does not autocommit). `upsert` coalesces the batch by conflict key (the last
- * write wins) and updates the row found; `insert` leaves a row whose id is already there as
- * it is, so a batch delivered twice leaves one row per entry. A batch is atomic: a failing
- * row fails the whole batch and writes nothing. A row that collides with another row through
- * a unique key other than the mode's own is refused as a duplicate, as PostgreSQL does,
- * rather than updating that other row.
+ * the server's `max_allowed_packet` (and committed explicitly where the session does not
+ * autocommit). `upsert` coalesces the batch by conflict key (the last write wins) and
+ * updates the row found; `insert` leaves a row whose id is already there as it is, so a batch
+ * delivered twice leaves one row per entry. A batch is atomic: a failing row fails the whole
+ * batch and writes nothing. A row that collides with another row through a unique key other
+ * than the mode's own is refused as a duplicate, as PostgreSQL does, rather than updating
+ * that other row.
  *
  * Names are validated and quoted; values are literals the sink writes itself, which no
  * `sql_mode` can turn into SQL. The table is checked when the sink is created (see

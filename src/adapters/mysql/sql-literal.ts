@@ -8,8 +8,8 @@
  *
  * null and undefined are NULL; numbers and bigints are written as they are (NaN and the
  * infinities, which MySQL cannot store, refuse the row); booleans are TRUE / FALSE; bytes
- * are a hex literal (functions and symbols refuse the row); a Date is formatted by the pool (`escape`), so its `timezone` setting
- * applies; any other object is its JSON text.
+ * are a hex literal; a Date is formatted by the pool (`escape`), so its `timezone` setting
+ * applies; functions and symbols refuse the row; any other object is its JSON text.
  */
 import { rowError } from './classify.js';
 
