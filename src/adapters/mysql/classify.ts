@@ -69,6 +69,14 @@ const NETWORK = new Set([
   'PROTOCOL_SEQUENCE_TIMEOUT',
 ]);
 
+/**
+ * Whose fault a MySQL or MariaDB write failure is, by server error number, SQLSTATE class and
+ * socket or driver code: `'rejected'` for what the rows cause (a value the column refuses,
+ * NULL into NOT NULL, a duplicate or foreign key, a CHECK, a row past a server limit, a
+ * trigger's `SIGNAL`; SQLSTATE classes 22, 23 and 45), `'unavailable'` for every other server
+ * error (a lock wait timeout, a deadlock, a table renamed away, a read-only server...) and a
+ * server refused, lost or silent, `'unknown'` for an error with none of these.
+ */
 export function classifyMysqlError(error: unknown): SinkFailure {
   if (typeof error !== 'object' || error === null) return 'unknown';
   const { errno, sqlState, code, fatal } = error as {

@@ -21,7 +21,8 @@
  * only `IF(version IS NULL OR version < VALUES(version), ...)`, so an older entry never
  * overwrites a newer row.
  *
- * mysql2 is an optional peer dependency, loaded only when the sink opens its own pool.
+ * mysql2 is an optional peer dependency, loaded only when the sink opens its own pool (a
+ * MissingDependencyError naming it when it is not installed).
  *
  * ```ts
  * const sink = await mysqlSink({ uri: 'mysql://app@127.0.0.1:3306/app',
@@ -29,7 +30,8 @@
  * ```
  */
 import type { Socket } from 'node:net';
-import type { Pool, PoolOptions, ResultSetHeader } from 'mysql2/promise';
+import type * as Mysql2 from 'mysql2';
+import type { Pool, PoolConnection, PoolOptions, ResultSetHeader } from 'mysql2/promise';
 import {
   ClosedError,
   ConfigError,
@@ -45,6 +47,7 @@ import {
   identifier,
   integerOption,
   objectOption,
+  requireOptional,
   resolveTable,
   serviceOption,
   skippedResult,
@@ -53,9 +56,9 @@ import {
 } from '../../backend.js';
 import { batchStatement } from './batch-statement.js';
 import { classifyMysqlError } from './classify.js';
-import { loadMysql2 } from './load-driver.js';
 import { checkTable } from './table-check.js';
 
+/** Options of {@link mysqlSink}: the table options and the connection. */
 export interface MysqlSinkOptions<V> extends TableSinkOptions<V> {
   /**
    * A mysql2 pool (from `mysql2/promise`) to write through; its owner closes it. Give this,
@@ -89,7 +92,11 @@ export interface MysqlSinkOptions<V> extends TableSinkOptions<V> {
   maxStatementBytes?: number;
 }
 
-export type MysqlSink<V> = Sink<V> & { readonly pool: Pool };
+/** What {@link mysqlSink} resolves with: a sink, and the pool it writes through. */
+export type MysqlSink<V> = Sink<V> & {
+  /** The pool the sink writes through: its own, or the one it was given. */
+  readonly pool: Pool;
+};
 
 const ADAPTER_OPTIONS: readonly (keyof MysqlSinkOptions<unknown>)[] = [
   'pool',
@@ -109,9 +116,7 @@ const SET_BY_SINK: Readonly<Record<string, string>> = {
   connectTimeout: 'connectTimeoutMs',
 };
 
-type PoolSource =
-  | { readonly pool: Pool }
-  | { readonly option: 'uri' | 'connection'; readonly options: PoolOptions };
+type PoolSource = { readonly pool: Pool } | { readonly options: PoolOptions };
 
 interface ResolvedMysqlSink<V> {
   readonly table: ResolvedTable<V>;
@@ -160,7 +165,7 @@ function resolveMysqlSink<V>(options: MysqlSinkOptions<V>): ResolvedMysqlSink<V>
   if (o.uri !== undefined) {
     return {
       ...base,
-      source: { option: 'uri', options: { uri: stringOption('uri', o.uri), ...own } },
+      source: { options: { uri: stringOption('uri', o.uri), ...own } },
     };
   }
   const connection = objectOption('connection', o.connection) as PoolOptions;
@@ -173,14 +178,14 @@ function resolveMysqlSink<V>(options: MysqlSinkOptions<V>): ResolvedMysqlSink<V>
       );
     }
   }
-  return { ...base, source: { option: 'connection', options: { ...connection, ...own } } };
+  return { ...base, source: { options: { ...connection, ...own } } };
 }
 
-/** Opens the sink's own pool, or takes the one given. */
-async function openPool(source: PoolSource): Promise<{ pool: Pool; owned: boolean }> {
+/** Opens the sink's own pool (mysql2 is loaded only then), or takes the one given. */
+function openPool(source: PoolSource): { pool: Pool; owned: boolean } {
   if ('pool' in source) return { pool: source.pool, owned: false };
-  const mysql = await loadMysql2(source.option);
-  const pool = mysql.createPool({
+  const { createPool } = requireOptional<typeof Mysql2>('mysql2', 'mysqlSink()');
+  const core = createPool({
     ...source.options,
     // Without FOUND_ROWS, a one-row write that changed nothing reports 0 rows, so the sink
     // can count it as superseded or a duplicate (see batch-statement.ts).
@@ -190,16 +195,32 @@ async function openPool(source: PoolSource): Promise<{ pool: Pool; owned: boolea
   // can exit without closing the sink first. A connection in use is referenced again.
   const socket = (connection: unknown): Socket | undefined =>
     (connection as { stream?: Socket }).stream;
-  pool.pool.on('acquire', (connection) => socket(connection)?.ref());
-  pool.pool.on('release', (connection) => socket(connection)?.unref());
-  return { pool, owned: true };
+  core.on('acquire', (connection) => socket(connection)?.ref());
+  core.on('release', (connection) => socket(connection)?.unref());
+  return { pool: core.promise(), owned: true };
 }
 
+/**
+ * A sink that writes each batch into a MySQL or MariaDB table with one multi-row `INSERT ...
+ * ON DUPLICATE KEY UPDATE` (several in one transaction past `max_allowed_packet`): all or
+ * nothing. `upsert` coalesces the batch by conflict key, `insert` ignores ids already
+ * written; `versionColumn` guards an upsert against older entries; a row that meets another
+ * row through a second unique key is refused as a duplicate. The table, its columns, unique
+ * index and engine, and the session's strictness are checked at creation: what is missing
+ * rejects with ConfigError, a server that cannot be reached with SinkError, a pool of its
+ * own without mysql2 installed with MissingDependencyError. Failures are classified by
+ * {@link classifyMysqlError}.
+ *
+ * ```ts
+ * const sink = await mysqlSink({ uri: 'mysql://app@127.0.0.1:3306/app',
+ *   table: 'balances', columns: ['account', 'balance'], mode: 'upsert', conflict: ['account'] });
+ * ```
+ */
 export async function mysqlSink<V = Record<string, unknown>>(
   options: MysqlSinkOptions<V>,
 ): Promise<MysqlSink<V>> {
   const { table, database, queryTimeoutMs, maxStatementBytes, source } = resolveMysqlSink(options);
-  const { pool, owned } = await openPool(source);
+  const { pool, owned } = openPool(source);
   let checked: Awaited<ReturnType<typeof checkTable>>;
   try {
     checked = await checkTable(pool, table, database);
@@ -237,21 +258,18 @@ export async function mysqlSink<V = Record<string, unknown>>(
       // timeout or a broken socket may leave it mid-statement, so it is dropped instead.
       let reusable = true;
       let skipped = 0;
+      const run = (sql: string): Promise<ResultSetHeader> =>
+        runStatement(connection, sql, queryTimeoutMs);
       try {
-        if (transaction)
-          await connection.query({ sql: 'START TRANSACTION', timeout: queryTimeoutMs });
+        if (transaction) await run('START TRANSACTION');
         for (const chunk of chunks) {
-          const [result] = await connection.query<ResultSetHeader>({
-            sql: chunk.sql,
-            timeout: queryTimeoutMs,
-          });
-          skipped += statement.skipped(chunk.rows, result);
+          skipped += statement.skipped(chunk.rows, await run(chunk.sql));
         }
-        if (transaction) await connection.query({ sql: 'COMMIT', timeout: queryTimeoutMs });
+        if (transaction) await run('COMMIT');
       } catch (error) {
         reusable = answered(error);
         if (reusable && transaction) {
-          await connection.query({ sql: 'ROLLBACK', timeout: queryTimeoutMs }).catch(() => {
+          await run('ROLLBACK').catch(() => {
             // The write's own error is what the caller gets; a connection that cannot even
             // roll back is dropped, which ends its transaction on the server.
             reusable = false;
@@ -271,6 +289,37 @@ export async function mysqlSink<V = Record<string, unknown>>(
       if (owned) await pool.end();
     },
   };
+}
+
+/**
+ * One statement on `connection`, failing (transient) when no answer comes within
+ * `timeoutMs`; the caller then drops the connection. The timer is the sink's own rather than
+ * mysql2's `timeout` option, whose timer outlives a connection lost mid-statement and holds
+ * the process open until it fires.
+ */
+async function runStatement(
+  connection: PoolConnection,
+  sql: string,
+  timeoutMs: number,
+): Promise<ResultSetHeader> {
+  const answer = connection.query<ResultSetHeader>(sql);
+  // Once the race is lost to the timer, the connection is destroyed and nobody waits for
+  // this answer any more; whatever it settles to has no one to tell.
+  answer.catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(
+        `mysqlSink: no answer from the server in ${timeoutMs} ms (queryTimeoutMs); the connection is dropped`,
+      );
+      reject(Object.assign(error, { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }));
+    }, timeoutMs);
+  });
+  try {
+    return (await Promise.race([answer, silence]))[0];
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Whether the server answered with an error (so the connection is still in step). */

@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError } from '../../../src/index.js';
 import { classifyMysqlError } from '../../../src/adapters/mysql/index.js';
-import { loadMysql2 } from '../../../src/adapters/mysql/load-driver.js';
 
 const server = (errno: number, sqlState: string): Error =>
   Object.assign(new Error(`server error ${errno}`), { errno, sqlState, code: `E${errno}` });
@@ -69,18 +67,4 @@ test('classifyMysqlError() blames the entry only for data, constraint, limit and
   assert.equal(classifyMysqlError(new Error('Pool is closed.')), 'unknown');
   assert.equal(classifyMysqlError('nope'), 'unknown');
   assert.equal(classifyMysqlError(null), 'unknown');
-});
-
-test('loadMysql2() without the package is a ConfigError that says how to install it', async () => {
-  const missing = (): Promise<never> =>
-    Promise.reject(new Error("Cannot find package 'mysql2' imported from sluice"));
-  await assert.rejects(
-    loadMysql2('uri', missing),
-    (e: unknown) =>
-      e instanceof ConfigError &&
-      e.option === 'uri' &&
-      /npm install mysql2/.test(e.message) &&
-      /Cannot find package 'mysql2'/.test(e.message),
-  );
-  assert.equal(typeof (await loadMysql2('uri')).createPool, 'function');
 });

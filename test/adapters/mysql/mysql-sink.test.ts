@@ -355,7 +355,7 @@ if (db.skip !== undefined) {
     assert.equal((await rows('SELECT COUNT(*) AS n FROM checked'))[0]?.['n'], 1);
   });
 
-  test('classify(): a connection that drops, hangs or is killed is unavailable, and the sink writes again once it is back', async () => {
+  test('classify(): a connection that drops or hangs is unavailable, and the sink writes again once it is back', async () => {
     await pool.query('CREATE TABLE flaky (account VARCHAR(64) PRIMARY KEY, balance INT)');
     const target = new URL(mysqlUri);
     const proxy = new TcpProxy(Number(target.port || 3306), target.hostname);
@@ -369,8 +369,7 @@ if (db.skip !== undefined) {
       mode: 'upsert',
       conflict: ['account'],
       maxConnections: 1,
-      connectTimeoutMs: 500,
-      queryTimeoutMs: 500,
+      queryTimeoutMs: 1500,
     });
     let version = 0;
     const write = (balance: number) =>
@@ -385,23 +384,67 @@ if (db.skip !== undefined) {
       const hung = await failure(write(4));
       assert.equal((hung as { code?: string }).code, 'PROTOCOL_SEQUENCE_TIMEOUT');
       assert.equal(sink.classify(hung), 'unavailable');
+      // The hung connection was dropped, not handed to the next write.
       proxy.heal();
       await write(5);
-      // The server ends the session (a restart, a KILL by an operator).
-      const [[{ id }]] = (await sink.pool.query('SELECT CONNECTION_ID() AS id')) as unknown as [
-        [{ id: number }],
-      ];
-      await pool.query(`KILL ${id}`);
-      assert.equal(sink.classify(await failure(write(6))), 'unavailable');
-      await write(7);
       assert.deepEqual(
         (await rows('SELECT balance FROM flaky')).map((r) => r['balance'] as number),
-        [7],
+        [5],
       );
     } finally {
       await sink.close();
       await proxy.stop();
     }
+  });
+
+  test('classify(): a row lock held past the lock wait timeout, and a connection killed mid-write, are unavailable', async () => {
+    await pool.query('CREATE TABLE locked (account VARCHAR(64) PRIMARY KEY, balance INT)');
+    await pool.query(`INSERT INTO locked VALUES ('a', 0)`);
+    // One connection, so the session's setting is the sink's, and its thread is known.
+    const single = createPool({ uri, connectionLimit: 1 });
+    await single.query('SET SESSION innodb_lock_wait_timeout = 1');
+    const [[{ id }]] = (await single.query('SELECT CONNECTION_ID() AS id')) as unknown as [
+      [{ id: number }],
+    ];
+    const sink = await mysqlSink<{ account: string; balance: number }>({
+      pool: single,
+      table: 'locked',
+      columns: ['account', 'balance'],
+      mode: 'upsert',
+      conflict: ['account'],
+    });
+    const write = (balance: number) =>
+      sink.writeBatch([entry(String(balance), 'a', { account: 'a', balance }, balance)]);
+    // A migration, say, holds the row.
+    const holder = await pool.getConnection();
+    try {
+      await holder.query('START TRANSACTION');
+      await holder.query(`SELECT * FROM locked WHERE account = 'a' FOR UPDATE`);
+      const waited = await failure(write(1));
+      assert.equal((waited as { code?: string }).code, 'ER_LOCK_WAIT_TIMEOUT');
+      assert.equal(sink.classify(waited), 'unavailable');
+
+      // An operator (or a failover) ends the session while the write waits on the lock.
+      const blocked = failure(write(2));
+      for (;;) {
+        const [[row]] = (await pool.query(
+          `SELECT INFO AS info FROM information_schema.PROCESSLIST WHERE ID = ${id}`,
+        )) as unknown as [[{ info: string | null } | undefined]];
+        if (row?.info?.startsWith('INSERT') === true) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await pool.query(`KILL ${id}`);
+      assert.equal(sink.classify(await blocked), 'unavailable');
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    await write(3);
+    assert.deepEqual(
+      (await rows('SELECT balance FROM locked')).map((r) => r['balance'] as number),
+      [3],
+    );
+    await single.end();
   });
 
   test('mysqlSink commits its writes on a pool whose sessions do not autocommit', async () => {
