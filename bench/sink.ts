@@ -5,17 +5,21 @@
  * - naive: one INSERT ... ON CONFLICT per row over 1 connection (the floor to beat);
  * - postgresSink upsert and insert over 1 connection, and over 4 connections writing
  *   4 batches at a time (as 4 workers would);
+ * - mysqlSink the same, into MySQL or MariaDB (InnoDB, the server's defaults);
  * - sqliteSink upsert and insert (file, WAL, synchronous=FULL).
  *
- * Needs PostgreSQL on 127.0.0.1:5432 (bash scripts/ci-services.sh). Run: npm run bench -- sink
+ * Needs PostgreSQL on 127.0.0.1:5432 and MySQL or MariaDB on 127.0.0.1:3306
+ * (bash scripts/ci-services.sh). Run: npm run bench -- sink
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite } from '../src/adapters/sqlite/driver.js';
 import pg from 'pg';
+import { createPool } from 'mysql2/promise';
 import type { Sink, SinkEntry } from '../src/index.js';
 import { postgresSink } from '../src/adapters/postgres/index.js';
+import { mysqlSink } from '../src/adapters/mysql/index.js';
 import { sqliteSink } from '../src/adapters/sqlite/index.js';
 import { printTable, save, smoke, toRow, type Result } from './lib/report.js';
 
@@ -25,6 +29,7 @@ const BATCH = 1_000;
 const KEYS = 10_000;
 const connectionString =
   process.env['SLUICE_BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const mysqlUri = process.env['SLUICE_BENCH_MYSQL'] ?? 'mysql://root@127.0.0.1:3306/test';
 
 interface Row {
   account: string;
@@ -118,6 +123,36 @@ for (const mode of ['upsert', 'insert'] as const) {
     );
   }
 }
+const mysqlPool = createPool({ uri: mysqlUri, connectionLimit: 4 });
+const database = `sluice_bench_${process.pid}`;
+await mysqlPool.query(`CREATE DATABASE ${database}`);
+for (const mode of ['upsert', 'insert'] as const) {
+  for (const parallel of [1, 4]) {
+    const table = `${database}.${mode}_${parallel}`;
+    await mysqlPool.query(
+      mode === 'upsert'
+        ? `CREATE TABLE ${table} (account VARCHAR(64) PRIMARY KEY, seq BIGINT NOT NULL, amount INT NOT NULL, note TEXT)`
+        : `CREATE TABLE ${table} (sluice_id VARCHAR(191) UNIQUE, account VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, amount INT NOT NULL, note TEXT)`,
+    );
+    const sink = await mysqlSink<Row>({
+      pool: mysqlPool,
+      database,
+      table: `${mode}_${parallel}`,
+      columns,
+      mode,
+      conflict: ['account'],
+    });
+    results.push(
+      await run(
+        `mysqlSink ${mode}, ${parallel} connection${parallel > 1 ? 's' : ''}`,
+        sink,
+        parallel,
+      ),
+    );
+  }
+}
+await mysqlPool.query(`DROP DATABASE ${database}`);
+await mysqlPool.end();
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-sink-'));
 for (const mode of ['upsert', 'insert'] as const) {
   const db = openSqlite(join(dir, `${mode}.db`));
@@ -150,5 +185,10 @@ const one = rows.find((r) => r.variant === 'postgresSink insert, 1 connection')!
 const four = rows.find((r) => r.variant === 'postgresSink insert, 4 connections')!;
 console.log(
   `postgres insert: 4 connections ingest ${(four.itemsPerSec / one.itemsPerSec).toFixed(2)}x one; ${(one.itemsPerSec / rows[0]!.itemsPerSec).toFixed(0)}x naive`,
+);
+const myOne = rows.find((r) => r.variant === 'mysqlSink insert, 1 connection')!;
+const myFour = rows.find((r) => r.variant === 'mysqlSink insert, 4 connections')!;
+console.log(
+  `mysql insert: 4 connections ingest ${(myFour.itemsPerSec / myOne.itemsPerSec).toFixed(2)}x one; ${(myOne.itemsPerSec / one.itemsPerSec).toFixed(2)}x postgres on 1 connection`,
 );
 save('sink', rows, { rows: ROWS, batch: BATCH, keys: KEYS });

@@ -22,6 +22,16 @@ if ! up 5432; then
 fi
 wait_for PostgreSQL 5432
 
+if ! up 3306; then
+  echo "starting MariaDB"
+  # Its socket's directory lives on a tmpfs that a restart empties.
+  install -d -m 0755 -o mysql -g root /run/mysqld
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+fi
+wait_for MariaDB 3306
+# The tests connect as mysql://root@127.0.0.1:3306/test.
+mariadb -h 127.0.0.1 -P 3306 -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
+
 if ! up 6379; then
   echo "starting Redis"
   mkdir -p /var/lib/redis /var/log/redis

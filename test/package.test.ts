@@ -228,6 +228,14 @@ describe('the packed package', { timeout: 180_000 }, () => {
           out[spec] = why(e);
         }
       }
+      const { mysqlSink } = await import('sluice/mysql');
+      try {
+        const table = { table: 't', columns: ['a'], mode: 'upsert', conflict: ['a'] };
+        await mysqlSink({ uri: 'mysql://root@127.0.0.1:1/test', ...table });
+        out.mysql = 'opened';
+      } catch (e) {
+        out.mysql = why(e);
+      }
       const { SqliteJournal } = await import('sluice/sqlite');
       try {
         const journal = await SqliteJournal.open('./peers/journal.db');
@@ -250,6 +258,7 @@ describe('the packed package', { timeout: 180_000 }, () => {
       out['sluice/otel'],
       'sluice/otel needs the @opentelemetry/api package: npm install @opentelemetry/api',
     );
+    assert.equal(out['mysql'], 'mysqlSink() needs the mysql2 package: npm install mysql2');
     const major = Number(process.versions.node.split('.')[0]);
     if (major >= 22)
       assert.equal(out['sqlite'], 'works'); // node:sqlite

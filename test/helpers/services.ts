@@ -20,6 +20,12 @@ export const postgres: Service = {
   start: 'bash scripts/ci-services.sh',
 };
 
+export const mysql: Service = {
+  name: 'MySQL/MariaDB',
+  port: 3306,
+  start: 'bash scripts/ci-services.sh',
+};
+
 export const redis: Service = {
   name: 'Redis',
   port: 6379,
