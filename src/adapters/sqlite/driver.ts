@@ -371,9 +371,16 @@ interface NodeSqliteModule {
  * node:sqlite, where it has what sluice needs: `isTransaction` and the busy `timeout` came in
  * Node 22.16 (and 23.10); before that, a rollback could not tell whether it was needed.
  */
+let nodeSqliteUsable: boolean | undefined;
+
 function loadNodeSqlite(): NodeSqliteModule {
   const loaded = process.getBuiltinModule?.('node:sqlite') as NodeSqliteModule | undefined;
-  if (loaded !== undefined && 'isTransaction' in loaded.DatabaseSync.prototype) return loaded;
+  if (loaded !== undefined && nodeSqliteUsable === undefined) {
+    const probe = new loaded.DatabaseSync(':memory:', { timeout: 0 });
+    nodeSqliteUsable = typeof probe.isTransaction === 'boolean';
+    probe.close();
+  }
+  if (loaded !== undefined && nodeSqliteUsable === true) return loaded;
   throw new MissingDependencyError(
     'better-sqlite3',
     `node:sqlite ${loaded === undefined ? 'is not available' : 'is too old'} on Node.js ${process.versions.node} (sluice uses it from 22.16): npm install better-sqlite3, or run Node.js 24 or later`,

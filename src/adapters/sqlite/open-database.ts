@@ -13,6 +13,7 @@ import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { openSqlite, sqliteError, type SqliteDatabase } from './driver.js';
 import {
+  ConfigError,
   InputError,
   JournalFormatError,
   JournalWriteError,
@@ -78,7 +79,7 @@ function prepare(path: string, options: FileOptions): SqliteDatabase {
   try {
     db = openSqlite(path, { fileMustExist: !options.create, driver: options.driver });
   } catch (cause) {
-    if (cause instanceof MissingDependencyError) throw cause;
+    if (cause instanceof MissingDependencyError || cause instanceof ConfigError) throw cause;
     sqliteError(cause);
     throw new JournalFormatError(`cannot open ${path}: ${(cause as Error).message}`, { cause });
   }

@@ -107,7 +107,7 @@ function resolveSqliteSink<V>(options: SqliteSinkOptions<V>): ResolvedSqliteSink
   try {
     db = openSqlite(database, { driver });
   } catch (cause) {
-    if (cause instanceof MissingDependencyError) throw cause;
+    if (cause instanceof MissingDependencyError || cause instanceof ConfigError) throw cause;
     throw new SinkError(`sqliteSink: cannot open ${database}: ${String(cause)}`, { cause });
   }
   try {
