@@ -1,12 +1,13 @@
 /**
  * Shared by every benchmark: the smoke switch, timing of one variant, the printed table,
  * and the saved records (bench/results/<bench>.jsonl: name, date, commit, items, items/s,
- * p50, p99 and the setup).
+ * p50, p99, the cost per item where measured (bench/lib/cost.ts) and the setup).
  */
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Cost } from './cost.js';
 
 /** `--smoke` (or SLUICE_BENCH_SMOKE=1): tiny sizes, one round; proves the bench still runs. */
 export const smoke = process.argv.includes('--smoke') || process.env['SLUICE_BENCH_SMOKE'] === '1';
@@ -17,6 +18,8 @@ export interface Result {
   seconds: number;
   /** Per-item latency samples in milliseconds. */
   latenciesMs: number[];
+  /** CPU and GC per item over the run; the table shows its columns when a row has one. */
+  cost?: Cost;
 }
 
 export interface Row {
@@ -26,6 +29,7 @@ export interface Row {
   nsPerItem: number;
   p50Ms: number;
   p99Ms: number;
+  cost?: Cost;
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -43,6 +47,7 @@ export function toRow(r: Result): Row {
     nsPerItem: (r.seconds * 1e9) / r.items,
     p50Ms: percentile(lat, 50),
     p99Ms: percentile(lat, 99),
+    ...(r.cost === undefined ? {} : { cost: r.cost }),
   };
 }
 
@@ -60,9 +65,25 @@ function fmt(n: number, digits = 0): string {
   });
 }
 
-/** Prints a table; `ratioTo` names the row every other row is compared with. */
-export function printTable(title: string, rows: Row[], ratioTo: string, ratioLabel: string): void {
+export interface TableOptions {
+  /** Header of the cost's `serverCpuUs` column. @default 'server CPU µs/item' */
+  serverCpuLabel?: string;
+}
+
+/**
+ * Prints a table; `ratioTo` names the row every other row is compared with. When a row has
+ * a cost, three columns follow, in µs per item: Node CPU, the server's CPU, GC ('-' where
+ * not measured).
+ */
+export function printTable(
+  title: string,
+  rows: Row[],
+  ratioTo: string,
+  ratioLabel: string,
+  options: TableOptions = {},
+): void {
   const base = rows.find((r) => r.variant === ratioTo);
+  const costs = rows.some((r) => r.cost !== undefined);
   const lines = rows.map((r) => [
     r.variant,
     fmt(r.itemsPerSec),
@@ -70,8 +91,25 @@ export function printTable(title: string, rows: Row[], ratioTo: string, ratioLab
     fmt(r.p50Ms, 3),
     fmt(r.p99Ms, 3),
     base === undefined ? '-' : `${fmt(r.nsPerItem / base.nsPerItem, 2)}x`,
+    ...(costs
+      ? [
+          fmt(r.cost?.nodeCpuUs ?? Number.NaN, 1),
+          fmt(r.cost?.serverCpuUs ?? Number.NaN, 1),
+          fmt(r.cost?.gcUs ?? Number.NaN, 1),
+        ]
+      : []),
   ]);
-  const header = ['variant', 'items/s', 'ns/item', 'p50 ms', 'p99 ms', ratioLabel];
+  const header = [
+    'variant',
+    'items/s',
+    'ns/item',
+    'p50 ms',
+    'p99 ms',
+    ratioLabel,
+    ...(costs
+      ? ['node CPU µs/item', options.serverCpuLabel ?? 'server CPU µs/item', 'GC µs/item']
+      : []),
+  ];
   const widths = header.map((h, i) =>
     Math.max(h.length, ...lines.map((l) => (l[i] as string).length)),
   );
