@@ -1,19 +1,27 @@
 /**
  * bench/pipeline: entries of ~200 bytes over 10,000 keys into PostgreSQL, side by side:
  *
- * - floor: COPY of the same rows over 4 connections (the store's own bulk-ingest rate);
+ * - floor: COPY FROM STDIN of the same rows over 4 connections in parallel (the rows split 4
+ *   ways), written in chunks of 1,000 lines, one write per chunk: the store's own bulk-ingest
+ *   rate, with little JavaScript in the way. Every ratio is against this row;
+ * - COPY from a naive stream: the same COPY, one line per write; each write is a CopyData
+ *   message and a socket write of its own, which costs microseconds of Node CPU per row, so
+ *   this row is bound by JavaScript rather than by the store;
  * - sluice durable: SQLite journal (synchronous=FULL) → 4 workers → postgresSink, insert and
  *   upsert modes;
  * - sluice in memory: the same pipeline on an in-memory journal;
  * - naive: one INSERT per write over 16 connections;
  * - BullMQ (Redis as this machine runs it, no persistence, which flatters BullMQ): enqueue
- *   each entry, a worker (concurrency 16) does the same per-row INSERT. BullMQ's optional
- *   native msgpackr-extract is replaced by an empty stand-in (bench/stubs, package.json
- *   overrides): npm cannot lock its per-platform packages here, and msgpackr then uses its
- *   JavaScript decoder.
+ *   each entry, a worker (concurrency 16, in this process) does the same per-row INSERT.
+ *   BullMQ's optional native msgpackr-extract is replaced by an empty stand-in (bench/stubs,
+ *   package.json overrides): npm cannot lock its per-platform packages here, and msgpackr
+ *   then uses its JavaScript decoder.
  *
  * Writers: 1,000 producers each awaiting its write. Latency is per write (sampled). The
  * naive and BullMQ runs use fewer entries (they are slow; rates are rates).
+ * Besides time, each row's cost per entry (bench/lib/cost.ts): this process's CPU (all its
+ * threads), the PostgreSQL cluster's CPU (its processes' utime + stime from /proc, '-' when
+ * they are not visible from here) and the main thread's GC time, all over the timed run.
  * Needs PostgreSQL and Redis on 127.0.0.1 (bash scripts/ci-services.sh).
  * Run: npm run bench -- pipeline    (--smoke for a quick check)
  */
@@ -29,12 +37,16 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { WriteBehind, type Journal } from '../src/index.js';
 import { SqliteJournal } from '../src/adapters/sqlite/index.js';
 import { postgresSink } from '../src/adapters/postgres/index.js';
+import { findServer, startCost, type ServerProcesses } from './lib/cost.js';
 import { printTable, save, smoke, toRow, type Result } from './lib/report.js';
 
 const ENTRIES = smoke ? 5_000 : 1_000_000;
 const SLOW_ENTRIES = smoke ? 1_000 : 30_000;
 const KEYS = 10_000;
 const PRODUCERS = 1_000;
+const COPY_CONNECTIONS = 4;
+const COPY_CHUNK_LINES = 1_000;
+const FLOOR = `floor: COPY, ${COPY_CHUNK_LINES.toLocaleString('en-US')}-line chunks, ${COPY_CONNECTIONS} connections`;
 const connectionString =
   process.env['SLUICE_BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -49,6 +61,12 @@ const row = (i: number): Row => ({
 const admin = new pg.Pool({ connectionString, max: 16 });
 const schema = `sluice_bench_pipeline_${process.pid}`;
 await admin.query(`CREATE SCHEMA ${schema}`);
+
+// Whose CPU the pg and Redis figures count: the processes behind these connections.
+const backendPid = (await admin.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
+  .pid;
+const postgres = findServer('postgres', backendPid, 'postgres');
+const pgServers: ServerProcesses[] = 'root' in postgres ? [postgres] : [];
 let tables = 0;
 async function table(mode: 'insert' | 'upsert'): Promise<string> {
   const name = `t${++tables}`;
@@ -91,23 +109,33 @@ async function produce(
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-pipeline-'));
 const results: Result[] = [];
 
-// floor: COPY over 4 connections
-{
+/** `row(i)` as a line of COPY's text format. */
+const copyLine = (i: number): string => {
+  const r = row(i);
+  return `e${i}\t${r.account}\t${r.seq}\t${r.amount}\t${r.note}\n`;
+};
+
+/** COPY of all entries, split over COPY_CONNECTIONS connections, `linesPerWrite` at a time. */
+async function copy(variant: string, linesPerWrite: number): Promise<void> {
   const name = await table('insert');
+  const meter = startCost(pgServers);
   const start = performance.now();
-  const per = Math.ceil(ENTRIES / 4);
+  const per = Math.ceil(ENTRIES / COPY_CONNECTIONS);
   await Promise.all(
-    [0, 1, 2, 3].map(async (c) => {
+    Array.from({ length: COPY_CONNECTIONS }, async (_, c) => {
+      const from = c * per;
+      const to = Math.min(ENTRIES, from + per);
+      const chunks = function* (): Generator<string> {
+        for (let at = from; at < to; at += linesPerWrite) {
+          let text = '';
+          for (let i = at; i < Math.min(to, at + linesPerWrite); i++) text += copyLine(i);
+          yield text;
+        }
+      };
       const client = await admin.connect();
       try {
-        const lines = function* (): Generator<string> {
-          for (let i = c * per; i < Math.min(ENTRIES, (c + 1) * per); i++) {
-            const r = row(i);
-            yield `e${i}\t${r.account}\t${r.seq}\t${r.amount}\t${r.note}\n`;
-          }
-        };
         await pipeline(
-          Readable.from(lines()),
+          Readable.from(chunks()),
           client.query(
             copyFrom(`COPY ${schema}.${name} (sluice_id, account, seq, amount, note) FROM STDIN`),
           ),
@@ -117,13 +145,15 @@ const results: Result[] = [];
       }
     }),
   );
-  results.push({
-    variant: 'floor: COPY, 4 connections',
-    items: ENTRIES,
-    seconds: (performance.now() - start) / 1000,
-    latenciesMs: [],
-  });
+  const seconds = (performance.now() - start) / 1000;
+  const { cost } = await meter.stop(ENTRIES);
+  const landed = await count(name);
+  if (landed !== ENTRIES) throw new Error(`${variant}: ${landed} rows`);
+  results.push({ variant, items: ENTRIES, seconds, latenciesMs: [], cost });
 }
+
+await copy(FLOOR, COPY_CHUNK_LINES);
+await copy('COPY from a naive stream (one line per write)', 1);
 
 async function sluice(
   variant: string,
@@ -147,18 +177,20 @@ async function sluice(
     batch: { maxSize: 1000, maxDelayMs: 10 },
     maxBacklog: 200_000,
   });
+  const meter = startCost(pgServers);
   const start = performance.now();
   const { latenciesMs } = await produce(ENTRIES, (i) =>
     wb.write(`acct-${i % KEYS}`, row(i), { id: `e${i}` }),
   );
   await wb.flush();
   const seconds = (performance.now() - start) / 1000;
+  const { cost } = await meter.stop(ENTRIES);
   await wb.close();
   await sink.close();
   const landed = await count(name);
   if (landed !== (mode === 'insert' ? ENTRIES : Math.min(ENTRIES, KEYS)))
     throw new Error(`${variant}: ${landed} rows`);
-  results.push({ variant, items: ENTRIES, seconds, latenciesMs });
+  results.push({ variant, items: ENTRIES, seconds, latenciesMs, cost });
 }
 
 for (const mode of ['insert', 'upsert'] as const) {
@@ -174,17 +206,27 @@ const insertSql = (name: string): string =>
 // naive: one INSERT per write over 16 connections
 {
   const name = await table('insert');
+  const meter = startCost(pgServers);
   const r = await produce(SLOW_ENTRIES, (i) => {
     const v = row(i);
     return admin.query(insertSql(name), [`e${i}`, v.account, v.seq, v.amount, v.note]);
   });
-  results.push({ variant: 'naive: INSERT per write, 16 connections', items: SLOW_ENTRIES, ...r });
+  const { cost } = await meter.stop(SLOW_ENTRIES);
+  results.push({
+    variant: 'naive: INSERT per write, 16 connections',
+    items: SLOW_ENTRIES,
+    ...r,
+    cost,
+  });
 }
 
 // BullMQ: enqueue, a worker inserts per job
+let redisNote: string;
 {
   const name = await table('insert');
   const connection = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+  const redisPid = Number(/process_id:(\d+)/.exec(await connection.info('server'))?.[1]);
+  const redis = findServer('redis', redisPid, 'redis-server');
   const queueName = `sluice-bench-${process.pid}`;
   const queue = new Queue<Row & { id: string }>(queueName, { connection });
   let done = 0;
@@ -199,12 +241,18 @@ const insertSql = (name: string): string =>
     },
     { connection, concurrency: 16 },
   );
+  const meter = startCost([...pgServers, ...('root' in redis ? [redis] : [])]);
   const start = performance.now();
   const r = await produce(SLOW_ENTRIES, (i) =>
     queue.add('write', { ...row(i), id: `e${i}` }, { removeOnComplete: true }),
   );
   await allDone;
   const seconds = (performance.now() - start) / 1000;
+  const { cost, servers } = await meter.stop(SLOW_ENTRIES);
+  redisNote =
+    'root' in redis
+      ? `Redis itself used ${servers['redis']!.toFixed(1)} µs CPU per entry there (redis-server, pid ${redis.root}), in neither column`
+      : `Redis's own CPU is in neither column (not measured: ${redis.reason})`;
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
@@ -214,6 +262,7 @@ const insertSql = (name: string): string =>
     items: SLOW_ENTRIES,
     seconds,
     latenciesMs: r.latenciesMs,
+    cost,
   });
 }
 
@@ -226,11 +275,21 @@ console.log(
   `bench/pipeline: ~200-byte entries over ${KEYS.toLocaleString('en-US')} keys into PostgreSQL, ${PRODUCERS} producers awaiting each write; ` +
     `${ENTRIES.toLocaleString('en-US')} entries (${SLOW_ENTRIES.toLocaleString('en-US')} for naive and BullMQ); latency is per write, until it resolves`,
 );
-printTable('pipeline', rows, rows[0]!.variant, 'time vs floor');
-const floor = rows[0]!;
-for (const r of rows.slice(1)) {
+printTable('pipeline', rows, FLOOR, 'time vs floor', { serverCpuLabel: 'pg CPU µs/item' });
+console.log(
+  [
+    "Per entry, over each row's timed run: node CPU is this process's user + system time (all its threads);",
+    `pg CPU is the PostgreSQL cluster's (postmaster, backends, background and autovacuum workers; utime + stime from /proc)${
+      'root' in postgres ? '' : `, not measured: ${postgres.reason}`
+    };`,
+    "GC is the main thread's collection time ('gc' performance entries).",
+    `BullMQ's producers and its worker both run in this process, so its node CPU covers enqueueing, fetching jobs and the INSERTs; ${redisNote}.`,
+  ].join('\n'),
+);
+const floor = rows.find((r) => r.variant === FLOOR)!;
+for (const r of rows.filter((r) => r.variant.startsWith('sluice'))) {
   console.log(
-    `${r.variant}: ${((100 * r.itemsPerSec) / floor.itemsPerSec).toFixed(0)}% of the COPY floor`,
+    `${r.variant}: ${((100 * r.itemsPerSec) / floor.itemsPerSec).toFixed(0)}% of the floor (${FLOOR.slice('floor: '.length)})`,
   );
 }
 const durable = rows.find((r) => r.variant.startsWith('sluice durable (SQLite journal), insert'))!;
@@ -244,4 +303,5 @@ save('pipeline', rows, {
   slowEntries: SLOW_ENTRIES,
   keys: KEYS,
   producers: PRODUCERS,
+  floor: { connections: COPY_CONNECTIONS, linesPerWrite: COPY_CHUNK_LINES },
 });
