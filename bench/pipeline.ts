@@ -9,6 +9,8 @@
  *   this row is bound by JavaScript rather than by the store;
  * - sluice durable: SQLite journal (synchronous=FULL) → 4 workers → postgresSink, insert and
  *   upsert modes;
+ * - sluice durable, writeMany of 100: the insert row with 10 producers each awaiting
+ *   `writeMany` of 100 entries (the same 1,000 entries in flight; latency is per call);
  * - sluice in memory: the same pipeline on an in-memory journal;
  * - naive: one INSERT per write over 16 connections;
  * - BullMQ (Redis as this machine runs it, no persistence, which flatters BullMQ): enqueue
@@ -84,16 +86,17 @@ const count = async (name: string): Promise<number> =>
     (await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.${name}`)).rows[0]?.n,
   );
 
-/** 1,000 producers, each awaiting its write; latency sampled on every 16th. */
+/** `producers` (1,000) producers, each awaiting its write; latency sampled on every 16th. */
 async function produce(
   entries: number,
   write: (i: number) => Promise<unknown>,
+  producers = PRODUCERS,
 ): Promise<{ seconds: number; latenciesMs: number[] }> {
   const latenciesMs: number[] = [];
   let next = 0;
   const start = performance.now();
   await Promise.all(
-    Array.from({ length: PRODUCERS }, async () => {
+    Array.from({ length: producers }, async () => {
       for (let i = next++; i < entries; i = next++) {
         if ((i & 15) === 0) {
           const t0 = performance.now();
@@ -155,10 +158,12 @@ async function copy(variant: string, linesPerWrite: number): Promise<void> {
 await copy(FLOOR, COPY_CHUNK_LINES);
 await copy('COPY from a naive stream (one line per write)', 1);
 
+/** The pipeline; `group` > 1: each producer writes `group` entries per `writeMany` call. */
 async function sluice(
   variant: string,
   journal: Journal | 'memory',
   mode: 'insert' | 'upsert',
+  group = 1,
 ): Promise<void> {
   const name = await table(mode);
   const sink = await postgresSink<Row>({
@@ -179,9 +184,20 @@ async function sluice(
   });
   const meter = startCost(pgServers);
   const start = performance.now();
-  const { latenciesMs } = await produce(ENTRIES, (i) =>
-    wb.write(`acct-${i % KEYS}`, row(i), { id: `e${i}` }),
-  );
+  const entry = (i: number): { key: string; value: Row; id: string } => ({
+    key: `acct-${i % KEYS}`,
+    value: row(i),
+    id: `e${i}`,
+  });
+  // The same 1,000 entries in flight either way: 1,000 writers, or 1,000 / group callers.
+  const { latenciesMs } =
+    group === 1
+      ? await produce(ENTRIES, (i) => wb.write(`acct-${i % KEYS}`, row(i), { id: `e${i}` }))
+      : await produce(
+          ENTRIES / group,
+          (g) => wb.writeMany(Array.from({ length: group }, (_, j) => entry(g * group + j))),
+          PRODUCERS / group,
+        );
   await wb.flush();
   const seconds = (performance.now() - start) / 1000;
   const { cost } = await meter.stop(ENTRIES);
@@ -196,6 +212,11 @@ async function sluice(
 for (const mode of ['insert', 'upsert'] as const) {
   const journal = await SqliteJournal.open(join(dir, `${mode}.db`), { keyIndex: false });
   await sluice(`sluice durable (SQLite journal), ${mode}`, journal, mode);
+  await journal.close();
+}
+{
+  const journal = await SqliteJournal.open(join(dir, 'many.db'), { keyIndex: false });
+  await sluice('sluice durable, insert, writeMany of 100', journal, 'insert', 100);
   await journal.close();
 }
 await sluice('sluice in memory, insert', 'memory', 'insert');
