@@ -22,6 +22,7 @@
  * and warns, which is why the sink refuses a session that is not strict.
  */
 import type { SinkFailure } from '../../index.js';
+import { NETWORK_ERROR_CODES } from '../../backend.js';
 
 /** Server error numbers that the rows written cause. */
 const ROW_ERRORS = new Set([
@@ -57,14 +58,7 @@ const ROW_CLASSES = new Set(['22', '23', '45']);
 
 /** Socket and driver failures: the server is unreachable, or the connection broke. */
 const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
+  ...NETWORK_ERROR_CODES,
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
 ]);

@@ -14,6 +14,7 @@
  * (thrown by a `toRow` of yours, say) is `'unknown'`.
  */
 import type { SinkFailure } from '../../index.js';
+import { NETWORK_ERROR_CODES } from '../../backend.js';
 
 /** SQLSTATE classes whose errors come from the rows written. */
 const ROW_CLASSES = new Set([
@@ -21,18 +22,6 @@ const ROW_CLASSES = new Set([
   '23', // integrity constraint violation: NOT NULL, CHECK, foreign key, unique
   '54', // program limit exceeded: a value past a server limit
   'P0', // raised by a trigger or function (RAISE EXCEPTION): a validation refusing the row
-]);
-
-/** Socket-level failures: the server is unreachable or the connection broke. */
-const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
 ]);
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
@@ -48,7 +37,7 @@ export function classifyPostgresError(error: unknown): SinkFailure {
   if (typeof error !== 'object' || error === null) return 'unknown';
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
-    if (NETWORK.has(code)) return 'unavailable';
+    if (NETWORK_ERROR_CODES.has(code)) return 'unavailable';
     if (SQLSTATE.test(code)) return ROW_CLASSES.has(code.slice(0, 2)) ? 'rejected' : 'unavailable';
   }
   // pg reports a socket closed under it, or a timeout of its own, without a code.
