@@ -240,10 +240,12 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
   /** Takes room for `records`, appends them in one call, and counts what is new. */
   async #append(records: JournalRecord[]): Promise<number[]> {
     const n = records.length;
-    await this.#admission.enter(this.#full, () => this.#assertOpen(true), n);
+    // Checked and measured first: bad input fails at once, and room is found for its bytes.
+    const prepared = this.#source.prepare(records, this.#appendOptions);
+    await this.#admission.enter(this.#full, () => this.#assertOpen(true), n, prepared.bytes);
     const known = this.#head; // new entries land past it; a deduplicated id does not
     try {
-      const positions = await this.#source.append(records, this.#appendOptions);
+      const positions = await this.#source.append(records, this.#appendOptions, prepared);
       const now = this.#o.clock.now();
       for (const p of positions) {
         if (p > this.#acknowledged) this.#acknowledged = p;
@@ -252,7 +254,7 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
       }
       return positions;
     } finally {
-      this.#admission.leave(n);
+      this.#admission.leave(n, prepared.bytes);
     }
   }
 
@@ -361,11 +363,17 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
 
   // ---- waiting ----------------------------------------------------------------------------
 
-  /** Which backlog bound a write would pass now, with `appending` writes let in. */
-  readonly #full = (appending: number): Fullness => {
+  /**
+   * Which backlog bound a write would pass now, with `appending` entries let in and `bytes`
+   * on their way into memory (memory mode; its own among them). A value alone may exceed
+   * the byte bound when nothing is held, or it could never be written.
+   */
+  readonly #full = (appending: number, bytes: number, alone: boolean): Fullness => {
     const o = this.#o;
     if (this.#head + appending - this.#watermark.mark >= o.maxBacklog) return 'entries';
-    if (this.#reader.heldBytes + this.#source.heldBytes >= o.maxBacklogBytes) return 'bytes';
+    const held = this.#reader.heldBytes + this.#source.heldBytes;
+    if (held >= o.maxBacklogBytes) return 'bytes';
+    if (held + bytes > o.maxBacklogBytes && !(alone && held === 0)) return 'bytes';
     return undefined;
   };
 

@@ -115,6 +115,43 @@ test(
 );
 
 test(
+  'maxBacklogBytes in memory mode: writers of one tick are measured before they are let in, so together they cannot pass the bound',
+  within,
+  async () => {
+    const g = gate();
+    const wb = await h.open<Blob>({
+      journal: 'memory',
+      sink: g.sink,
+      workers: 1,
+      batch: { maxSize: 1, maxDelayMs: 1 },
+      maxBacklogBytes: 55_000,
+      ...fast,
+    });
+    // Twenty writers of ~10 KB in one tick, the sink holding everything: five fit.
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      h.track(wb.write(`k${i}`, blob(i, 10_000))),
+    );
+    await h.clock.advance(20);
+    const held = wb.metrics().backlogBytes;
+    assert.ok(held <= 55_000, `held ${held} bytes, within the bound`);
+    assert.ok(held >= 40_000, `held ${held} bytes: the bound is used`);
+    assert.equal(writes.filter((w) => w.state === 'resolved').length, 5);
+    assert.ok(
+      writes.slice(5).every((w) => w.state === 'pending'),
+      'the rest wait',
+    );
+    // Alone, a value larger than the whole bound is still let in, or it could never be written.
+    g.open();
+    await h.until(() => writes.every((w) => w.state !== 'pending'), 'every writer is let in');
+    await h.drive(wb.flush());
+    await wb.write('big', blob(99, 70_000));
+    await h.drive(wb.flush());
+    assert.equal(g.sink.rows.size, 21);
+    await h.drive(wb.close());
+  },
+);
+
+test(
   'batch.maxBytes: sink writes are cut by bytes, in order; a single larger entry goes alone',
   within,
   async () => {

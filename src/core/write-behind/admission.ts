@@ -14,6 +14,8 @@ export type Fullness = 'entries' | 'bytes' | undefined;
 export class Admission {
   /** Entries of the appends let in and not yet settled. */
   #appending = 0;
+  /** Their payload bytes, where the source holds them in memory (memory mode). */
+  #appendingBytes = 0;
   #roomWaiters: (() => void)[] = [];
   #settledWaiters: (() => void)[] = [];
 
@@ -27,16 +29,20 @@ export class Admission {
   }
 
   /**
-   * Waits for room for `entries`, then takes it. `full(appending)` says which bound is
-   * reached with that many entries in flight; `check()` throws when the pipeline no longer
+   * Waits for room for `entries` (and `bytes` held in memory), then takes it.
+   * `full(appending, bytes, alone)` says which bound is reached with that many entries and
+   * bytes in flight (`alone`: nothing else is); `check()` throws when the pipeline no longer
    * accepts (closed, failed) after a wait.
    */
   async enter(
-    full: (appending: number) => Fullness,
+    full: (appending: number, bytes: number, alone: boolean) => Fullness,
     check: () => void,
     entries = 1,
+    bytes = 0,
   ): Promise<void> {
-    for (let reached = full(this.#appending + entries - 1); reached !== undefined;) {
+    const reach = (): Fullness =>
+      full(this.#appending + entries - 1, this.#appendingBytes + bytes, this.#appending === 0);
+    for (let reached = reach(); reached !== undefined;) {
       if (this.overflow === 'reject') {
         throw reached === 'entries'
           ? new QueueFullError('write-behind backlog', this.limits.maxBacklog)
@@ -44,14 +50,16 @@ export class Admission {
       }
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
       check();
-      reached = full(this.#appending + entries - 1);
+      reached = reach();
     }
     this.#appending += entries;
+    this.#appendingBytes += bytes;
   }
 
-  /** An append of `entries` let in by `enter` settled. */
-  leave(entries = 1): void {
+  /** An append of `entries` (and `bytes`) let in by `enter` settled. */
+  leave(entries = 1, bytes = 0): void {
     this.#appending -= entries;
+    this.#appendingBytes -= bytes;
     if (this.#appending === 0) for (const settled of this.#settledWaiters.splice(0)) settled();
   }
 

@@ -21,13 +21,14 @@ import type {
 } from '../../journal/journal.js';
 import { sleep, type Clock } from '../clock.js';
 import { computeDelay, retry, type RetryPolicy } from '../retry.js';
-import type { EntrySource } from './source.js';
+import type { EntrySource, Prepared } from './source.js';
 
 /** Retries of one journal read before the pipeline stops (with backoff between them). */
 const READ_ATTEMPTS = 8;
 /** Entries deleted from the journal per trim: at least, and at most. */
 const TRIM_MIN = 1_000;
 const TRIM_MAX = 10_000;
+const NOTHING_HELD: Prepared = { bytes: 0 };
 
 export interface JournalSourceOptions {
   readonly consumer: string;
@@ -84,6 +85,11 @@ export class JournalSource implements EntrySource {
   }
 
   readonly committed: number;
+
+  /** A journal holds nothing in memory: the journal itself checks what it stores. */
+  prepare(): Prepared {
+    return NOTHING_HELD;
+  }
 
   async append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
     try {

@@ -21,7 +21,7 @@ import type {
 import { encodeRecords, payloadBytes } from '../../journal/validate.js';
 import { Channel } from '../channel.js';
 import { Deque } from '../deque.js';
-import type { EntrySource } from './source.js';
+import type { EntrySource, Prepared } from './source.js';
 
 export class MemorySource implements EntrySource {
   readonly journal = undefined;
@@ -50,14 +50,25 @@ export class MemorySource implements EntrySource {
     return this.#queuedBytes;
   }
 
-  async append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
-    // Checked and measured as the journal would store them: the same errors, the same sizes.
+  /** Checked and measured as a journal would store them: the same errors, the same sizes. */
+  prepare(records: readonly JournalRecord[], options?: AppendOptions): Prepared {
+    const encoded = encodeRecords(records, jsonCodec, options);
+    let bytes = 0;
+    for (const r of encoded) bytes += payloadBytes(r.payload);
+    return { bytes, encoded };
+  }
+
+  async append(
+    records: readonly JournalRecord[],
+    options?: AppendOptions,
+    prepared?: Prepared,
+  ): Promise<number[]> {
     if (this.#released) {
       throw new ClosedError(
         'write-behind is closed: a memory-mode pipeline takes nothing after close',
       );
     }
-    const encoded = encodeRecords(records, jsonCodec, options);
+    const encoded = prepared?.encoded ?? this.prepare(records, options).encoded ?? [];
     // Wall time, as a journal's: versions must order writes across restarts, not ticks.
     const now = Date.now();
     const sends: Promise<boolean>[] = [];

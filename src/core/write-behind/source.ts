@@ -10,6 +10,7 @@
  * how far everything has finished.
  */
 import type { DeadLetterStore } from '../../journal/dead-letters.js';
+import type { EncodedRecord } from '../../journal/validate.js';
 import type {
   AppendOptions,
   Journal,
@@ -41,8 +42,18 @@ export interface EntrySource {
   readonly id: string;
   /** Payload bytes accepted and not yet taken (memory mode holds them; a journal does not). */
   readonly heldBytes: number;
+  /**
+   * Checks and measures records before they are let in: the payload bytes the source will
+   * hold in memory for them (memory mode; 0 for a journal, which holds nothing), and what
+   * `append` then takes without checking again. Throws what `append` would (EncodeError...).
+   */
+  prepare(records: readonly JournalRecord[], options?: AppendOptions): Prepared;
   /** Stores the records, in order; resolves with their positions once stored. */
-  append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]>;
+  append(
+    records: readonly JournalRecord[],
+    options?: AppendOptions,
+    prepared?: Prepared,
+  ): Promise<number[]>;
   /**
    * The next entries: at least one, at most `limit`, and past the first at most `maxBytes`
    * of payload. Waits for one; resolves `[]` once `signal` aborts.
@@ -59,4 +70,12 @@ export interface EntrySource {
   deadLetters(): DeadLetterStore;
   /** Lets the consumer go (the source is not used after this). */
   release(): Promise<void>;
+}
+
+/** Records checked and measured by `EntrySource.prepare`. */
+export interface Prepared {
+  /** Payload bytes the source will hold for them in memory. */
+  readonly bytes: number;
+  /** The records as checked and encoded, where the source keeps that work. */
+  readonly encoded?: readonly EncodedRecord[];
 }
