@@ -387,13 +387,18 @@ function loadNodeSqlite(): NodeSqliteModule {
   );
 }
 
+/** `error`, given SQLite's name as its `code` if it is a SQLite error. */
+function named(error: unknown): unknown {
+  sqliteError(error);
+  return error;
+}
+
 /** Runs `f`; a SQLite error it throws leaves with SQLite's name as its `code`. */
-function named<T>(f: () => T): T {
+function namedCall<T>(f: () => T): T {
   try {
     return f();
   } catch (error) {
-    sqliteError(error);
-    throw error;
+    throw named(error);
   }
 }
 
@@ -403,19 +408,45 @@ function named<T>(f: () => T): T {
  */
 function statement<P extends unknown[], R>(
   s: NodeSqliteStatement,
-  row: (value: unknown) => R,
+  row: ((value: unknown) => R) | undefined,
 ): SqliteStatement<P, R> {
   s.setReadBigInts?.(false);
   s.setReturnArrays?.(false);
+  // Plain try/catch, no closure per call: `run` is on the append path, once per entry.
   return {
-    run: (...params: P) => named(() => s.run(...params)),
-    get: (...params: P) => named(() => row(s.get(...params))),
-    all: (...params: P) => named(() => s.all(...params).map(row)),
-    iterate: (...params: P) => named(() => mapIterator(s.iterate(...params), row)),
+    run(...params: P) {
+      try {
+        return s.run(...params);
+      } catch (error) {
+        throw named(error);
+      }
+    },
+    get(...params: P) {
+      try {
+        const value = s.get(...params);
+        return (row === undefined ? value : row(value)) as R | undefined;
+      } catch (error) {
+        throw named(error);
+      }
+    },
+    all(...params: P) {
+      try {
+        const rows = s.all(...params);
+        return (row === undefined ? rows : rows.map(row)) as R[];
+      } catch (error) {
+        throw named(error);
+      }
+    },
+    iterate(...params: P) {
+      try {
+        return mapIterator(s.iterate(...params), row ?? ((value) => value as R));
+      } catch (error) {
+        throw named(error);
+      }
+    },
   };
 }
 
-const asIs = <R>(value: unknown): R => value as R;
 const firstColumn = <R>(value: unknown): R =>
   (value === undefined ? undefined : Object.values(value as object)[0]) as R;
 
@@ -438,20 +469,20 @@ class NodeSqliteDatabase implements SqliteDatabase {
 
   prepare<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
     return statement<P, R>(
-      named(() => this.#db.prepare(sql)),
-      asIs,
+      namedCall(() => this.#db.prepare(sql)),
+      undefined,
     );
   }
 
   pluck<P extends unknown[], R>(sql: string): SqliteStatement<P, R> {
     return statement<P, R>(
-      named(() => this.#db.prepare(sql)),
+      namedCall(() => this.#db.prepare(sql)),
       firstColumn,
     );
   }
 
   exec(sql: string): void {
-    named(() => this.#db.exec(sql));
+    namedCall(() => this.#db.exec(sql));
   }
 
   pragma(source: string, options?: { simple?: boolean }): unknown {
@@ -498,7 +529,7 @@ class NodeSqliteDatabase implements SqliteDatabase {
   }
 
   close(): void {
-    named(() => this.#db.close());
+    namedCall(() => this.#db.close());
     this.#released();
   }
 }
