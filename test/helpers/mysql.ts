@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import type { SinkEntry } from '../../src/index.js';
 import { after } from 'node:test';
 import { createPool, type Pool } from 'mysql2/promise';
 import { mysql, serviceGate } from './services.js';
@@ -26,4 +28,31 @@ export async function mysqlForFile(): Promise<
     await pool.end();
   });
   return { pool, database };
+}
+
+/** The error a promise rejects with (and the test fails if it resolves). */
+export async function failure(promise: Promise<unknown>): Promise<unknown> {
+  let error: unknown;
+  await assert.rejects(
+    promise.catch((e: unknown) => {
+      error = e;
+      throw e;
+    }),
+  );
+  return error;
+}
+
+/** A sink entry. */
+export const entry = <V>(id: string, key: string, value: V, version: number): SinkEntry<V> => ({
+  id,
+  key,
+  value,
+  version,
+});
+
+/** A uri of the test server with `database` as its database. */
+export function databaseUri(database: string): string {
+  const url = new URL(mysqlUri);
+  url.pathname = `/${database}`;
+  return url.toString();
 }

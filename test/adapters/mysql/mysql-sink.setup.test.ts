@@ -3,34 +3,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createPool, type RowDataPacket } from 'mysql2/promise';
-import { ConfigError, SinkError, type SinkEntry } from '../../../src/index.js';
+import { ConfigError, SinkError } from '../../../src/index.js';
 import {
   classifyMysqlError,
   mysqlSink,
   type MysqlSinkOptions,
 } from '../../../src/adapters/mysql/index.js';
-import { mysqlForFile, mysqlUri } from '../../helpers/mysql.js';
+import { databaseUri, entry, failure, mysqlForFile, mysqlUri } from '../../helpers/mysql.js';
 
 const db = await mysqlForFile();
-
-/** The error a promise rejects with (and the test fails if it resolves). */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  let error: unknown;
-  await assert.rejects(
-    promise.catch((e: unknown) => {
-      error = e;
-      throw e;
-    }),
-  );
-  return error;
-}
-
-const entry = <V>(id: string, key: string, value: V, version: number): SinkEntry<V> => ({
-  id,
-  key,
-  value,
-  version,
-});
 
 if (db.skip !== undefined) {
   test('mysqlSink', { skip: db.skip }, () => {});
@@ -39,11 +20,7 @@ if (db.skip !== undefined) {
   const rows = async (sql: string): Promise<RowDataPacket[]> =>
     (await pool.query<RowDataPacket[]>(sql))[0];
   /** A uri of the test server with this file's database. */
-  const uri = (() => {
-    const url = new URL(mysqlUri);
-    url.pathname = `/${database}`;
-    return url.toString();
-  })();
+  const uri = databaseUri(database);
 
   test('mysqlSink() refuses a table or database name with SQL in it, before touching the server', async () => {
     const base = { pool, columns: ['a'], mode: 'upsert' as const, conflict: ['a'] };

@@ -4,32 +4,13 @@ import { createPool, type RowDataPacket } from 'mysql2/promise';
 import { ClosedError, ConfigError, type SinkEntry } from '../../../src/index.js';
 import { mysqlSink } from '../../../src/adapters/mysql/index.js';
 import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
-import { mysqlForFile, mysqlUri } from '../../helpers/mysql.js';
+import { databaseUri, entry, failure, mysqlForFile, mysqlUri } from '../../helpers/mysql.js';
 import { TcpProxy } from '../../helpers/tcp-proxy.js';
 
 const db = await mysqlForFile();
 
-/** The error a promise rejects with (and the test fails if it resolves). */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  let error: unknown;
-  await assert.rejects(
-    promise.catch((e: unknown) => {
-      error = e;
-      throw e;
-    }),
-  );
-  return error;
-}
-
 const parsed = (json: unknown): unknown =>
   typeof json === 'string' ? (JSON.parse(json) as unknown) : json;
-
-const entry = <V>(id: string, key: string, value: V, version: number): SinkEntry<V> => ({
-  id,
-  key,
-  value,
-  version,
-});
 
 if (db.skip !== undefined) {
   test('mysqlSink', { skip: db.skip }, () => {});
@@ -38,11 +19,7 @@ if (db.skip !== undefined) {
   const rows = async (sql: string): Promise<RowDataPacket[]> =>
     (await pool.query<RowDataPacket[]>(sql))[0];
   /** A uri of the test server with this file's database. */
-  const uri = (() => {
-    const url = new URL(mysqlUri);
-    url.pathname = `/${database}`;
-    return url.toString();
-  })();
+  const uri = databaseUri(database);
   let n = 0;
 
   sinkConformance('mysqlSink', {
