@@ -40,6 +40,7 @@ import { WriteBehind, type Journal } from '../src/index.js';
 import { SqliteJournal } from '../src/adapters/sqlite/index.js';
 import { postgresSink } from '../src/adapters/postgres/index.js';
 import { findServer, startCost, type ServerProcesses } from './lib/cost.js';
+import { produce } from './lib/producers.js';
 import { printTable, save, smoke, toRow, type Result } from './lib/report.js';
 
 const ENTRIES = smoke ? 5_000 : 1_000_000;
@@ -85,29 +86,6 @@ const count = async (name: string): Promise<number> =>
   Number(
     (await admin.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.${name}`)).rows[0]?.n,
   );
-
-/** `producers` (1,000) producers, each awaiting its write; latency sampled on every 16th. */
-async function produce(
-  entries: number,
-  write: (i: number) => Promise<unknown>,
-  producers = PRODUCERS,
-): Promise<{ seconds: number; latenciesMs: number[] }> {
-  const latenciesMs: number[] = [];
-  let next = 0;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: producers }, async () => {
-      for (let i = next++; i < entries; i = next++) {
-        if ((i & 15) === 0) {
-          const t0 = performance.now();
-          await write(i);
-          latenciesMs.push(performance.now() - t0);
-        } else await write(i);
-      }
-    }),
-  );
-  return { seconds: (performance.now() - start) / 1000, latenciesMs };
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-pipeline-'));
 const results: Result[] = [];
@@ -192,7 +170,11 @@ async function sluice(
   // The same 1,000 entries in flight either way: 1,000 writers, or 1,000 / group callers.
   const { latenciesMs } =
     group === 1
-      ? await produce(ENTRIES, (i) => wb.write(`acct-${i % KEYS}`, row(i), { id: `e${i}` }))
+      ? await produce(
+          ENTRIES,
+          (i) => wb.write(`acct-${i % KEYS}`, row(i), { id: `e${i}` }),
+          PRODUCERS,
+        )
       : await produce(
           ENTRIES / group,
           (g) => wb.writeMany(Array.from({ length: group }, (_, j) => entry(g * group + j))),
@@ -228,10 +210,14 @@ const insertSql = (name: string): string =>
 {
   const name = await table('insert');
   const meter = startCost(pgServers);
-  const r = await produce(SLOW_ENTRIES, (i) => {
-    const v = row(i);
-    return admin.query(insertSql(name), [`e${i}`, v.account, v.seq, v.amount, v.note]);
-  });
+  const r = await produce(
+    SLOW_ENTRIES,
+    (i) => {
+      const v = row(i);
+      return admin.query(insertSql(name), [`e${i}`, v.account, v.seq, v.amount, v.note]);
+    },
+    PRODUCERS,
+  );
   const { cost } = await meter.stop(SLOW_ENTRIES);
   results.push({
     variant: 'naive: INSERT per write, 16 connections',
@@ -264,8 +250,10 @@ let redisNote: string;
   );
   const meter = startCost([...pgServers, ...('root' in redis ? [redis] : [])]);
   const start = performance.now();
-  const r = await produce(SLOW_ENTRIES, (i) =>
-    queue.add('write', { ...row(i), id: `e${i}` }, { removeOnComplete: true }),
+  const r = await produce(
+    SLOW_ENTRIES,
+    (i) => queue.add('write', { ...row(i), id: `e${i}` }, { removeOnComplete: true }),
+    PRODUCERS,
   );
   await allDone;
   const seconds = (performance.now() - start) / 1000;

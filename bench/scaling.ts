@@ -41,6 +41,7 @@ import { SqliteJournal } from '../src/adapters/sqlite/index.js';
 import { postgresSink } from '../src/adapters/postgres/index.js';
 import { findServer, startCost, type ServerProcesses } from './lib/cost.js';
 import { lineChart } from './lib/plot.js';
+import { produce } from './lib/producers.js';
 import { printTable, save, smoke, toRow, type Result, type Row } from './lib/report.js';
 
 const PRODUCERS = 1_000;
@@ -143,22 +144,10 @@ async function run(variant: string, s: Setup, drive: Drive): Promise<Result> {
 /** PRODUCERS producers, each awaiting its write; latency sampled on every 16th write. */
 const closedLoop =
   (entries: number): Drive =>
-  async (write) => {
-    const latenciesMs: number[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: PRODUCERS }, async () => {
-        for (let i = next++; i < entries; i = next++) {
-          if ((i & 15) === 0) {
-            const t0 = performance.now();
-            await write(i);
-            latenciesMs.push(performance.now() - t0);
-          } else await write(i);
-        }
-      }),
-    );
-    return { items: entries, latenciesMs };
-  };
+  async (write) => ({
+    items: entries,
+    latenciesMs: (await produce(entries, write, PRODUCERS)).latenciesMs,
+  });
 
 /**
  * `ratePerSec` writes a second for `seconds`, write i scheduled at i / ratePerSec s, issued
