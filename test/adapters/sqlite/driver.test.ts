@@ -31,10 +31,10 @@ import {
   deadLetterConformance,
   journalConformance,
   sinkConformance,
-  type BalanceRow,
 } from '../../../src/testing/index.js';
 import { ROOT } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/temp.js';
+import { sqliteBalancesHarness } from '../../helpers/sqlite-balances.js';
 
 const dir = tempDir();
 let n = 0;
@@ -251,36 +251,7 @@ for (const driver of DRIVERS) {
     },
   });
 
-  sinkConformance(`sqliteSink on ${driver}`, {
-    open: (mode, options) => {
-      const path = fresh();
-      const db = openSqlite(path, { driver });
-      db.exec(`
-        CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT, version INTEGER);
-        CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL, note TEXT, version INTEGER);
-      `);
-      const table = mode === 'upsert' ? 'balances' : 'ledger';
-      const sink = sqliteSink<BalanceRow>({
-        database: path,
-        driver,
-        table,
-        columns: ['account', 'balance', 'note'],
-        mode,
-        conflict: ['account'],
-        ...(options?.versioned === true ? { versionColumn: 'version' } : {}),
-      });
-      return Promise.resolve({
-        sink,
-        rows: () =>
-          Promise.resolve(
-            db
-              .prepare<[], BalanceRow>(`SELECT account, balance, note FROM ${table}`)
-              .all()
-              .map((r) => ({ ...r })),
-          ),
-      });
-    },
-  });
+  sinkConformance(`sqliteSink on ${driver}`, sqliteBalancesHarness(dir, driver));
 }
 
 /** The driver's own handle, as a user who opened the database would pass it. */

@@ -6,40 +6,13 @@ import { ClosedError, ConfigError } from '../../../src/index.js';
 import { sqliteSink, type SqliteSinkOptions } from '../../../src/adapters/sqlite/index.js';
 import { sinkConformance, type BalanceRow } from '../../../src/testing/index.js';
 import { tempDir } from '../../helpers/temp.js';
+import { balancesDatabase, sqliteBalancesHarness } from '../../helpers/sqlite-balances.js';
 
 const dir = tempDir();
-let n = 0;
 
-function freshDatabase(): SqliteDatabase {
-  const db = openSqlite(join(dir, `sink-${++n}.db`));
-  db.exec(`
-    CREATE TABLE balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL, note TEXT, version INTEGER);
-    CREATE TABLE ledger (sluice_id TEXT UNIQUE, account TEXT NOT NULL, balance INTEGER NOT NULL, note TEXT, version INTEGER);
-  `);
-  return db;
-}
+const freshDatabase = (): SqliteDatabase => balancesDatabase(dir);
 
-sinkConformance('sqliteSink', {
-  open: (mode, options) => {
-    const db = freshDatabase();
-    const table = mode === 'upsert' ? 'balances' : 'ledger';
-    const sink = sqliteSink<BalanceRow>({
-      database: db,
-      table,
-      columns: ['account', 'balance', 'note'],
-      mode,
-      conflict: ['account'],
-      ...(options?.versioned === true ? { versionColumn: 'version' } : {}),
-    });
-    return Promise.resolve({
-      sink,
-      rows: () =>
-        Promise.resolve(
-          db.prepare(`SELECT account, balance, note FROM ${table}`).all() as BalanceRow[],
-        ),
-    });
-  },
-});
+sinkConformance('sqliteSink', sqliteBalancesHarness(dir));
 
 test('sqliteSink() refuses a table name with SQL in it, naming the option', () => {
   const db = freshDatabase();
