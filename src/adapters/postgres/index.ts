@@ -5,3 +5,8 @@
  */
 export { postgresSink, type PostgresSink, type PostgresSinkOptions } from './postgres-sink.js';
 export { classifyPostgresError } from './classify.js';
+export {
+  PostgresDeadLetters,
+  deadLetterTableSql,
+  type PostgresDeadLettersOptions,
+} from './postgres-dead-letters.js';
