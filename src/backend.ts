@@ -21,6 +21,7 @@ export {
   type EncodedRecord,
 } from './journal/validate.js';
 export { checkIds, replayDeadLetters, deadLetterView } from './journal/dead-letters.js';
+export { partitionOfKey, PARTITION_START } from './journal/partitioned-journal.js';
 export {
   coalesce,
   identifier,

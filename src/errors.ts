@@ -24,6 +24,7 @@ export type SluiceErrorCode =
   | 'ERR_SLUICE_JOURNAL_WRITE'
   | 'ERR_SLUICE_JOURNAL_READ'
   | 'ERR_SLUICE_JOURNAL_LOCKED'
+  | 'ERR_SLUICE_LEASE_LOST'
   | 'ERR_SLUICE_SINK'
   | 'ERR_SLUICE_DEAD_LETTERED'
   | 'ERR_SLUICE_RESTART_BUDGET'
@@ -218,6 +219,27 @@ export class JournalLockedError extends SluiceError {
     );
     this.consumer = consumer;
     this.holder = holder;
+  }
+}
+
+/**
+ * A node no longer holds the lease of a partition of a shared journal (it expired while the
+ * node was paused or cut off, and another node took it over): what it tried to commit was
+ * refused, so it cannot move the partition's checkpoint behind the new owner's back.
+ */
+export class LeaseLostError extends SluiceError {
+  /** The partition. */
+  readonly partition: number;
+  /** The epoch the node held it at. */
+  readonly epoch: number;
+
+  constructor(consumer: string, partition: number, epoch: number) {
+    super(
+      'ERR_SLUICE_LEASE_LOST',
+      `partition ${partition} of consumer "${consumer}" is no longer held at epoch ${epoch}: another node took it over`,
+    );
+    this.partition = partition;
+    this.epoch = epoch;
   }
 }
 

@@ -61,6 +61,7 @@ export {
   JournalWriteError,
   JournalReadError,
   JournalLockedError,
+  LeaseLostError,
   SinkError,
   DeadLetteredError,
   RestartBudgetExhaustedError,
@@ -146,6 +147,12 @@ export {
   type LaneStats,
   type LaneState,
 } from './core/write-behind.js';
+export {
+  ClusterWriteBehind,
+  type ClusterWriteBehindOptions,
+  type ClusterWriteBehindEvents,
+  type ClusterMetrics,
+} from './cluster/cluster-write-behind.js';
 export type { RestartPolicy } from './core/restart-budget.js';
 export type {
   AppendOptions,
@@ -169,6 +176,14 @@ export {
   type Payload,
 } from './journal/codec.js';
 export { MemoryJournal, type MemoryJournalOptions } from './journal/memory-journal.js';
+export {
+  isPartitioned,
+  type PartitionedJournal,
+  type PartitionCursor,
+  type PartitionLease,
+  type PartitionRead,
+} from './journal/partitioned-journal.js';
+export type { ClusterStats, ClusterNodeStats, ClusterLeaseStats } from './journal/cluster-stats.js';
 export { Cursor, type CursorOptions } from './journal/cursor.js';
 export {
   MemoryDeadLetters,

@@ -33,6 +33,11 @@ import {
   show,
 } from '../errors.js';
 import { deadLetterView } from '../journal/dead-letters.js';
+import { isPartitioned } from '../journal/partitioned-journal.js';
+import {
+  ClusterWriteBehind,
+  type ClusterWriteBehindOptions,
+} from '../cluster/cluster-write-behind.js';
 import type { Journal, JournalEntry, JournalRecord, JournalStats } from '../journal/journal.js';
 import type { Encodable, Payload } from '../journal/codec.js';
 import { resolveCloseOptions } from './close-options.js';
@@ -164,13 +169,23 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
 
   /**
    * Opens the pipeline and starts processing what the journal holds past the checkpoint.
+   * Over a journal shared by many nodes (`PostgresJournal`), it is this node's pipeline: a
+   * {@link ClusterWriteBehind} that works the node's share of the partitions.
    * The value type is the sink's (`postgresSink<Balance>(...)` makes a
    * `WriteBehind<Balance>`), bound by {@link Encodable}: what the journal stores as it is.
    */
+  static open<V extends Encodable<V>>(
+    options: ClusterWriteBehindOptions<V>,
+  ): Promise<ClusterWriteBehind<V>>;
+  static open<V extends Encodable<V>>(options: WriteBehindOptions<V>): Promise<WriteBehind<V>>;
   static async open<V extends Encodable<V>>(
-    options: WriteBehindOptions<V>,
-  ): Promise<WriteBehind<V>> {
-    const o = resolveWriteBehindOptions(options);
+    options: WriteBehindOptions<V> | ClusterWriteBehindOptions<V>,
+  ): Promise<WriteBehind<V> | ClusterWriteBehind<V>> {
+    // A journal shared by many nodes: this node works its share of the partitions.
+    if (isPartitioned(options.journal)) {
+      return ClusterWriteBehind.open(options as ClusterWriteBehindOptions<V>);
+    }
+    const o = resolveWriteBehindOptions(options as WriteBehindOptions<V>);
     let wb: WriteBehind<V> | undefined;
     const source = await openSource(o, (attempt, delayMs, error) =>
       wb?.emit('journal:readFailed', { attempt, delayMs, error }),

@@ -10,3 +10,4 @@ export {
   deadLetterTableSql,
   type PostgresDeadLettersOptions,
 } from './postgres-dead-letters.js';
+export { PostgresJournal, type PostgresJournalOptions } from './postgres-journal.js';

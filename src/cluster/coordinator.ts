@@ -1,0 +1,263 @@
+/**
+ * Coordinator: decides which partitions of a shared journal this node works, and keeps
+ * their leases. PostgreSQL's row locks and the leases' epochs carry the safety; the
+ * coordinator only decides who asks for what.
+ *
+ * Every `leaseMs / 4` (and at once when a node joins, leaves or releases a lease) one tick:
+ * 1. heartbeat: this node is live for `leaseMs`; the answer is every live node;
+ * 2. renew the leases held; one not renewed was taken over: its pipeline stops (`lost`);
+ * 3. the partitions this node should hold are those whose rendezvous hash over the live
+ *    nodes picks it (each node computes the same answer, and a join or leave moves only
+ *    the partitions that must move);
+ * 4. a partition held and no longer wanted is handed over: its pipeline finishes what it
+ *    read, commits, and the lease is released (the new owner takes it on its next tick);
+ * 5. a wanted partition is taken if free or expired, and its pipeline started.
+ *
+ * Self-fencing: a node that has not renewed for most of `leaseMs` (paused, cut off from the
+ * database) stops working every partition on its own, before another node can take them.
+ */
+import { hashKey } from '../core/pool/routing.js';
+import type { PartitionLease, PartitionedJournal } from '../journal/partitioned-journal.js';
+
+/** Stop working a partition this long before its lease could expire (share of `leaseMs`). */
+const FENCE_MARGIN = 0.2;
+
+export type ReleaseReason = 'rebalance' | 'close' | 'lost';
+
+export interface CoordinatorHooks {
+  /** Start working a partition just leased. */
+  start(lease: PartitionLease): Promise<void>;
+  /**
+   * Stop working a partition: `rebalance` and `close` finish what was read first; `lost`
+   * stops at once (the lease is gone or about to be). Resolves once nothing more commits.
+   */
+  stop(lease: PartitionLease, reason: ReleaseReason): Promise<void>;
+  /** A tick failed (the database could not be reached); the next one tries again. */
+  failed(error: unknown): void;
+}
+
+export class Coordinator {
+  readonly #journal: PartitionedJournal;
+  readonly #consumer: string;
+  readonly #node: string;
+  readonly #leaseMs: number;
+  readonly #hooks: CoordinatorHooks;
+  readonly #held = new Map<number, PartitionLease>();
+  /** Partitions being handed over or stopped: not renewed as wanted, not taken again. */
+  readonly #leaving = new Set<number>();
+  readonly #stopping = new Set<Promise<void>>();
+  #ticking: Promise<void> | undefined;
+  #again = false;
+  #timer: NodeJS.Timeout | undefined;
+  #fence: NodeJS.Timeout | undefined;
+  #closed = false;
+  readonly #unsubscribe: () => void;
+
+  constructor(
+    journal: PartitionedJournal,
+    consumer: string,
+    node: string,
+    leaseMs: number,
+    hooks: CoordinatorHooks,
+  ) {
+    this.#journal = journal;
+    this.#consumer = consumer;
+    this.#node = node;
+    this.#leaseMs = leaseMs;
+    this.#hooks = hooks;
+    this.#unsubscribe = journal.onMembership(() => this.tick());
+  }
+
+  /** The partitions this node works now. */
+  get owned(): number[] {
+    return [...this.#held.keys()].filter((p) => !this.#leaving.has(p)).sort((a, b) => a - b);
+  }
+
+  /** Runs the first tick (rejects if the database cannot be reached), then ticks on a timer. */
+  async start(): Promise<void> {
+    const first = this.#tick(true);
+    this.#ticking = first.then(
+      () => {},
+      () => {},
+    );
+    try {
+      await first;
+    } finally {
+      this.#ticking = undefined;
+    }
+    this.#schedule();
+    if (this.#again) {
+      this.#again = false;
+      this.tick();
+    }
+  }
+
+  /** A tick soon (one at a time; a request during one runs another after it). */
+  tick(): void {
+    if (this.#closed) return;
+    if (this.#ticking !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#ticking = this.#tick(false)
+      .catch((error: unknown) => this.#hooks.failed(error))
+      .finally(() => {
+        this.#ticking = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.tick();
+        }
+      });
+  }
+
+  /** Hands every partition over (finishing what was read), releases them, leaves. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    clearTimeout(this.#timer);
+    await this.#ticking;
+    const handovers = [...this.#held.values()]
+      .filter((lease) => !this.#leaving.has(lease.partition))
+      .map((lease) => this.#handOver(lease, 'close'));
+    await Promise.all(handovers);
+    while (this.#stopping.size > 0) await Promise.all(this.#stopping);
+    clearTimeout(this.#fence);
+    await this.#journal
+      .leave(this.#consumer, this.#node)
+      .catch((error: unknown) => this.#hooks.failed(error));
+  }
+
+  /** A partition's pipeline failed on its own (a fenced commit): stop it as lost. */
+  lost(partition: number): void {
+    const lease = this.#held.get(partition);
+    if (lease === undefined || this.#leaving.has(partition)) return;
+    this.#drop(lease, 'lost');
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.tick();
+      this.#schedule();
+    }, this.#leaseMs / 4);
+    this.#timer.unref();
+  }
+
+  async #tick(first: boolean): Promise<void> {
+    const started = performance.now();
+    const live = await this.#journal.heartbeat(this.#consumer, this.#node, this.#leaseMs);
+    const held = [...this.#held.values()];
+    const kept = new Set(
+      await this.#journal.renewLeases(this.#consumer, this.#node, held, this.#leaseMs),
+    );
+    this.#fenceAt(started + this.#leaseMs * (1 - FENCE_MARGIN));
+    for (const lease of held) {
+      if (!kept.has(lease.partition) && this.#held.get(lease.partition) === lease) {
+        this.#drop(lease, 'lost');
+      }
+    }
+    if (this.#closed && !first) return;
+    const wanted = assign(live, this.#journal.partitions, this.#node);
+    for (const lease of this.#held.values()) {
+      if (!wanted.has(lease.partition) && !this.#leaving.has(lease.partition)) {
+        void this.#handOver(lease, 'rebalance');
+      }
+    }
+    for (const partition of wanted) {
+      if (this.#held.has(partition) || this.#closed) continue;
+      const lease = await this.#journal.takeLease(
+        this.#consumer,
+        partition,
+        this.#node,
+        this.#leaseMs,
+      );
+      if (lease === undefined) continue; // another node still holds it; it hands it over
+      this.#held.set(partition, lease);
+      try {
+        await this.#hooks.start(lease);
+      } catch (error) {
+        this.#held.delete(partition);
+        await this.#journal.releaseLease(this.#consumer, this.#node, lease).catch(() => {});
+        throw error;
+      }
+    }
+  }
+
+  /** Finish the partition's work, then release its lease. */
+  async #handOver(lease: PartitionLease, reason: 'rebalance' | 'close'): Promise<void> {
+    this.#leaving.add(lease.partition);
+    const done = (async () => {
+      try {
+        await this.#hooks.stop(lease, reason);
+        await this.#journal.releaseLease(this.#consumer, this.#node, lease);
+      } catch (error) {
+        this.#hooks.failed(error);
+      } finally {
+        if (this.#held.get(lease.partition) === lease) this.#held.delete(lease.partition);
+        this.#leaving.delete(lease.partition);
+      }
+    })();
+    this.#stopping.add(done);
+    await done;
+    this.#stopping.delete(done);
+  }
+
+  /** Stop working a partition whose lease is gone (or may be): nothing more commits. */
+  #drop(lease: PartitionLease, reason: 'lost'): void {
+    this.#held.delete(lease.partition);
+    this.#leaving.add(lease.partition);
+    const done = this.#hooks
+      .stop(lease, reason)
+      .catch((error: unknown) => this.#hooks.failed(error))
+      .finally(() => {
+        this.#leaving.delete(lease.partition);
+        this.#stopping.delete(done);
+      });
+    this.#stopping.add(done);
+  }
+
+  /** No renewal by `deadline` (performance.now()): stop every partition on our own. */
+  #fenceAt(deadline: number): void {
+    clearTimeout(this.#fence);
+    this.#fence = setTimeout(
+      () => {
+        for (const lease of [...this.#held.values()]) {
+          if (!this.#leaving.has(lease.partition)) this.#drop(lease, 'lost');
+        }
+      },
+      Math.max(0, deadline - performance.now()),
+    );
+    this.#fence.unref();
+  }
+}
+
+/**
+ * The partitions `node` should hold: those whose rendezvous hash (highest score of
+ * `hash(node, partition)` over the live nodes) picks it. Every node computes the same.
+ */
+export function assign(live: readonly string[], partitions: number, node: string): Set<number> {
+  const mine = new Set<number>();
+  for (let p = 0; p < partitions; p++) {
+    let best = '';
+    let bestScore = -1;
+    for (const candidate of live) {
+      const score = mix(hashKey(`${candidate}\u0000${p}`));
+      if (score > bestScore || (score === bestScore && candidate > best)) {
+        best = candidate;
+        bestScore = score;
+      }
+    }
+    if (best === node) mine.add(p);
+  }
+  return mine;
+}
+
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
