@@ -26,7 +26,6 @@ import {
   DeadLetteredError,
   InputError,
   QueueFullError,
-  SluiceError,
   show,
 } from '../errors.js';
 import type { Encodable, Payload } from '../journal/codec.js';
@@ -394,10 +393,10 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     if (worked === undefined || worked.view.lease !== lease) return;
     const deadlineMs = reason === 'lost' ? 0 : this.#closeDeadlineMs;
     try {
-      await worked.wb.close({ deadlineMs });
+      await worked.wb.close(deadlineMs === Infinity ? {} : { deadlineMs });
     } catch (error) {
-      if (!(error instanceof SluiceError)) throw error;
-      // Reported as events already (pipeline:failed, checkpoint:failed); the lease goes.
+      // The partition is let go anyway (its entries wait in the journal for the next owner).
+      this.emit('cluster:error', { error });
     } finally {
       const m = worked.wb.metrics();
       for (const name of SUMMED) this.#retired[name] += m[name];

@@ -1,0 +1,259 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import {
+  ConfigError,
+  InputError,
+  LeaseLostError,
+  type PartitionCursor,
+  type PartitionLease,
+} from '../../../src/index.js';
+import { PARTITION_START } from '../../../src/backend.js';
+import { PostgresJournal } from '../../../src/adapters/postgres/index.js';
+import { connectionString, postgresForFile } from '../../helpers/postgres.js';
+
+const db = await postgresForFile();
+
+if (db.skip !== undefined) {
+  test('PostgresJournal', { skip: db.skip }, () => {});
+} else {
+  const { pool, schema: base } = db;
+  let n = 0;
+  const opened: PostgresJournal[] = [];
+  after(async () => {
+    for (const j of opened) await j.close();
+  });
+  /** A journal in a schema of its own, dropped when the file's tests end. */
+  async function journal(partitions = 4, schema = `${base}_${++n}`): Promise<PostgresJournal> {
+    const j = await PostgresJournal.open({ connectionString, schema, partitions });
+    opened.push(j);
+    after(async () => {
+      await j.close();
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    });
+    return j;
+  }
+  /** Every entry of every partition, in delivery order per partition. */
+  async function readAll(j: PostgresJournal, partition: number, after: PartitionCursor = PARTITION_START) {
+    return j.readPartition(partition, after, { limit: 10_000 });
+  }
+
+  describe('PostgresJournal: appending', () => {
+    test('positions grow in the order of the records; versions grow with them; a key keeps its partition', async () => {
+      const j = await journal();
+      const first = await j.append([
+        { key: 'a', payload: { n: 1 } },
+        { key: 'b', payload: { n: 2 } },
+      ]);
+      const [third] = await j.append([{ key: 'a', payload: { n: 3 } }]);
+      assert.ok((first[0] as number) < (first[1] as number) && (first[1] as number) < (third as number));
+      const pa = j.partitionOf('a');
+      assert.equal(pa, j.partitionOf('a'));
+      const { entries } = await readAll(j, pa);
+      const mine = entries.filter((e) => e.key === 'a');
+      assert.deepEqual(
+        mine.map((e) => e.payload),
+        [{ n: 1 }, { n: 3 }],
+      );
+      assert.ok((mine[0]?.version as number) < (mine[1]?.version as number));
+      assert.ok((mine[0]?.version as number) > Date.now() * 1000 - 60_000_000, 'versions follow the clock');
+    });
+
+    test('an id already in the journal is not written again, within one append or across appends', async () => {
+      const j = await journal(1);
+      const [p1, p2, p3] = await j.append([
+        { key: 'k', id: 'x', payload: 1 },
+        { key: 'k', payload: 2 },
+        { key: 'k', id: 'x', payload: 3 },
+      ]);
+      assert.equal(p1, p3);
+      const [again] = await j.append([{ key: 'k', id: 'x', payload: 4 }]);
+      assert.equal(again, p1);
+      const { entries } = await readAll(j, 0);
+      assert.deepEqual(
+        entries.map((e) => [e.position, e.payload]),
+        [
+          [p1, 1],
+          [p2, 2],
+        ],
+      );
+    });
+
+    test('bytes come back as bytes; the appends of one turn share one transaction', async () => {
+      const j = await journal(1);
+      const bytes = new Uint8Array([0, 1, 2, 255]);
+      const [a, b] = await Promise.all([
+        j.append([{ key: 'k', payload: bytes }]),
+        j.append([{ key: 'k', payload: 'text' }]),
+      ]);
+      const { entries, cursors } = await readAll(j, 0);
+      assert.deepEqual(new Uint8Array(entries[0]?.payload as Uint8Array), bytes);
+      assert.deepEqual([entries[0]?.position, entries[1]?.position], [a?.[0], b?.[0]]);
+      assert.equal(cursors[0]?.tx, cursors[1]?.tx, 'one group commit, one transaction');
+    });
+
+    test('bad input is refused at the call, and the other appends of the turn still land', async () => {
+      const j = await journal(1);
+      const good = j.append([{ key: 'k', payload: 1 }]);
+      await assert.rejects(j.append([{ key: 'a\u0000b', payload: 1 }]), InputError);
+      await assert.rejects(j.append([{ key: '', payload: 1 }]), InputError);
+      await assert.rejects(
+        j.append([{ key: 'k', payload: 'x'.repeat(100) }], { maxRecordBytes: 10 }),
+        /maxEntryBytes/,
+      );
+      assert.equal((await good).length, 1);
+    });
+
+    test('the partition count is fixed at creation: another one is a ConfigError; none takes the stored one', async () => {
+      const schema = `${base}_fixed`;
+      await journal(8, schema);
+      await assert.rejects(PostgresJournal.open({ connectionString, schema, partitions: 4 }), ConfigError);
+      const again = await PostgresJournal.open({ connectionString, schema });
+      assert.equal(again.partitions, 8);
+      await again.close();
+      await assert.rejects(PostgresJournal.open({ connectionString, schema, partition: 4 } as never), ConfigError);
+    });
+  });
+
+  describe('PostgresJournal: reading below the transaction horizon', () => {
+    test('an entry whose transaction commits late is read, and nothing past it is read before it', async () => {
+      const j = await journal(1);
+      const slow = await pool.connect();
+      try {
+        await slow.query('BEGIN');
+        // The slow transaction takes its transaction id (and position) first...
+        const [late] = await j.appendInTransaction(slow, [{ key: 'k', payload: 'late' }]);
+        // ...then another append commits.
+        const [quick] = await j.append([{ key: 'k', payload: 'quick' }]);
+        assert.ok((late as number) < (quick as number));
+        assert.deepEqual((await readAll(j, 0)).entries, [], 'held back while the slow one is open');
+        await slow.query('COMMIT');
+        const { entries } = await readAll(j, 0);
+        assert.deepEqual(
+          entries.map((e) => e.payload),
+          ['late', 'quick'],
+        );
+      } finally {
+        slow.release();
+      }
+    });
+
+    test('the outbox: a rolled-back transaction leaves no entry; a committed one exactly one', async () => {
+      const j = await journal(1);
+      await pool.query(`CREATE TABLE ${base}.orders_${n} (id int primary key)`);
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`INSERT INTO ${base}.orders_${n} VALUES (1)`);
+        await j.appendInTransaction(client, [{ key: 'order:1', id: 'order:1', payload: { id: 1 } }]);
+        await client.query('ROLLBACK');
+        assert.deepEqual((await readAll(j, 0)).entries, []);
+        await client.query('BEGIN');
+        await client.query(`INSERT INTO ${base}.orders_${n} VALUES (1)`);
+        await j.appendInTransaction(client, [{ key: 'order:1', id: 'order:1', payload: { id: 1 } }]);
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+      const { entries } = await readAll(j, 0);
+      assert.deepEqual(
+        entries.map((e) => e.id),
+        ['order:1'],
+      );
+    });
+
+    test('reads resume after a cursor, and respect the limit and the byte bound', async () => {
+      const j = await journal(1);
+      await j.append([1, 2, 3, 4, 5].map((i) => ({ key: 'k', payload: 'x'.repeat(i) })));
+      const first = await j.readPartition(0, PARTITION_START, { limit: 2 });
+      assert.deepEqual(
+        first.entries.map((e) => e.payload),
+        ['x', 'xx'],
+      );
+      // Sizes are characters of JSON text: "xxx" is 5, "xxxx" 6, "xxxxx" 7.
+      const rest = await j.readPartition(0, first.cursors[1] as PartitionCursor, { limit: 10, maxBytes: 11 });
+      assert.deepEqual(
+        rest.entries.map((e) => (e.payload as string).length),
+        [3, 4],
+      );
+    });
+
+    test('a notification names the partitions an append touched, from any connection', async () => {
+      const j = await journal(4);
+      const seen: number[][] = [];
+      const heard = new Promise<void>((resolve) =>
+        j.onAppend((parts) => {
+          seen.push([...parts]);
+          resolve();
+        }),
+      );
+      await j.append([{ key: 'k', payload: 1 }]);
+      await heard;
+      assert.deepEqual(seen[0], [j.partitionOf('k')]);
+    });
+  });
+
+  describe('PostgresJournal: leases', () => {
+    test('one holder at a time; the epoch grows on takeover; the old holder can no longer commit', async () => {
+      const j = await journal(2);
+      await j.heartbeat('c', 'a', 10_000);
+      const a = (await j.takeLease('c', 0, 'a', 10_000)) as PartitionLease;
+      assert.equal(a.epoch, 1);
+      assert.equal(await j.takeLease('c', 0, 'b', 10_000), undefined, 'live lease: refused');
+      await j.append([{ key: 'k', payload: 1 }]);
+      const p = j.partitionOf('k');
+      const lease = p === 0 ? a : ((await j.takeLease('c', p, 'a', 10_000)) as PartitionLease);
+      const { cursors } = await j.readPartition(p, lease.checkpoint, { limit: 10 });
+      await j.commitPartition('c', 'a', lease, cursors[0] as PartitionCursor);
+      // The lease lapses (a zero-length renewal stands in for a pause past it): b takes over.
+      assert.deepEqual(await j.renewLeases('c', 'a', [lease], 0), [p]);
+      const b = (await j.takeLease('c', p, 'b', 10_000)) as PartitionLease;
+      assert.equal(b.epoch, lease.epoch + 1);
+      assert.deepEqual(b.checkpoint, cursors[0], 'the new holder resumes from the checkpoint');
+      await assert.rejects(
+        j.commitPartition('c', 'a', lease, cursors[0] as PartitionCursor),
+        LeaseLostError,
+      );
+      assert.deepEqual(await j.renewLeases('c', 'a', [lease], 10_000), [], 'not renewed either');
+      await j.releaseLease('c', 'a', lease); // not held: does nothing
+      assert.equal((await j.clusterStats('c')).leases[p]?.owner, 'b');
+      await j.releaseLease('c', 'b', b);
+      assert.equal((await j.takeLease('c', p, 'a', 10_000))?.epoch, b.epoch + 1, 'free at once');
+    });
+
+    test('heartbeats list the live nodes; leaving removes one at once', async () => {
+      const j = await journal(2);
+      assert.deepEqual(await j.heartbeat('c', 'a', 10_000), ['a']);
+      assert.deepEqual((await j.heartbeat('c', 'b', 10_000)).sort(), ['a', 'b']);
+      await j.heartbeat('c', 'gone', 0);
+      assert.deepEqual((await j.heartbeat('c', 'a', 10_000)).sort(), ['a', 'b']);
+      await j.leave('c', 'b');
+      assert.deepEqual(await j.heartbeat('c', 'a', 10_000), ['a']);
+    });
+
+    test('trimming deletes only what every consumer has committed past', async () => {
+      const j = await journal(1);
+      await j.append([1, 2, 3, 4].map((i) => ({ key: 'k', payload: i })));
+      const { cursors } = await readAll(j, 0);
+      for (const c of ['fast', 'slow']) await j.heartbeat(c, 'a', 10_000);
+      const fast = (await j.takeLease('fast', 0, 'a', 10_000)) as PartitionLease;
+      const slow = (await j.takeLease('slow', 0, 'a', 10_000)) as PartitionLease;
+      await j.commitPartition('fast', 'a', fast, cursors[3] as PartitionCursor);
+      await j.commitPartition('slow', 'a', slow, cursors[1] as PartitionCursor);
+      assert.equal(await j.trimPartition(0, cursors[3] as PartitionCursor, 100), 2);
+      assert.deepEqual(
+        (await readAll(j, 0)).entries.map((e) => e.payload),
+        [3, 4],
+      );
+      assert.equal(await j.pendingUpTo('slow', (cursors[3] as PartitionCursor).position), 1);
+      assert.equal(await j.pendingUpTo('fast', (cursors[3] as PartitionCursor).position), 0);
+      assert.deepEqual(await j.entryState('fast', (cursors[3] as PartitionCursor).position), { state: 'done' });
+      assert.deepEqual(await j.entryState('slow', (cursors[3] as PartitionCursor).position), { state: 'pending' });
+    });
+  });
+
+  test('a pg client that is not one is refused by appendInTransaction', async () => {
+    const j = await journal(1);
+    await assert.rejects(j.appendInTransaction({} as pg.ClientBase, [{ key: 'k', payload: 1 }]), InputError);
+  });
+}
