@@ -21,13 +21,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import {
-  ClosedError,
-  DeadLetteredError,
-  InputError,
-  QueueFullError,
-  show,
-} from '../errors.js';
+import { ClosedError, DeadLetteredError, InputError, QueueFullError, show } from '../errors.js';
 import type { Encodable, Payload } from '../journal/codec.js';
 import type { DeadLetterStore } from '../journal/dead-letters.js';
 import type { JournalRecord, JournalStats } from '../journal/journal.js';

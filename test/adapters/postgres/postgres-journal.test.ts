@@ -34,7 +34,11 @@ if (db.skip !== undefined) {
     return j;
   }
   /** Every entry of every partition, in delivery order per partition. */
-  async function readAll(j: PostgresJournal, partition: number, after: PartitionCursor = PARTITION_START) {
+  async function readAll(
+    j: PostgresJournal,
+    partition: number,
+    after: PartitionCursor = PARTITION_START,
+  ) {
     return j.readPartition(partition, after, { limit: 10_000 });
   }
 
@@ -46,7 +50,9 @@ if (db.skip !== undefined) {
         { key: 'b', payload: { n: 2 } },
       ]);
       const [third] = await j.append([{ key: 'a', payload: { n: 3 } }]);
-      assert.ok((first[0] as number) < (first[1] as number) && (first[1] as number) < (third as number));
+      assert.ok(
+        (first[0] as number) < (first[1] as number) && (first[1] as number) < (third as number),
+      );
       const pa = j.partitionOf('a');
       assert.equal(pa, j.partitionOf('a'));
       const { entries } = await readAll(j, pa);
@@ -56,7 +62,10 @@ if (db.skip !== undefined) {
         [{ n: 1 }, { n: 3 }],
       );
       assert.ok((mine[0]?.version as number) < (mine[1]?.version as number));
-      assert.ok((mine[0]?.version as number) > Date.now() * 1000 - 60_000_000, 'versions follow the clock');
+      assert.ok(
+        (mine[0]?.version as number) > Date.now() * 1000 - 60_000_000,
+        'versions follow the clock',
+      );
     });
 
     test('an id already in the journal is not written again, within one append or across appends', async () => {
@@ -107,11 +116,17 @@ if (db.skip !== undefined) {
     test('the partition count is fixed at creation: another one is a ConfigError; none takes the stored one', async () => {
       const schema = `${base}_fixed`;
       await journal(8, schema);
-      await assert.rejects(PostgresJournal.open({ connectionString, schema, partitions: 4 }), ConfigError);
+      await assert.rejects(
+        PostgresJournal.open({ connectionString, schema, partitions: 4 }),
+        ConfigError,
+      );
       const again = await PostgresJournal.open({ connectionString, schema });
       assert.equal(again.partitions, 8);
       await again.close();
-      await assert.rejects(PostgresJournal.open({ connectionString, schema, partition: 4 } as never), ConfigError);
+      await assert.rejects(
+        PostgresJournal.open({ connectionString, schema, partition: 4 } as never),
+        ConfigError,
+      );
     });
   });
 
@@ -145,12 +160,16 @@ if (db.skip !== undefined) {
       try {
         await client.query('BEGIN');
         await client.query(`INSERT INTO ${base}.orders_${n} VALUES (1)`);
-        await j.appendInTransaction(client, [{ key: 'order:1', id: 'order:1', payload: { id: 1 } }]);
+        await j.appendInTransaction(client, [
+          { key: 'order:1', id: 'order:1', payload: { id: 1 } },
+        ]);
         await client.query('ROLLBACK');
         assert.deepEqual((await readAll(j, 0)).entries, []);
         await client.query('BEGIN');
         await client.query(`INSERT INTO ${base}.orders_${n} VALUES (1)`);
-        await j.appendInTransaction(client, [{ key: 'order:1', id: 'order:1', payload: { id: 1 } }]);
+        await j.appendInTransaction(client, [
+          { key: 'order:1', id: 'order:1', payload: { id: 1 } },
+        ]);
         await client.query('COMMIT');
       } finally {
         client.release();
@@ -171,7 +190,10 @@ if (db.skip !== undefined) {
         ['x', 'xx'],
       );
       // Sizes are characters of JSON text: "xxx" is 5, "xxxx" 6, "xxxxx" 7.
-      const rest = await j.readPartition(0, first.cursors[1] as PartitionCursor, { limit: 10, maxBytes: 11 });
+      const rest = await j.readPartition(0, first.cursors[1] as PartitionCursor, {
+        limit: 10,
+        maxBytes: 11,
+      });
       assert.deepEqual(
         rest.entries.map((e) => (e.payload as string).length),
         [3, 4],
@@ -247,13 +269,20 @@ if (db.skip !== undefined) {
       );
       assert.equal(await j.pendingUpTo('slow', (cursors[3] as PartitionCursor).position), 1);
       assert.equal(await j.pendingUpTo('fast', (cursors[3] as PartitionCursor).position), 0);
-      assert.deepEqual(await j.entryState('fast', (cursors[3] as PartitionCursor).position), { state: 'done' });
-      assert.deepEqual(await j.entryState('slow', (cursors[3] as PartitionCursor).position), { state: 'pending' });
+      assert.deepEqual(await j.entryState('fast', (cursors[3] as PartitionCursor).position), {
+        state: 'done',
+      });
+      assert.deepEqual(await j.entryState('slow', (cursors[3] as PartitionCursor).position), {
+        state: 'pending',
+      });
     });
   });
 
   test('a pg client that is not one is refused by appendInTransaction', async () => {
     const j = await journal(1);
-    await assert.rejects(j.appendInTransaction({} as pg.ClientBase, [{ key: 'k', payload: 1 }]), InputError);
+    await assert.rejects(
+      j.appendInTransaction({} as pg.ClientBase, [{ key: 'k', payload: 1 }]),
+      InputError,
+    );
   });
 }

@@ -1,0 +1,219 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ClusterWriteBehind,
+  ConfigError,
+  DeadLetteredError,
+  WriteBehind,
+  type ClusterWriteBehindEvents,
+  type Sink,
+  type SinkEntry,
+} from '../../src/index.js';
+import { PostgresJournal, postgresSink } from '../../src/adapters/postgres/index.js';
+import { assign } from '../../src/cluster/coordinator.js';
+import { connectionString, postgresForFile } from '../helpers/postgres.js';
+
+describe('assign (rendezvous)', () => {
+  test('every partition has exactly one owner among the live nodes, shared evenly', () => {
+    const nodes = ['a', 'b', 'c'];
+    const shares = nodes.map((node) => assign(nodes, 64, node));
+    const all = shares.flatMap((s) => [...s]).sort((x, y) => x - y);
+    assert.deepEqual(
+      all,
+      Array.from({ length: 64 }, (_, i) => i),
+    );
+    for (const s of shares) assert.ok(s.size >= 12 && s.size <= 30, `share ${s.size} of 64`);
+  });
+
+  test('a node leaving moves only its own partitions', () => {
+    const before = assign(['a', 'b', 'c'], 64, 'a');
+    const after = assign(['a', 'b'], 64, 'a');
+    for (const p of before) assert.ok(after.has(p), `a kept ${p}`);
+  });
+});
+
+const db = await postgresForFile();
+
+if (db.skip !== undefined) {
+  test('ClusterWriteBehind', { skip: db.skip }, () => {});
+} else {
+  const { pool, schema: base } = db;
+  let n = 0;
+
+  interface Row {
+    key: string;
+    n: number;
+  }
+  /** A fresh journal schema and an insert table with one row per delivered entry. */
+  async function setUp(partitions = 8) {
+    const schema = `${base}_c${++n}`;
+    await pool.query(
+      `CREATE TABLE ${base}.rows_${n} (sluice_id text UNIQUE, key text NOT NULL, n integer NOT NULL, at bigserial)`,
+    );
+    const journals: PostgresJournal[] = [];
+    const open = async () => {
+      const j = await PostgresJournal.open({ connectionString, schema, partitions });
+      journals.push(j);
+      return j;
+    };
+    const sink = await postgresSink<Row>({
+      pool,
+      schema: base,
+      table: `rows_${n}`,
+      columns: ['key', 'n'],
+      mode: 'insert',
+    });
+    const table = `${base}.rows_${n}`;
+    after(async () => {
+      for (const j of journals) await j.close();
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    });
+    return { open, sink, table };
+  }
+
+  /** Every row, by key in delivery order. */
+  async function delivered(table: string): Promise<Map<string, number[]>> {
+    const { rows } = await pool.query<{ key: string; n: number }>(
+      `SELECT key, n FROM ${table} ORDER BY at`,
+    );
+    const byKey = new Map<string, number[]>();
+    for (const r of rows) byKey.set(r.key, [...(byKey.get(r.key) ?? []), r.n]);
+    return byKey;
+  }
+
+  function record<E extends keyof ClusterWriteBehindEvents>(
+    wb: ClusterWriteBehind<Row>,
+    event: E,
+  ): ClusterWriteBehindEvents[E][] {
+    const seen: ClusterWriteBehindEvents[E][] = [];
+    wb.on(event, (e) => seen.push(e));
+    return seen;
+  }
+
+  describe('ClusterWriteBehind', () => {
+    test('WriteBehind.open over a shared journal gives this node its pipeline; bad options are ConfigErrors', async () => {
+      const { open, sink } = await setUp(4);
+      const journal = await open();
+      await assert.rejects(WriteBehind.open({ journal, sink, leaseMs: 10 }), ConfigError);
+      await assert.rejects(WriteBehind.open({ journal, sink, leasMs: 1000 } as never), /leaseMs/);
+      const wb = await WriteBehind.open({ journal, sink, leaseMs: 5_000, node: 'solo' });
+      try {
+        assert.ok(wb instanceof ClusterWriteBehind);
+        assert.equal(wb.node, 'solo');
+        assert.deepEqual(wb.owned(), [0, 1, 2, 3], 'alone, it works every partition');
+      } finally {
+        await wb.close();
+      }
+    });
+
+    test('two nodes share the partitions; every write from either reaches the sink once, in per-key order', async () => {
+      const { open, sink, table } = await setUp(8);
+      const a = await WriteBehind.open({ journal: await open(), sink, leaseMs: 5_000, node: 'a' });
+      const b = await WriteBehind.open({ journal: await open(), sink, leaseMs: 5_000, node: 'b' });
+      try {
+        // b joined after a took everything: a hands b its share.
+        await waitFor(() => a.owned().length + b.owned().length === 8 && b.owned().length > 0);
+        assert.equal(new Set([...a.owned(), ...b.owned()]).size, 8, 'no partition held twice');
+        const writes: Promise<number>[] = [];
+        for (let key = 0; key < 40; key++) {
+          const node = key % 2 === 0 ? a : b;
+          writes.push(
+            (async () => {
+              for (let i = 0; i < 25; i++) await node.write(`k${key}`, { key: `k${key}`, n: i });
+              return 0;
+            })(),
+          );
+        }
+        await Promise.all(writes);
+        await a.flush();
+        const rows = await delivered(table);
+        assert.equal(rows.size, 40);
+        for (const [key, ns] of rows) {
+          assert.deepEqual(
+            ns,
+            Array.from({ length: 25 }, (_, i) => i),
+            `key ${key}`,
+          );
+        }
+        assert.equal(a.metrics().persisted + b.metrics().persisted, 1000);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
+    test('close hands the partitions over at once: the other node has them in well under a second', async () => {
+      const { open, sink } = await setUp(8);
+      const a = await WriteBehind.open({ journal: await open(), sink, leaseMs: 30_000, node: 'a' });
+      const b = await WriteBehind.open({ journal: await open(), sink, leaseMs: 30_000, node: 'b' });
+      await waitFor(() => b.owned().length > 0 && a.owned().length + b.owned().length === 8);
+      const acquired = record(a, 'partition:acquired');
+      const released = record(b, 'partition:released');
+      const started = Date.now();
+      await b.close();
+      await waitFor(() => a.owned().length === 8);
+      const tookMs = Date.now() - started;
+      await a.close();
+      assert.ok(released.every((r) => r.reason === 'close'));
+      assert.equal(acquired.length, released.length);
+      // The lease lasts 30 s: only the release can explain a handover this fast.
+      assert.ok(tookMs < 1_000, `handover took ${tookMs} ms`);
+    });
+
+    test("a lease taken over behind a node's back: its next commit is refused and it lets the partition go", async () => {
+      const { open, sink } = await setUp(1);
+      const journal = await open();
+      const wb = await WriteBehind.open({ journal, sink, leaseMs: 30_000, node: 'a' });
+      const released = record(wb, 'partition:released');
+      const failed = record(wb, 'checkpoint:failed');
+      try {
+        await wb.write('k', { key: 'k', n: 1 });
+        await wb.flush();
+        // Another node takes the partition (as after a pause past the lease).
+        await pool.query(
+          `UPDATE ${base}_c${n}.leases SET owner = 'b', epoch = epoch + 1, expires_at = now() + interval '1 minute'`,
+        );
+        await wb.write('k', { key: 'k', n: 2 });
+        await waitFor(() => released.length === 1);
+        assert.equal(released[0]?.reason, 'lost');
+        assert.match(String(failed[0]?.error), /no longer held/);
+        assert.deepEqual(wb.owned(), []);
+      } finally {
+        await wb.close();
+      }
+    });
+
+    test('writeAndWait resolves once delivered, and rejects with DeadLetteredError for an entry the sink refuses', async () => {
+      const { open } = await setUp(2);
+      const seen: SinkEntry<Row>[] = [];
+      const refusing: Sink<Row> = {
+        async writeBatch(entries) {
+          if (entries.some((e) => e.value.n < 0)) throw new Error('negative n');
+          seen.push(...entries);
+        },
+        classify: () => 'rejected',
+        close: async () => {},
+      };
+      const wb = await WriteBehind.open({ journal: await open(), sink: refusing, leaseMs: 5_000 });
+      try {
+        const position = await wb.writeAndWait('k', { key: 'k', n: 1 });
+        assert.ok(seen.some((e) => e.value.n === 1));
+        assert.ok(position > 0);
+        await assert.rejects(wb.writeAndWait('k', { key: 'k', n: -1 }), DeadLetteredError);
+        const letters = await wb.deadLetters.list();
+        assert.equal(letters.length, 1);
+        assert.ok((letters[0]?.position as number) > position, 'the real journal position');
+      } finally {
+        await wb.close();
+      }
+    });
+  });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
