@@ -187,9 +187,10 @@ if (db.skip !== undefined) {
       const { open } = await setUp(2);
       const seen: SinkEntry<Row>[] = [];
       const refusing: Sink<Row> = {
-        async writeBatch(entries) {
-          if (entries.some((e) => e.value.n < 0)) throw new Error('negative n');
+        writeBatch(entries) {
+          if (entries.some((e) => e.value.n < 0)) return Promise.reject(new Error('negative n'));
           seen.push(...entries);
+          return Promise.resolve();
         },
         classify: () => 'rejected',
         close: async () => {},
