@@ -372,6 +372,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
       journal: view,
       maxBacklog: share(o.maxBacklog, 100_000),
       maxBacklogBytes: share(o.maxBacklogBytes, 64 * 1024 * 1024),
+      retain: o.retain === Infinity ? Infinity : share(o.retain, 100_000),
       deadLetters: o.deadLetters ?? view.deadLetters(),
     };
     const wb = (await WriteBehind.open(

@@ -40,6 +40,18 @@ const IDLE_POLL_MS = 1_000;
 /** After a notification that read nothing (an older transaction still open): retry soon. */
 const HELD_BACK_MIN_MS = 5;
 
+/** Entries deleted by one trim, at most. */
+const TRIM_MAX = 10_000;
+
+/** Commits remembered for retention, at most. */
+const MAX_COMMITS_KEPT = 4_096;
+
+/** A commit made: where retention may trim up to once `retain` entries are past it. */
+interface Commit {
+  readonly ordinal: number;
+  readonly cursor: PartitionCursor;
+}
+
 interface Taken {
   readonly cursor: PartitionCursor;
   readonly position: number;
@@ -60,6 +72,8 @@ export class PartitionView implements Journal {
   /** The checkpoint's cursor (ordinal #base), and the cursor the next read starts after. */
   #committedCursor: PartitionCursor;
   #readCursor: PartitionCursor;
+  /** Commits not yet trimmed behind, oldest first. */
+  readonly #commits: Commit[] = [];
   /** Wakes a reader waiting in `waitForAppend`. */
   #wake: (() => void) | undefined;
   /** A notification came in and reads have not settled since: poll soon, backing off. */
@@ -153,6 +167,9 @@ export class PartitionView implements Journal {
     this.#taken = this.#taken.slice(drop);
     this.#base = ordinal;
     this.#committedCursor = taken.cursor;
+    this.#commits.push({ ordinal, cursor: taken.cursor });
+    // Without trims (`retain: Infinity`) the oldest go: a later trim just starts later.
+    if (this.#commits.length > MAX_COMMITS_KEPT) this.#commits.shift();
   }
 
   committed(): Promise<number> {
@@ -193,12 +210,18 @@ export class PartitionView implements Journal {
     });
   }
 
-  /** Deletes handled entries before ordinal `before` (and behind every checkpoint). */
+  /**
+   * Deletes handled entries before ordinal `before` (and behind every consumer's
+   * checkpoint): up to the newest commit at or below it, at most TRIM_MAX at a time.
+   */
   async truncate(before: number): Promise<TruncateResult> {
     this.#assertOpen();
-    const upTo = before - 1 <= this.#base ? this.#committedCursor : undefined;
-    if (upTo === undefined || upTo.position === 0) return { removed: 0, firstRetained: before };
-    const removed = await this.#journal.trimPartition(this.partition, upTo, 10_000);
+    let upTo: PartitionCursor | undefined;
+    while (this.#commits.length > 0 && (this.#commits[0] as Commit).ordinal < before) {
+      upTo = (this.#commits.shift() as Commit).cursor;
+    }
+    if (upTo === undefined) return { removed: 0, firstRetained: before };
+    const removed = await this.#journal.trimPartition(this.partition, upTo, TRIM_MAX);
     return { removed, firstRetained: before };
   }
 

@@ -183,6 +183,29 @@ if (db.skip !== undefined) {
       }
     });
 
+    test('retention: handled entries are deleted behind the checkpoint, so the journal stays small', async () => {
+      const { open, sink } = await setUp(1);
+      const journal = await open();
+      const wb = await WriteBehind.open({ journal, sink, leaseMs: 5_000, retain: 100 });
+      try {
+        for (let round = 0; round < 6; round++) {
+          await wb.writeMany(
+            Array.from({ length: 1_000 }, (_, i) => ({
+              key: `k${i % 50}`,
+              value: { key: `k${i % 50}`, n: round * 1_000 + i },
+            })),
+          );
+          await wb.flush();
+        }
+        const { entries } = await journal.stats();
+        // Trims start once 1,000 handled entries are past the 100 retained, 10,000 at most.
+        assert.ok(entries <= 1_100 + 1_000, `${entries} entries kept of 6,000`);
+        assert.ok(entries >= 100, `${entries} entries kept: the newest 100 stay`);
+      } finally {
+        await wb.close();
+      }
+    });
+
     test('writeAndWait resolves once delivered, and rejects with DeadLetteredError for an entry the sink refuses', async () => {
       const { open } = await setUp(2);
       const seen: SinkEntry<Row>[] = [];
