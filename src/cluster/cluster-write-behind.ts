@@ -120,6 +120,8 @@ const WAIT_POLL_MAX_MS = 200;
 interface Worked<V> {
   readonly view: PartitionView;
   readonly wb: WriteBehind<V>;
+  /** Set once its pipeline is being stopped. */
+  stopping?: Promise<void>;
 }
 
 /** The pipeline of one node over a shared journal; see the module doc. */
@@ -362,9 +364,10 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     const o = this.#options;
     const share = (total: number | undefined, fallback: number): number =>
       Math.max(1, Math.ceil((total ?? fallback) / this.journal.partitions));
-    const view = new PartitionView(this.journal, lease, this.#consumer, this.node, () =>
-      this.#coordinator.lost(lease.partition),
-    );
+    const view = new PartitionView(this.journal, lease, this.#consumer, this.node, () => {
+      // Already let go by the coordinator, or never fully started: stop it here.
+      if (!this.#coordinator.lost(lease)) void this.#stopPartition(lease, 'lost');
+    });
     const { leaseMs: _l, node: _n, journal: _j, ...rest } = o;
     // open() bound V by Encodable already; the partition's pipeline takes the same values.
     const options = {
@@ -381,11 +384,19 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     this.#forward(wb, view);
     this.#worked.set(lease.partition, { view, wb });
     this.emit('partition:acquired', { partition: lease.partition, epoch: lease.epoch });
+    // Lost while the pipeline was opening (the coordinator's stop found nothing to stop).
+    if (!this.#coordinator.holds(lease)) await this.#stopPartition(lease, 'lost');
   }
 
-  async #stopPartition(lease: PartitionLease, reason: ReleaseReason): Promise<void> {
+  /** Stops a partition's pipeline once (a second call waits for the first). */
+  #stopPartition(lease: PartitionLease, reason: ReleaseReason): Promise<void> {
     const worked = this.#worked.get(lease.partition);
-    if (worked === undefined || worked.view.lease !== lease) return;
+    if (worked === undefined || worked.view.lease !== lease) return Promise.resolve();
+    worked.stopping ??= this.#stop(worked, lease, reason);
+    return worked.stopping;
+  }
+
+  async #stop(worked: Worked<V>, lease: PartitionLease, reason: ReleaseReason): Promise<void> {
     const deadlineMs = reason === 'lost' ? 0 : this.#closeDeadlineMs;
     try {
       await worked.wb.close(deadlineMs === Infinity ? {} : { deadlineMs });
@@ -396,7 +407,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
       const m = worked.wb.metrics();
       for (const name of SUMMED) this.#retired[name] += m[name];
       await worked.view.close();
-      this.#worked.delete(lease.partition);
+      if (this.#worked.get(lease.partition) === worked) this.#worked.delete(lease.partition);
       this.emit('partition:released', { partition: lease.partition, epoch: lease.epoch, reason });
     }
   }

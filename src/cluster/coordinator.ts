@@ -128,11 +128,19 @@ export class Coordinator {
       .catch((error: unknown) => this.#hooks.failed(error));
   }
 
-  /** A partition's pipeline failed on its own (a fenced commit): stop it as lost. */
-  lost(partition: number): void {
-    const lease = this.#held.get(partition);
-    if (lease === undefined || this.#leaving.has(partition)) return;
+  /** Whether `lease` is still held (not lost, handed over or being let go). */
+  holds(lease: PartitionLease): boolean {
+    return this.#held.get(lease.partition) === lease && !this.#leaving.has(lease.partition);
+  }
+
+  /**
+   * A partition's pipeline found its lease gone (a fenced commit): stop it as lost. Returns
+   * false when the coordinator had already let that lease go.
+   */
+  lost(lease: PartitionLease): boolean {
+    if (!this.holds(lease)) return false;
     this.#drop(lease, 'lost');
+    return true;
   }
 
   #schedule(): void {
@@ -165,7 +173,8 @@ export class Coordinator {
       }
     }
     for (const partition of wanted) {
-      if (this.#held.has(partition) || this.#closed) continue;
+      // Held, or still being let go (its pipeline may yet be stopping): not taken now.
+      if (this.#held.has(partition) || this.#leaving.has(partition) || this.#closed) continue;
       const lease = await this.#journal.takeLease(
         this.#consumer,
         partition,
