@@ -182,7 +182,9 @@ export {
   type PartitionCursor,
   type PartitionLease,
   type PartitionRead,
+  type EntryState,
 } from './journal/partitioned-journal.js';
+export type { ReleaseReason } from './cluster/coordinator.js';
 export type { ClusterStats, ClusterNodeStats, ClusterLeaseStats } from './journal/cluster-stats.js';
 export { Cursor, type CursorOptions } from './journal/cursor.js';
 export {

@@ -128,6 +128,7 @@ interface Worked<V> {
 export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
   /** This node's name. */
   readonly node: string;
+  /** The shared journal (its owner closes it). */
   readonly journal: PartitionedJournal;
   /** The dead letters every node shares: list, replay into the journal, purge. */
   readonly deadLetters: DeadLetterStore;
@@ -333,6 +334,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     return this.#closing;
   }
 
+  /** `close()` with no deadline, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

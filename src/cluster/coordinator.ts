@@ -22,6 +22,10 @@ import type { PartitionLease, PartitionedJournal } from '../journal/partitioned-
 /** Stop working a partition this long before its lease could expire (share of `leaseMs`). */
 const FENCE_MARGIN = 0.2;
 
+/**
+ * Why a node stopped working a partition: `rebalance` (handed to another node), `close` (the
+ * node closed), `lost` (the lease expired or was taken over).
+ */
 export type ReleaseReason = 'rebalance' | 'close' | 'lost';
 
 export interface CoordinatorHooks {

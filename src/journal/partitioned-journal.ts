@@ -49,9 +49,24 @@ export interface PartitionLease {
 
 /** What `readPartition` returns: entries and, for each, its cursor (same order). */
 export interface PartitionRead {
+  /** The entries, in delivery order. */
   readonly entries: JournalEntry[];
+  /** `cursors[i]` is where a reader stands after `entries[i]`. */
   readonly cursors: PartitionCursor[];
 }
+
+/** Where one entry stands for a consumer (`PartitionedJournal.entryState`). */
+export type EntryState =
+  | {
+      /** `pending`: not yet behind its partition's checkpoint; `done`: behind it; `unknown`: no such entry. */
+      readonly state: 'pending' | 'done' | 'unknown';
+    }
+  | {
+      /** It went to the dead letters. */
+      readonly state: 'deadLettered';
+      /** Why the sink refused it. */
+      readonly error: string;
+    };
 
 /** The seam the cluster pipeline works through; see the module doc. */
 export interface PartitionedJournal {
@@ -115,10 +130,7 @@ export interface PartitionedJournal {
    * Where the entry at `position` stands for `consumer`: `pending`, `done` (its partition's
    * checkpoint passed it) or `deadLettered` (with the error), or `unknown` (no such entry).
    */
-  entryState(
-    consumer: string,
-    position: number,
-  ): Promise<{ state: 'pending' | 'done' | 'unknown' } | { state: 'deadLettered'; error: string }>;
+  entryState(consumer: string, position: number): Promise<EntryState>;
   /** How many entries at or below `position` are not yet behind their partition's checkpoint. */
   pendingUpTo(consumer: string, position: number): Promise<number>;
   /** Newest position, size and checkpoints (a checkpoint per consumer: its lowest). */

@@ -39,6 +39,7 @@ import {
   type PartitionLease,
   type PartitionRead,
   type PartitionedJournal,
+  type EntryState,
 } from '../../index.js';
 import {
   identifier,
@@ -111,6 +112,7 @@ interface EntryRow {
 export class PostgresJournal implements PartitionedJournal {
   readonly id: string;
   readonly partitions: number;
+  /** The schema holding the journal's tables. */
   readonly schema: string;
   readonly #pool: pg.Pool;
   readonly #ownPool: boolean;
@@ -557,11 +559,7 @@ export class PostgresJournal implements PartitionedJournal {
 
   // ---- progress and stats ---------------------------------------------------------------------
 
-  async entryState(
-    consumer: string,
-    position: number,
-  ): Promise<{ state: 'pending' | 'done' | 'unknown' } | { state: 'deadLettered'; error: string }> {
-    this.#assertOpen();
+  async entryState(consumer: string, position: number): Promise<EntryState> {
     const s = this.#s;
     const result = await this.#pool.query<{ done: boolean | null; found: boolean }>({
       text:
