@@ -4,18 +4,11 @@
  * command that only looks must not create one where a schema name was mistyped.
  */
 import type pg from 'pg';
-import { JournalReadError, type DeadLetterStore, type JournalStats } from '../index.js';
+// Loads without pg (the adapter loads it when a journal opens).
+import { PostgresJournal } from '../adapters/postgres/index.js';
+import { JournalReadError } from '../index.js';
 import { quote, requireOptional } from '../backend.js';
-import type { ClusterStats } from '../journal/cluster-stats.js';
 import { UsageError } from './fail.js';
-
-/** What the CLI uses of a cluster journal (a `PostgresJournal`). */
-export interface ClusterJournal {
-  stats(): Promise<JournalStats>;
-  clusterStats(consumer?: string): Promise<ClusterStats>;
-  deadLetters(): DeadLetterStore;
-  close(): Promise<void>;
-}
 
 /** Whether a command's journal argument names a PostgreSQL cluster journal. */
 export function isPostgresUrl(arg: string): boolean {
@@ -44,7 +37,7 @@ export async function openClusterJournal(
   url: string,
   schema: string,
   command: string,
-): Promise<{ journal: ClusterJournal; shown: string }> {
+): Promise<{ journal: PostgresJournal; shown: string }> {
   if (!SCHEMA.test(schema)) {
     throw new UsageError(
       `--schema must be a SQL identifier (letters, digits, underscores), got ${JSON.stringify(schema)}`,
@@ -72,11 +65,5 @@ export async function openClusterJournal(
   } finally {
     if (connected) await client.end();
   }
-  const adapter = await import('../adapters/postgres/index.js');
-  const { PostgresJournal } = adapter as unknown as {
-    PostgresJournal: {
-      open(options: { connectionString: string; schema: string }): Promise<ClusterJournal>;
-    };
-  };
   return { journal: await PostgresJournal.open({ connectionString: url, schema }), shown };
 }
