@@ -1,16 +1,32 @@
-/** `sluice dashboard <journal>`: the live page for a journal another process is working on. */
-import { journalSource } from '../dashboard/source.js';
+/**
+ * `sluice dashboard <journal>`: the live page for a journal another process is working on: a
+ * journal file, or a cluster journal named by its postgres:// URL (which adds the cluster
+ * panel: nodes, partitions, lag per partition).
+ */
+import { journalSource, type WatchedJournal } from '../dashboard/source.js';
 import { startDashboard } from '../dashboard/server.js';
+import { isPostgresUrl, openClusterJournal } from './cluster-journal.js';
 import { openJournalFile } from './journal-file.js';
 
+async function openWatched(
+  target: string,
+  schema: string,
+): Promise<{ journal: WatchedJournal & { close(): Promise<void> }; title: string }> {
+  if (!isPostgresUrl(target)) {
+    return { journal: await openJournalFile(target), title: `journal ${target}` };
+  }
+  const { journal, shown } = await openClusterJournal(target, schema, 'sluice dashboard');
+  return { journal, title: `cluster journal ${shown}, schema ${schema}` };
+}
+
 export async function dashboard(
-  path: string,
-  options: { port: number; host: string; token?: string; consumer: string },
+  target: string,
+  options: { port: number; host: string; token?: string; consumer: string; schema: string },
 ): Promise<number> {
-  const journal = await openJournalFile(path);
+  const { journal, title } = await openWatched(target, options.schema);
   try {
     const server = await startDashboard({
-      source: await journalSource(journal, `journal ${path}`, options.consumer),
+      source: await journalSource(journal, title, options.consumer),
       port: options.port,
       host: options.host,
       ...(options.token === undefined ? {} : { token: options.token }),
@@ -20,7 +36,7 @@ export async function dashboard(
       process.once('SIGINT', () => resolve());
       process.once('SIGTERM', () => resolve());
     });
-    process.stdout.write(`dashboard ${server.url} watching ${path} (Ctrl-C to stop)\n`);
+    process.stdout.write(`dashboard ${server.url} watching ${title} (Ctrl-C to stop)\n`);
     await stopped;
     await server.close();
     return 0;

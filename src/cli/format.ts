@@ -27,3 +27,26 @@ export function table(rows: readonly (readonly [string, string])[]): string {
   const width = Math.max(...rows.map(([label]) => label.length));
   return rows.map(([label, value]) => `  ${label.padEnd(width)}   ${value}`).join('\n');
 }
+
+/**
+ * Columns under a header, indented by two spaces, two spaces apart; the columns whose
+ * index is in `right` (numbers) are right-aligned.
+ */
+export function grid(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  right: ReadonlySet<number> = new Set(),
+): string {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  return all
+    .map(
+      (row) =>
+        '  ' +
+        widths
+          .map((w, i) => (right.has(i) ? (row[i] ?? '').padStart(w) : (row[i] ?? '').padEnd(w)))
+          .join('  ')
+          .trimEnd(),
+    )
+    .join('\n');
+}

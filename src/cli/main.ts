@@ -10,6 +10,8 @@ import { demo } from './demo.js';
 import { dlqList, dlqPurge, dlqReplay } from './dlq.js';
 import { positiveInteger, run, UsageError } from './fail.js';
 import { inspect } from './inspect.js';
+import { inspectCluster } from './inspect-cluster.js';
+import { isPostgresUrl } from './cluster-journal.js';
 import { DEFAULT_HOST, DEFAULT_PORT, isLoopback } from '../dashboard/server.js';
 import { DEFAULT_CONSUMER } from '../index.js';
 
@@ -107,19 +109,65 @@ program
     }),
   );
 
+/** The schema of a cluster journal: only with a postgres:// journal. */
+const schemaOption = (): Option =>
+  new Option('--schema <name>', 'schema of a postgres:// cluster journal').default('sluice');
+
+/** Refuses options that only mean something for the other kind of journal. */
+function checkJournalKind(
+  journal: string,
+  command: Command,
+  clusterOnly: readonly string[],
+  fileOnly: readonly string[],
+): void {
+  const cluster = isPostgresUrl(journal);
+  const misplaced = (cluster ? fileOnly : clusterOnly).filter(
+    (k) => command.getOptionValueSource(k) === 'cli',
+  );
+  if (misplaced.length > 0) {
+    throw new UsageError(
+      `${misplaced.map((k) => `--${k}`).join(', ')} ${misplaced.length === 1 ? 'is' : 'are'} for ${cluster ? 'a journal file' : 'a postgres:// cluster journal'}`,
+    );
+  }
+}
+
 program
   .command('inspect')
   .description(
-    'show a journal: head, size, consumers with checkpoint and lag, backlog, dead letters',
+    'show a journal: head, size, consumers with checkpoint and lag, backlog, dead letters; ' +
+      'for a postgres:// cluster journal: nodes, partitions with owner, lease, checkpoint and lag',
   )
-  .argument('<journal>', 'journal file (such as sluice-demo/journal.db)')
+  .argument(
+    '<journal>',
+    'journal file (such as sluice-demo/journal.db), or postgres://... for a cluster journal',
+  )
   .option('--json', 'print JSON')
   .option(
     '--check',
-    "also run SQLite's integrity check and decode every retained entry; exit 1 if anything is damaged",
+    "journal file: also run SQLite's integrity check and decode every retained entry; exit 1 if anything is damaged",
   )
-  .action((path: string, o: { json?: boolean; check?: boolean }) =>
-    run(() => inspect(path, { json: o.json === true, check: o.check === true })),
+  .addOption(schemaOption())
+  .option(
+    '--consumer <name>',
+    'cluster journal: the consumer whose partitions to show',
+    DEFAULT_CONSUMER,
+  )
+  .action(
+    (
+      journal: string,
+      o: { json?: boolean; check?: boolean; schema: string; consumer: string },
+      command: Command,
+    ) =>
+      run(() => {
+        checkJournalKind(journal, command, ['schema', 'consumer'], ['check']);
+        return isPostgresUrl(journal)
+          ? inspectCluster(journal, {
+              schema: o.schema,
+              consumer: o.consumer,
+              json: o.json === true,
+            })
+          : inspect(journal, { json: o.json === true, check: o.check === true });
+      }),
   );
 
 const dlq = program
@@ -162,22 +210,33 @@ dlq
 
 program
   .command('dashboard')
-  .description('serve a live page for a journal: throughput, backlog, lag, dead letters, /metrics')
-  .argument('<journal>', 'journal file')
+  .description(
+    'serve a live page for a journal: throughput, backlog, lag, dead letters, /metrics; ' +
+      'for a postgres:// cluster journal also its nodes and lag per partition',
+  )
+  .argument('<journal>', 'journal file, or postgres://... for a cluster journal')
   .addOption(portOption())
   .addOption(hostOption())
   .addOption(tokenOption())
   .option('--consumer <name>', 'the checkpoint that counts as "in the sink"', DEFAULT_CONSUMER)
-  .action((path: string, o: { port: string; host: string; token?: string; consumer: string }) =>
-    run(() => {
-      checkHost(o.host, o.token);
-      return dashboard(path, {
-        port: positiveInteger('--port', o.port, 0),
-        host: o.host,
-        consumer: o.consumer,
-        ...(o.token === undefined ? {} : { token: o.token }),
-      });
-    }),
+  .addOption(schemaOption())
+  .action(
+    (
+      journal: string,
+      o: { port: string; host: string; token?: string; consumer: string; schema: string },
+      command: Command,
+    ) =>
+      run(() => {
+        checkJournalKind(journal, command, ['schema'], []);
+        checkHost(o.host, o.token);
+        return dashboard(journal, {
+          port: positiveInteger('--port', o.port, 0),
+          host: o.host,
+          consumer: o.consumer,
+          schema: o.schema,
+          ...(o.token === undefined ? {} : { token: o.token }),
+        });
+      }),
   );
 
 try {

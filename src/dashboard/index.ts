@@ -15,4 +15,5 @@ export {
   type DashboardSample,
   type DashboardSource,
   type PrometheusText,
+  type WatchedJournal,
 } from './source.js';

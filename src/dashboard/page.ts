@@ -1,6 +1,8 @@
 /**
  * The dashboard page and its script: no framework, no build step. Charts are drawn on
- * canvas from the samples the server streams; the page keeps the last 600 of them.
+ * canvas from the samples the server streams; the page keeps the last 600 of them. Panels
+ * show only when their samples carry what they draw: the lanes for a pipeline in this
+ * process, the cluster (nodes, and lag per partition as bars) for a cluster journal.
  */
 
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -51,6 +53,9 @@ export function page(title: string, token: string | undefined): string {
   .empty { color: var(--dim); padding: 8px; }
   .hidden { display: none; }
   td.error { color: var(--red); max-width: 480px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .summary { color: var(--dim); font-size: 13px; margin-bottom: 6px; }
+  canvas.bars { height: 120px; margin-bottom: 10px; }
+  td.free { color: var(--amber); }
 </style>
 </head>
 <body>
@@ -80,6 +85,7 @@ export function page(title: string, token: string | undefined): string {
     <div class="panel pipeline"><h2>Batch size, entries (recent)</h2><div class="legend" data-for="batchSize"></div><canvas id="batchSize"></canvas></div>
   </section>
   <section class="tables">
+    <div class="panel cluster hidden" id="clusterPanel"><h2>Cluster</h2><div class="summary" id="clusterSummary"></div><div class="legend" data-for="partitionLag"></div><canvas id="partitionLag" class="bars"></canvas><table id="nodes"><thead><tr><th>Node</th><th class="num">Partitions</th><th>Which</th><th class="num">Heartbeat</th></tr></thead><tbody></tbody></table><div class="empty" id="noNodes">No live node: nothing is being delivered.</div></div>
     <div class="panel pipeline"><h2>Lanes</h2><table id="workers"><thead><tr><th>Lane</th><th>State</th><th class="num">In sink</th><th class="num">Queued</th><th class="num">Dead-lettered</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Consumers</h2><table id="consumers"><thead><tr><th>Consumer</th><th class="num">Checkpoint</th><th class="num">Lag</th></tr></thead><tbody></tbody></table></div>
     <div class="panel"><h2>Dead letters</h2><table id="deadLetterList"><thead><tr><th class="num">Id</th><th>Key</th><th class="num">Attempts</th><th>Error</th></tr></thead><tbody></tbody></table><div class="empty" id="noDeadLetters">None: every entry reached the sink.</div></div>
@@ -123,9 +129,17 @@ export const APP_JS = String.raw`'use strict';
     ]
   };
 
-  Object.keys(charts).forEach(function (id) {
+  // Lag per partition, one bar each: blue while a live node owns it, amber while none does.
+  var bars = [
+    { label: 'lag, owned', color: colors.blue },
+    { label: 'lag, no live owner', color: colors.amber }
+  ];
+
+  var legends = { partitionLag: bars };
+  Object.keys(charts).forEach(function (id) { legends[id] = charts[id]; });
+  Object.keys(legends).forEach(function (id) {
     var legend = document.querySelector('.legend[data-for="' + id + '"]');
-    charts[id].forEach(function (s) {
+    legends[id].forEach(function (s) {
       var span = document.createElement('span');
       var swatch = document.createElement('i');
       swatch.style.background = s.color;
@@ -208,6 +222,82 @@ export const APP_JS = String.raw`'use strict';
       ctx.stroke();
     });
   }
+  function live(lease) {
+    return lease.owner !== null && lease.expiresInMs !== null && lease.expiresInMs > 0;
+  }
+  function drawBars(id, leases) {
+    var canvas = document.getElementById(id);
+    var ratio = window.devicePixelRatio || 1;
+    var width = canvas.clientWidth, height = canvas.clientHeight;
+    if (canvas.width !== width * ratio || canvas.height !== height * ratio) {
+      canvas.width = width * ratio;
+      canvas.height = height * ratio;
+    }
+    var ctx = canvas.getContext('2d');
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    var left = 48, right = 8, top = 6, bottom = 18;
+    var w = width - left - right, h = height - top - bottom;
+    var max = 0;
+    leases.forEach(function (l) { if (l.lag > max) max = l.lag; });
+    var step = niceStep(max / 2 || 1);
+    var yMax = Math.max(step * 2, step * Math.ceil(max / step));
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.fillStyle = '#8593a3';
+    ctx.strokeStyle = '#2a323c';
+    ctx.lineWidth = 1;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (var g = 0; g <= yMax + step / 2; g += step) {
+      var y = top + h - (g / yMax) * h;
+      ctx.beginPath(); ctx.moveTo(left, Math.round(y) + 0.5); ctx.lineTo(left + w, Math.round(y) + 0.5); ctx.stroke();
+      ctx.fillText(short(g), left - 6, y);
+    }
+    canvas.dataset.bars = String(leases.length);
+    if (leases.length === 0) return;
+    var slot = w / leases.length;
+    var gap = slot > 6 ? Math.min(4, slot / 4) : 0;
+    // A label under every partition while they fit, else under every n-th.
+    var every = Math.max(1, Math.ceil(24 / slot));
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    leases.forEach(function (l, i) {
+      var x = left + i * slot;
+      var barHeight = (l.lag / yMax) * h;
+      ctx.fillStyle = live(l) ? colors.blue : colors.amber;
+      // A partition without lag still shows where it is: a one-pixel bar.
+      ctx.fillRect(x + gap / 2, top + h - Math.max(1, barHeight), Math.max(1, slot - gap), Math.max(1, barHeight));
+      if (i % every === 0) {
+        ctx.fillStyle = '#8593a3';
+        ctx.fillText(String(l.partition), x + slot / 2, top + h + 4);
+      }
+    });
+  }
+  function ranges(partitions) {
+    var sorted = partitions.slice().sort(function (a, b) { return a - b; });
+    var out = [];
+    for (var i = 0; i < sorted.length; ) {
+      var j = i;
+      while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+      out.push(i === j ? String(sorted[i]) : sorted[i] + '–' + sorted[j]);
+      i = j + 1;
+    }
+    return out.join(', ');
+  }
+  function renderCluster(c) {
+    var owned = c.leases.filter(live).length;
+    text('clusterSummary', 'consumer ' + c.consumer + ' · ' + fmt(c.partitions) + ' partitions · ' +
+      fmt(c.nodes.length) + (c.nodes.length === 1 ? ' node' : ' nodes') +
+      (c.leases.length === 0 ? ' · no node has worked this consumer yet'
+        : ' · ' + fmt(c.partitions - owned) + ' without a live owner'));
+    drawBars('partitionLag', c.leases);
+    document.getElementById('noNodes').classList.toggle('hidden', c.nodes.length > 0);
+    rows('nodes', c.nodes, function (n) {
+      return [{ text: n.node }, { text: fmt(n.partitions.length), cls: 'num' },
+        { text: ranges(n.partitions) },
+        { text: n.expiresInMs > 0 ? (n.expiresInMs / 1000).toFixed(1) + ' s' : 'expired', cls: 'num' + (n.expiresInMs > 0 ? '' : ' free') }];
+    });
+  }
   function niceStep(raw) {
     var power = Math.pow(10, Math.floor(Math.log10(raw)));
     var f = raw / power;
@@ -256,6 +346,9 @@ export const APP_JS = String.raw`'use strict';
           { text: fmt(wk.failed), cls: 'num' }];
       });
     }
+    var cluster = !!p.cluster;
+    document.querySelectorAll('.cluster').forEach(function (el) { el.classList.toggle('hidden', !cluster); });
+    if (cluster) renderCluster(p.cluster);
     rows('consumers', p.journal.consumers, function (c) {
       return [{ text: c.consumer }, { text: fmt(c.position), cls: 'num' }, { text: fmt(c.lag), cls: 'num' }];
     });
@@ -298,7 +391,11 @@ export const APP_JS = String.raw`'use strict';
       status.textContent = 'disconnected, retrying…';
     };
   }
-  window.addEventListener('resize', function () { Object.keys(charts).forEach(draw); });
+  window.addEventListener('resize', function () {
+    Object.keys(charts).forEach(draw);
+    var p = points[points.length - 1];
+    if (p && p.cluster) drawBars('partitionLag', p.cluster.leases);
+  });
   connect();
 })();
 `;

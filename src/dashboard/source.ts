@@ -3,12 +3,14 @@
  * (`sluice demo --dashboard`, or your own service) gives everything: rates, latencies,
  * batch sizes, workers. A journal file watched from outside (`sluice dashboard journal.db`)
  * gives what the file holds: appends (the head), the checkpoint, lag and dead letters; its
- * rates come from how those move.
+ * rates come from how those move. A cluster journal (PostgreSQL, shared by several nodes)
+ * adds its nodes and partitions: who owns each, its checkpoint and lag (`cluster`).
  */
 import type { WriteBehind } from '../core/write-behind.js';
 import type { HistogramSnapshot } from '../core/histogram.js';
 import type { LaneStats } from '../core/write-behind.js';
 import { DEFAULT_CONSUMER, MissingDependencyError } from '../index.js';
+import type { ClusterStats } from '../journal/cluster-stats.js';
 import type { DeadLetter } from '../journal/dead-letters.js';
 import type { ConsumerStats, Journal } from '../journal/journal.js';
 import type * as Prometheus from '../metrics/prometheus.js';
@@ -39,6 +41,8 @@ export interface DashboardSample {
     /** Every consumer's checkpoint. */
     consumers: readonly ConsumerStats[];
   };
+  /** Only for a cluster journal: its nodes and partitions, for the consumer watched. */
+  cluster?: ClusterStats;
   /** Only for a pipeline in this process (see `WriteBehindMetrics`). */
   pipeline?: {
     /** Batches delivered. */
@@ -142,9 +146,23 @@ export async function pipelineSource<V>(
   };
 }
 
-/** Watches a journal from outside: `consumer` is the checkpoint that counts as "in the sink". */
+/**
+ * What {@link journalSource} watches: a Journal, or a cluster journal, which adds
+ * `clusterStats` (a PostgresJournal).
+ */
+export type WatchedJournal = Pick<Journal, 'stats' | 'deadLetters'> & {
+  /** Nodes, leases, checkpoints and lag per partition, dead letters, for `consumer`. */
+  clusterStats?(consumer?: string): Promise<ClusterStats>;
+};
+
+/**
+ * Watches a journal from outside: `consumer` is the checkpoint that counts as "in the sink".
+ * For a cluster journal, the backlog and lag are the partitions' lag summed (positions have
+ * gaps there, so the head minus a checkpoint counts no entries), and every sample carries
+ * its `cluster` stats.
+ */
 export async function journalSource(
-  journal: Journal,
+  journal: WatchedJournal,
   title: string,
   consumer = DEFAULT_CONSUMER,
 ): Promise<DashboardSource> {
@@ -153,10 +171,25 @@ export async function journalSource(
   return {
     title,
     async sample() {
-      const [stats, deadLetters] = await Promise.all([
+      const [stats, cluster] = await Promise.all([
         journal.stats(),
-        store?.count() ?? Promise.resolve(0),
+        journal.clusterStats?.(consumer),
       ]);
+      const deadLetters = cluster?.deadLetters ?? (await store?.count()) ?? 0;
+      // A cluster journal whose consumer has leases: its partitions say what is pending.
+      if (cluster !== undefined && cluster.leases.length > 0) {
+        const lag = cluster.leases.reduce((sum, l) => sum + l.lag, 0);
+        return {
+          t: Date.now(),
+          written: stats.head,
+          persisted: Math.max(0, stats.head - lag),
+          backlog: lag,
+          lag,
+          deadLetters,
+          journal: stats,
+          cluster,
+        };
+      }
       const checkpoint = (
         stats.consumers.find((c) => c.consumer === consumer) ?? {
           position: Math.min(...stats.consumers.map((c) => c.position), stats.head),
@@ -170,6 +203,7 @@ export async function journalSource(
         lag: stats.head - checkpoint,
         deadLetters,
         journal: stats,
+        ...(cluster === undefined ? {} : { cluster }),
       };
     },
     deadLetters: async (limit) => (store === undefined ? [] : store.list({ limit })),

@@ -191,6 +191,16 @@ describe('startDashboard', () => {
     assert.equal((await fetch(`${dash.url}api/snapshot`, { method: 'POST' })).status, 405);
   });
 
+  test('the page has a cluster panel, hidden until a sample carries cluster stats', async (t) => {
+    const dash = await open(scripted([{}]));
+    t.after(() => dash.close());
+    const html = await (await fetch(dash.url)).text();
+    assert.match(html, /<div class="panel cluster hidden" id="clusterPanel">/);
+    assert.match(html, /<canvas id="partitionLag" class="bars">/);
+    const script = await (await fetch(`${dash.url}app.js`)).text();
+    assert.match(script, /el\.classList\.toggle\('hidden', !cluster\)/);
+  });
+
   test('the page escapes the title it shows', async (t) => {
     const source = { ...scripted([{}]), title: '<script>alert(1)</script>' };
     const dash = await open(source);

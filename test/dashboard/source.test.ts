@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
 import { journalSource, pipelineSource } from '../../src/dashboard/source.js';
-import { MemoryJournal, MemorySink, WriteBehind } from '../../src/index.js';
+import {
+  MemoryDeadLetters,
+  MemoryJournal,
+  MemorySink,
+  WriteBehind,
+  type ClusterStats,
+} from '../../src/index.js';
 import { tempDir } from '../helpers/temp.js';
 
 test('journalSource reads a journal file: head as written, the checkpoint as persisted', async (t) => {
@@ -56,4 +62,44 @@ test('pipelineSource gives a pipeline’s own numbers: latencies, batches, worke
   const text = await source.prometheus();
   assert.match(text?.body ?? '', /^sluice_writes_total 20$/m);
   assert.match(text?.body ?? '', /^sluice_journal_head 20$/m);
+});
+
+test('journalSource of a cluster journal: lag summed over partitions, and its cluster stats', async () => {
+  const cluster: ClusterStats = {
+    consumer: 'write-behind',
+    partitions: 2,
+    head: 40,
+    nodes: [{ node: 'a', expiresInMs: 5_000, partitions: [0, 1] }],
+    leases: [
+      { partition: 0, owner: 'a', epoch: 1, expiresInMs: 5_000, checkpoint: 30, lag: 3 },
+      { partition: 1, owner: 'a', epoch: 1, expiresInMs: 5_000, checkpoint: 12, lag: 4 },
+    ],
+    deadLetters: 1,
+  };
+  const asked: (string | undefined)[] = [];
+  const journal = {
+    stats: () =>
+      Promise.resolve({
+        head: 40,
+        first: 1,
+        entries: 35,
+        bytes: 4096,
+        consumers: [{ consumer: 'write-behind', position: 12, lag: 28 }],
+      }),
+    clusterStats: (consumer?: string) => {
+      asked.push(consumer);
+      return Promise.resolve(cluster);
+    },
+    deadLetters: () => new MemoryDeadLetters(),
+  };
+  const s = await (await journalSource(journal, 'cluster')).sample();
+  // Positions have gaps in a cluster journal: what is pending is the partitions' lag.
+  assert.deepEqual([s.written, s.persisted, s.backlog, s.lag, s.deadLetters], [40, 33, 7, 7, 1]);
+  assert.deepEqual(s.cluster, cluster);
+  assert.deepEqual(asked, ['write-behind']);
+
+  // Before any node worked the consumer there are no leases: the journal's checkpoints count.
+  const unworked = { ...journal, clusterStats: () => Promise.resolve({ ...cluster, leases: [] }) };
+  const u = await (await journalSource(unworked, 'cluster', 'audit')).sample();
+  assert.deepEqual([u.persisted, u.backlog, u.cluster?.leases], [12, 28, []]);
 });
