@@ -24,6 +24,7 @@ export { checkIds, replayDeadLetters, deadLetterView } from './journal/dead-lett
 export { partitionOfKey, PARTITION_START } from './journal/partitioned-journal.js';
 export {
   coalesce,
+  coalesceEntries,
   identifier,
   quote,
   resolveTable,

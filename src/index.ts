@@ -204,7 +204,14 @@ export {
   type PoisonOptions,
 } from './journal/cursor-worker.js';
 
-export type { Sink, SinkContext, SinkEntry, SinkFailure, SinkWriteResult } from './sink/sink.js';
+export type {
+  Sink,
+  SinkContext,
+  SinkEntry,
+  SinkFailure,
+  SinkFence,
+  SinkWriteResult,
+} from './sink/sink.js';
 export { MemorySink, type MemorySinkOptions } from './sink/memory-sink.js';
 export { functionSink, type FunctionSinkOptions } from './sink/function-sink.js';
 export type { TableSinkOptions } from './sink/table.js';

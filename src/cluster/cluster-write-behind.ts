@@ -23,6 +23,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ClosedError, DeadLetteredError, InputError, QueueFullError, show } from '../errors.js';
 import type { Encodable, Payload } from '../journal/codec.js';
+import type { Sink, SinkFence } from '../sink/sink.js';
 import type { DeadLetterStore } from '../journal/dead-letters.js';
 import type { JournalRecord, JournalStats } from '../journal/journal.js';
 import type { PartitionLease, PartitionedJournal } from '../journal/partitioned-journal.js';
@@ -374,6 +375,13 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     // open() bound V by Encodable already; the partition's pipeline takes the same values.
     const options = {
       ...(rest as Omit<WriteBehindOptions<V>, 'journal'>),
+      sink: fencedSink(o.sink, {
+        journalId: this.journal.id,
+        consumer: this.#consumer,
+        partition: lease.partition,
+        node: this.node,
+        epoch: lease.epoch,
+      }),
       journal: view,
       maxBacklog: share(o.maxBacklog, 100_000),
       maxBacklogBytes: share(o.maxBacklogBytes, 64 * 1024 * 1024),
@@ -442,4 +450,16 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
       throw new ClosedError('write-behind is closed: the write was not accepted');
     }
   }
+}
+
+/**
+ * The sink as a partition's pipeline calls it: every write carries the partition's lease
+ * (`SinkContext.fence`); closing is left to the sink's owner.
+ */
+function fencedSink<V>(sink: Sink<V>, fence: SinkFence): Sink<V> {
+  return {
+    writeBatch: (entries, context) => sink.writeBatch(entries, { ...context, fence }),
+    classify: (error) => (sink.classify === undefined ? 'unknown' : sink.classify(error)),
+    close: () => Promise.resolve(),
+  };
 }

@@ -54,6 +54,26 @@ export interface SinkContext {
   readonly signal?: AbortSignal;
   /** 1 for the first attempt, 2 for the first retry, ... */
   readonly attempt?: number;
+  /**
+   * Set by the pipeline over a shared journal: the partition lease the write is made under.
+   * A sink in the journal's database can check it in the write's own transaction, so a
+   * node that lost the lease cannot write (`postgresSink({ exactlyOnce: journal })`).
+   */
+  readonly fence?: SinkFence;
+}
+
+/** The lease a write over a shared journal is made under (see `SinkContext.fence`). */
+export interface SinkFence {
+  /** The shared journal's id. */
+  readonly journalId: string;
+  /** The consumer whose partition it is. */
+  readonly consumer: string;
+  /** The partition. */
+  readonly partition: number;
+  /** The node holding the lease. */
+  readonly node: string;
+  /** The lease's epoch: the write is refused once the partition was taken over. */
+  readonly epoch: number;
 }
 
 /**

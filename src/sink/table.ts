@@ -221,15 +221,24 @@ export function coalesce<V>(
   entries: readonly SinkEntry<V>[],
 ): Record<string, unknown>[] {
   if (table.mode !== 'upsert') return entries.map(table.rowOf);
-  const byKey = new Map<string, { row: Record<string, unknown>; version: number }>();
+  return coalesceEntries(table, entries).map((k) => k.row);
+}
+
+/** `coalesce`, keeping each row's entry beside it. */
+export function coalesceEntries<V>(
+  table: ResolvedTable<V>,
+  entries: readonly SinkEntry<V>[],
+): { row: Record<string, unknown>; entry: SinkEntry<V> }[] {
+  if (table.mode !== 'upsert') return entries.map((entry) => ({ row: table.rowOf(entry), entry }));
+  const byKey = new Map<string, { row: Record<string, unknown>; entry: SinkEntry<V> }>();
   const versioned = table.versionColumn !== undefined;
   for (const e of entries) {
     const row = table.rowOf(e);
     const key = JSON.stringify(table.conflict.map((c) => row[c] ?? null));
     const kept = byKey.get(key);
-    if (versioned && kept !== undefined && kept.version > e.version) continue;
+    if (versioned && kept !== undefined && kept.entry.version > e.version) continue;
     byKey.delete(key);
-    byKey.set(key, { row, version: e.version });
+    byKey.set(key, { row, entry: e });
   }
-  return [...byKey.values()].map((k) => k.row);
+  return [...byKey.values()];
 }

@@ -4,6 +4,7 @@ import {
   ClusterWriteBehind,
   ConfigError,
   DeadLetteredError,
+  LeaseLostError,
   WriteBehind,
   type ClusterWriteBehindEvents,
   type Sink,
@@ -204,6 +205,73 @@ if (db.skip !== undefined) {
       } finally {
         await wb.close();
       }
+    });
+
+    test('exactly once into PostgreSQL: no id column, and a re-delivery from an old checkpoint writes nothing twice', async () => {
+      const { open } = await setUp(4);
+      const journal = await open();
+      const table = `plain_${n}`;
+      await pool.query(`CREATE TABLE ${base}.${table} (key text NOT NULL, n integer NOT NULL)`);
+      const options = {
+        pool,
+        schema: base,
+        table,
+        columns: ['key', 'n'],
+        mode: 'insert',
+        idColumn: null,
+      } as const;
+      await assert.rejects(
+        postgresSink<Row>(options),
+        /exactlyOnce/,
+        'no id column needs exactlyOnce',
+      );
+      await assert.rejects(
+        postgresSink<Row>({ ...options, exactlyOnce: {} as never }),
+        ConfigError,
+      );
+      const sink = await postgresSink<Row>({ ...options, exactlyOnce: journal });
+      const count = async () =>
+        Number(
+          (await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${base}.${table}`)).rows[0]
+            ?.n,
+        );
+
+      let wb = await WriteBehind.open({ journal, sink, leaseMs: 5_000, node: 'a' });
+      await wb.writeMany(
+        Array.from({ length: 200 }, (_, i) => ({
+          key: `k${i % 20}`,
+          value: { key: `k${i % 20}`, n: i },
+        })),
+      );
+      await wb.flush();
+      await wb.close();
+      assert.equal(await count(), 200);
+
+      // Every checkpoint back to the start: the next owner delivers all 200 again.
+      await pool.query(`UPDATE ${base}_c${n}.leases SET cp_tx = '0', cp_pos = 0`);
+      wb = await WriteBehind.open({ journal, sink, leaseMs: 5_000, node: 'b' });
+      await wb.flush();
+      const { duplicates, persisted } = wb.metrics();
+      await wb.close();
+      assert.equal(persisted, 200, 'delivered again');
+      assert.equal(duplicates, 200, 'and known as already written');
+      assert.equal(await count(), 200, 'no row twice');
+
+      // A write under a lease the node no longer holds writes nothing.
+      const { leases } = await journal.clusterStats();
+      const lease = leases[0] as { partition: number; epoch: number };
+      const entry = { id: 'fresh-1', key: 'k', value: { key: 'k', n: -1 }, version: 1 };
+      const stale = {
+        journalId: journal.id,
+        consumer: 'write-behind',
+        partition: lease.partition,
+        node: 'b',
+        epoch: lease.epoch - 1,
+      };
+      await assert.rejects(sink.writeBatch([entry], { fence: stale }), LeaseLostError);
+      await assert.rejects(sink.writeBatch([entry]), /only for a pipeline over its journal/);
+      assert.equal(sink.classify(new LeaseLostError('c', 0, 1)), 'unavailable');
+      assert.equal(await count(), 200);
     });
 
     test('writeAndWait resolves once delivered, and rejects with DeadLetteredError for an entry the sink refuses', async () => {

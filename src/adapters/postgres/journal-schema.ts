@@ -11,6 +11,8 @@
  * - `leases` — one row per (consumer, partition): owner, epoch (the fencing token),
  *   expiry, and the checkpoint `(cp_tx, cp_pos)`.
  * - `nodes` — the live nodes of each consumer, by heartbeat.
+ * - `applied` — the sink ids an exactly-once sink (`postgresSink({ exactlyOnce })`) wrote,
+ *   in the same transaction as its rows; trimmed with the entries.
  * - `dead_letters` — shared by every node.
  *
  * Creation runs in one transaction under an advisory lock, so nodes starting together do
@@ -62,6 +64,12 @@ export function journalSchemaSql(schema: string): string[] {
        expires_at timestamptz NOT NULL,
        started_at timestamptz NOT NULL DEFAULT now(),
        PRIMARY KEY (consumer, node)
+     )`,
+    `CREATE TABLE IF NOT EXISTS ${s}.applied (
+       consumer text NOT NULL,
+       sink_id text NOT NULL,
+       part integer NOT NULL,
+       PRIMARY KEY (sink_id, consumer)
      )`,
     deadLetterTableSql(s),
     `CREATE OR REPLACE FUNCTION ${s}.notify_append() RETURNS trigger LANGUAGE plpgsql AS $f$

@@ -545,14 +545,18 @@ export class PostgresJournal implements PartitionedJournal {
   async trimPartition(partition: number, upTo: PartitionCursor, max: number): Promise<number> {
     this.#assertOpen();
     const s = this.#s;
+    // An exactly-once sink's marks go with their entries: behind every checkpoint, an entry
+    // is never delivered again.
     const result = await this.#pool.query({
       text:
         `WITH lo AS (SELECT cp_tx, cp_pos FROM ${s}.leases WHERE part = $1 ORDER BY cp_tx, cp_pos LIMIT 1), ` +
-        `gone AS (SELECT e.position FROM ${s}.entries e, lo WHERE e.part = $1 ` +
+        `gone AS (SELECT e.position, coalesce(e.origin, e.id, $5 || ':' || coalesce(e.version, e.position + $6)) AS sink_id ` +
+        `FROM ${s}.entries e, lo WHERE e.part = $1 ` +
         `AND (e.tx, e.position) <= ($2::xid8, $3::bigint) AND (e.tx, e.position) <= (lo.cp_tx, lo.cp_pos) ` +
-        `ORDER BY e.tx, e.position LIMIT $4) ` +
+        `ORDER BY e.tx, e.position LIMIT $4), ` +
+        `marks AS (DELETE FROM ${s}.applied a USING gone g WHERE a.sink_id = g.sink_id) ` +
         `DELETE FROM ${s}.entries WHERE position IN (SELECT position FROM gone)`,
-      values: [partition, upTo.tx, upTo.position, max],
+      values: [partition, upTo.tx, upTo.position, max, this.id, this.#versionBase],
     });
     return result.rowCount ?? 0;
   }

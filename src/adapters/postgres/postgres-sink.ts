@@ -25,6 +25,7 @@ import type pg from 'pg';
 import {
   ClosedError,
   ConfigError,
+  LeaseLostError,
   SinkError,
   type Sink,
   type SinkContext,
@@ -34,6 +35,7 @@ import {
 } from '../../index.js';
 import {
   coalesce,
+  coalesceEntries,
   identifier,
   integerOption,
   objectOption,
@@ -46,9 +48,25 @@ import {
   type ResolvedTable,
 } from '../../backend.js';
 import { classifyPostgresError } from './classify.js';
+import { PostgresJournal } from './postgres-journal.js';
 
 /** Options of {@link postgresSink}: the table options and the connection. */
-export interface PostgresSinkOptions<V> extends TableSinkOptions<V> {
+export interface PostgresSinkOptions<V> extends Omit<TableSinkOptions<V>, 'idColumn'> {
+  /**
+   * Insert: the column (with a unique index) that stores the entry id. With `exactlyOnce`
+   * it may be `null`: no id column, the journal's marks keep a re-delivery from writing
+   * twice. @default 'sluice_id'
+   */
+  idColumn?: string | null;
+  /**
+   * Exactly once, for a pipeline over this shared journal when the table is in the
+   * journal's own database: each batch's rows, a mark of each entry's sink id in the
+   * journal's `applied` table, and a check of the partition's lease (its epoch, locked
+   * against takeover) are one transaction. An entry already marked is not written again,
+   * and a node that lost the lease writes nothing. Checked at creation: the journal must be
+   * readable through this sink's connection.
+   */
+  exactlyOnce?: PostgresJournal;
   /** A pool to write through (its owner closes it). Give this or `connectionString`. */
   pool?: pg.Pool;
   /** The sink opens (and closes) its own pool. */
@@ -73,6 +91,7 @@ export type PostgresSink<V> = Sink<V> & {
 };
 
 const ADAPTER_OPTIONS: readonly (keyof PostgresSinkOptions<unknown>)[] = [
+  'exactlyOnce',
   'pool',
   'connectionString',
   'maxConnections',
@@ -85,6 +104,7 @@ const OWN_POOL_OPTIONS = ['maxConnections', 'queryTimeoutMs', 'connectTimeoutMs'
 
 interface ResolvedPostgresSink<V> {
   readonly table: ResolvedTable<V>;
+  readonly exactlyOnce: PostgresJournal | undefined;
   readonly schema: string;
   readonly pool: pg.Pool;
   /** Whether the sink opened the pool (and so ends it). */
@@ -94,9 +114,40 @@ interface ResolvedPostgresSink<V> {
 function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgresSink<V> {
   const where = 'postgresSink() options';
   // resolveTable refuses the names neither it nor this adapter knows.
-  const table = resolveTable(options, where, ADAPTER_OPTIONS);
+  const noId = (options as { idColumn?: unknown }).idColumn === null;
+  if (noId && (options.exactlyOnce === undefined || options.mode !== 'insert')) {
+    throw new ConfigError(
+      'idColumn',
+      'a column name (null only in insert mode with `exactlyOnce`)',
+      null,
+    );
+  }
+  const resolved = resolveTable(
+    { ...options, idColumn: noId ? undefined : options.idColumn } as TableSinkOptions<V>,
+    where,
+    ADAPTER_OPTIONS,
+  );
+  // No id column: nothing to conflict on; the journal's marks deduplicate instead.
+  const table: ResolvedTable<V> = noId
+    ? {
+        ...resolved,
+        idColumn: undefined,
+        written: resolved.written.filter((c) => c !== resolved.idColumn),
+        unique: [],
+        onConflict: '',
+        skipped: undefined,
+      }
+    : resolved;
   const o = objectOption(where, options);
   const schema = identifier('schema', o.schema ?? 'public');
+  const exactlyOnce =
+    o.exactlyOnce === undefined
+      ? undefined
+      : o.exactlyOnce instanceof PostgresJournal
+        ? o.exactlyOnce
+        : (() => {
+            throw new ConfigError('exactlyOnce', 'a PostgresJournal', o.exactlyOnce);
+          })();
   if ((o.pool === undefined) === (o.connectionString === undefined)) {
     throw new ConfigError('pool', 'a pg Pool, or `connectionString` instead (exactly one)', o.pool);
   }
@@ -107,7 +158,7 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
         throw new ConfigError(name, 'unset when `pool` is given (its owner sets it)', o[name]);
       }
     }
-    return { table, schema, pool, owned: false };
+    return { table, schema, pool, owned: false, exactlyOnce };
   }
   const { Pool } = requireOptional<typeof pg>('pg', 'postgresSink()');
   const pool = new Pool({
@@ -119,7 +170,7 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
     // service can exit without closing the sink first.
     allowExitOnIdle: true,
   });
-  return { table, schema, pool, owned: true };
+  return { table, schema, pool, owned: true, exactlyOnce };
 }
 
 /**
@@ -139,7 +190,7 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
 export async function postgresSink<V = Record<string, unknown>>(
   options: PostgresSinkOptions<V>,
 ): Promise<PostgresSink<V>> {
-  const { table, schema, pool, owned } = resolvePostgresSink(options);
+  const { table, schema, pool, owned, exactlyOnce } = resolvePostgresSink(options);
   // An idle client whose connection breaks emits 'error' on the pool; without a listener
   // that would crash the process. The next write simply gets a fresh connection.
   if (owned) pool.on('error', () => {});
@@ -161,7 +212,8 @@ export async function postgresSink<V = Record<string, unknown>>(
         );
       }
     }
-    await checkUnique(pool, schema, table.table, table.unique);
+    if (table.unique.length > 0) await checkUnique(pool, schema, table.table, table.unique);
+    if (exactlyOnce !== undefined) await checkSameDatabase(pool, exactlyOnce);
   } catch (error) {
     if (owned) await pool.end();
     if (error instanceof ConfigError) throw error;
@@ -172,25 +224,36 @@ export async function postgresSink<V = Record<string, unknown>>(
   }
 
   const { written } = table;
-  const text =
-    `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')}) ` +
-    `SELECT * FROM unnest(${written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`).join(', ')}) ${table.onConflict}`;
+  const into = `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')})`;
+  const arrays = written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`);
+  const text = `${into} SELECT * FROM unnest(${arrays.join(', ')}) ${table.onConflict}`;
   let closed = false;
+  const fenced =
+    exactlyOnce === undefined
+      ? undefined
+      : fencedStatement(exactlyOnce, into, arrays, table.onConflict);
 
   return {
     pool,
     async writeBatch(
       entries: readonly SinkEntry<V>[],
-      _context?: SinkContext,
+      context?: SinkContext,
     ): Promise<SinkWriteResult> {
       if (closed) throw new ClosedError('sink is closed');
       if (entries.length === 0) return {};
+      if (fenced !== undefined) {
+        return writeFenced(pool, table, fenced, exactlyOnce as PostgresJournal, entries, context);
+      }
       const rows = coalesce(table, entries);
       const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
       const result = await pool.query({ text, values: columns });
       return skippedResult(table, rows.length, result.rowCount ?? 0);
     },
-    classify: classifyPostgresError,
+    // Under `exactlyOnce`, a lost lease waits (the partition's pipeline is being stopped).
+    classify: (error) =>
+      error instanceof LeaseLostError || error instanceof UnfencedWriteError
+        ? 'unavailable'
+        : classifyPostgresError(error),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
@@ -256,6 +319,109 @@ async function checkUnique(
       'conflict',
       `columns with a unique index or primary key on ${schema}.${table}`,
       columns,
+    );
+  }
+}
+
+/** A write under `exactlyOnce` made outside a pipeline over that journal. */
+class UnfencedWriteError extends SinkError {}
+
+/**
+ * The exactly-once statement: lock the partition's lease row at the write's epoch (a
+ * takeover waits for this transaction, then refuses the old epoch), mark the batch's sink
+ * ids in the journal's `applied` table, and insert only the rows whose mark is new. The
+ * batch's own parameters come first ($1..$n), then consumer, partition, node, epoch, every
+ * sink id of the batch, and each row's sink id.
+ */
+function fencedStatement(
+  journal: PostgresJournal,
+  into: string,
+  arrays: readonly string[],
+  onConflict: string,
+): string {
+  const j = quote(journal.schema);
+  const n = arrays.length;
+  const p = (i: number): string => `$${n + i}`;
+  const cols = arrays.map((_, i) => `c${i + 1}`);
+  return (
+    `WITH fence AS (SELECT 1 FROM ${j}.leases WHERE consumer = ${p(1)}::text AND part = ${p(2)}::int ` +
+    `AND owner = ${p(3)}::text AND epoch = ${p(4)}::bigint FOR SHARE), ` +
+    `fresh AS (INSERT INTO ${j}.applied (sink_id, consumer, part) SELECT u.s, ${p(1)}::text, ${p(2)}::int ` +
+    `FROM unnest(${p(5)}::text[]) AS u(s) WHERE EXISTS (SELECT 1 FROM fence) ON CONFLICT DO NOTHING RETURNING sink_id), ` +
+    `cand AS (SELECT * FROM unnest(${arrays.join(', ')}, ${p(6)}::text[]) AS r(${cols.join(', ')}, sink_id) ` +
+    `WHERE r.sink_id IN (SELECT sink_id FROM fresh)), ` +
+    `ins AS (${into} SELECT ${cols.join(', ')} FROM cand ${onConflict} RETURNING 1) ` +
+    `SELECT (SELECT count(*) FROM fence)::int AS fenced, (SELECT count(*) FROM fresh)::int AS fresh, ` +
+    `(SELECT count(*) FROM cand)::int AS candidates, (SELECT count(*) FROM ins)::int AS written`
+  );
+}
+
+async function writeFenced<V>(
+  pool: pg.Pool,
+  table: ResolvedTable<V>,
+  text: string,
+  journal: PostgresJournal,
+  entries: readonly SinkEntry<V>[],
+  context: SinkContext | undefined,
+): Promise<SinkWriteResult> {
+  const fence = context?.fence;
+  if (fence === undefined || fence.journalId !== journal.id) {
+    throw new UnfencedWriteError(
+      `postgresSink with exactlyOnce writes only for a pipeline over its journal (${journal.schema}); ` +
+        'open the pipeline with that journal, or drop exactlyOnce',
+    );
+  }
+  // One row per entry id (insert) or conflict key (upsert), with the sink id it carries.
+  const seen = new Set<string>();
+  const kept = coalesceEntries(table, entries).filter(({ entry }) => {
+    if (seen.has(entry.id)) return false;
+    seen.add(entry.id);
+    return true;
+  });
+  const ids = [...new Set(entries.map((e) => e.id))];
+  const values: unknown[] = table.written.map((c) => kept.map(({ row }) => toParameter(row[c])));
+  values.push(
+    fence.consumer,
+    fence.partition,
+    fence.node,
+    fence.epoch,
+    ids,
+    kept.map(({ entry }) => entry.id),
+  );
+  const result = await pool.query<{
+    fenced: number;
+    fresh: number;
+    candidates: number;
+    written: number;
+  }>({
+    text,
+    values,
+  });
+  const r = result.rows[0] as {
+    fenced: number;
+    fresh: number;
+    candidates: number;
+    written: number;
+  };
+  if (r.fenced === 0) throw new LeaseLostError(fence.consumer, fence.partition, fence.epoch);
+  const again = ids.length - r.fresh;
+  const skipped = skippedResult(table, r.candidates, r.written);
+  return again > 0 ? { ...skipped, duplicates: (skipped.duplicates ?? 0) + again } : skipped;
+}
+
+/** The journal's tables must be the ones this sink's connection sees. */
+async function checkSameDatabase(pool: pg.Pool, journal: PostgresJournal): Promise<void> {
+  const found = await pool
+    .query<{ value: string }>(`SELECT value FROM ${quote(journal.schema)}.meta WHERE name = 'id'`)
+    .then(
+      (r) => r.rows[0]?.value,
+      () => undefined,
+    );
+  if (found !== journal.id) {
+    throw new ConfigError(
+      'exactlyOnce',
+      `a PostgresJournal in the sink's own database (its schema ${journal.schema} is not reachable through the sink's connection)`,
+      journal.schema,
     );
   }
 }
