@@ -1,19 +1,36 @@
 /**
- * `sluice dlq list|replay|purge <journal>`: the entries the sink refused, kept with why.
+ * `sluice dlq list|replay|purge <journal>`: the entries the sink refused, kept with why. The
+ * journal is a file, or a postgres:// cluster journal (whose letters every node shares).
  * Replay appends them to the journal again, so the pipeline retries them on its next run
  * (or at once, if one is running on that journal); purge removes them for good.
  */
-import { replayDeadLetters, type DeadLetter } from '../journal/dead-letters.js';
-import type { SqliteJournal } from '../adapters/sqlite/index.js';
+import {
+  replayDeadLetters,
+  type DeadLetter,
+  type DeadLetterStore,
+} from '../journal/dead-letters.js';
+import type { Journal } from '../journal/journal.js';
+import { isPostgresUrl, openClusterJournal } from './cluster-journal.js';
 import { UsageError, positiveInteger } from './fail.js';
 import { count, table } from './format.js';
 import { openJournalFile } from './journal-file.js';
 
+/** What the dead-letter commands need of a journal: its store, and append for replay. */
+type LetterJournal = Pick<Journal, 'append' | 'close'> & { deadLetters(): DeadLetterStore };
+
+/** Where the journal is: a file, or a postgres:// cluster journal in `schema`. */
+export interface DlqTarget {
+  readonly journal: string;
+  readonly schema: string;
+}
+
 async function withJournal(
-  path: string,
-  action: (j: SqliteJournal) => Promise<number>,
+  target: DlqTarget,
+  action: (j: LetterJournal) => Promise<number>,
 ): Promise<number> {
-  const journal = await openJournalFile(path);
+  const journal: LetterJournal = isPostgresUrl(target.journal)
+    ? (await openClusterJournal(target.journal, target.schema, 'sluice dlq')).journal
+    : await openJournalFile(target.journal);
   try {
     return await action(journal);
   } finally {
@@ -22,7 +39,7 @@ async function withJournal(
 }
 
 export function dlqList(
-  path: string,
+  path: DlqTarget,
   options: { limit: number; after: number; json: boolean },
 ): Promise<number> {
   return withJournal(path, async (journal) => {
@@ -74,7 +91,7 @@ function preview(payload: unknown): string {
 
 /** The ids named on the command line, or every id in the store with --all. */
 async function chosenIds(
-  journal: SqliteJournal,
+  journal: LetterJournal,
   ids: readonly string[],
   all: boolean,
   verb: string,
@@ -94,7 +111,7 @@ async function chosenIds(
   }
 }
 
-export function dlqReplay(path: string, ids: readonly string[], all: boolean): Promise<number> {
+export function dlqReplay(path: DlqTarget, ids: readonly string[], all: boolean): Promise<number> {
   return withJournal(path, async (journal) => {
     const chosen = await chosenIds(journal, ids, all, 'dlq replay');
     const { replayed, positions } = await replayDeadLetters(journal.deadLetters(), journal, chosen);
@@ -111,7 +128,7 @@ export function dlqReplay(path: string, ids: readonly string[], all: boolean): P
   });
 }
 
-export function dlqPurge(path: string, ids: readonly string[], all: boolean): Promise<number> {
+export function dlqPurge(path: DlqTarget, ids: readonly string[], all: boolean): Promise<number> {
   return withJournal(path, async (journal) => {
     const chosen = await chosenIds(journal, ids, all, 'dlq purge');
     const removed = await journal.deadLetters().remove(chosen);

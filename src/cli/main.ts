@@ -173,39 +173,60 @@ program
 const dlq = program
   .command('dlq')
   .description('list, replay or purge the dead letters of a journal');
+const dlqJournal = 'journal file, or postgres://... for a cluster journal';
 dlq
   .command('list')
   .description('list dead letters, oldest first')
-  .argument('<journal>', 'journal file')
+  .argument('<journal>', dlqJournal)
   .option('--limit <n>', 'most letters to show', '20')
   .option('--after <id>', 'show letters after this id (paging)', '0')
   .option('--json', 'print JSON')
-  .action((path: string, o: { limit: string; after: string; json?: boolean }) =>
-    run(() =>
-      dlqList(path, {
-        limit: positiveInteger('--limit', o.limit),
-        after: positiveInteger('--after', o.after, 0),
-        json: o.json === true,
+  .addOption(schemaOption())
+  .action(
+    (
+      journal: string,
+      o: { limit: string; after: string; json?: boolean; schema: string },
+      command: Command,
+    ) =>
+      run(() => {
+        checkJournalKind(journal, command, ['schema'], []);
+        return dlqList(
+          { journal, schema: o.schema },
+          {
+            limit: positiveInteger('--limit', o.limit),
+            after: positiveInteger('--after', o.after, 0),
+            json: o.json === true,
+          },
+        );
       }),
-    ),
   );
 dlq
   .command('replay')
   .description('append dead letters to the journal again, so the pipeline retries them')
-  .argument('<journal>', 'journal file')
+  .argument('<journal>', dlqJournal)
   .argument('[ids...]', 'dead letter ids')
   .option('--all', 'every dead letter')
-  .action((path: string, ids: string[], o: { all?: boolean }) =>
-    run(() => dlqReplay(path, ids, o.all === true)),
+  .addOption(schemaOption())
+  .action(
+    (journal: string, ids: string[], o: { all?: boolean; schema: string }, command: Command) =>
+      run(() => {
+        checkJournalKind(journal, command, ['schema'], []);
+        return dlqReplay({ journal, schema: o.schema }, ids, o.all === true);
+      }),
   );
 dlq
   .command('purge')
   .description('remove dead letters for good')
-  .argument('<journal>', 'journal file')
+  .argument('<journal>', dlqJournal)
   .argument('[ids...]', 'dead letter ids')
   .option('--all', 'every dead letter')
-  .action((path: string, ids: string[], o: { all?: boolean }) =>
-    run(() => dlqPurge(path, ids, o.all === true)),
+  .addOption(schemaOption())
+  .action(
+    (journal: string, ids: string[], o: { all?: boolean; schema: string }, command: Command) =>
+      run(() => {
+        checkJournalKind(journal, command, ['schema'], []);
+        return dlqPurge({ journal, schema: o.schema }, ids, o.all === true);
+      }),
   );
 
 program

@@ -197,4 +197,54 @@ if (db.skip !== undefined) {
       );
     });
   });
+
+  describe('sluice dlq postgres://', () => {
+    test('lists, replays and purges the letters every node shares', async () => {
+      const list = await sluice(['dlq', 'list', url, '--schema', schema, '--json']);
+      assert.equal(list.code, 0, list.stderr);
+      const [letter] = JSON.parse(list.stdout) as { id: number; entryId: string }[];
+      assert.equal(letter?.entryId, 'e3');
+      const before = (
+        await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.entries`)
+      ).rows[0]?.n;
+      const replay = await sluice(['dlq', 'replay', url, String(letter?.id), '--schema', schema]);
+      assert.equal(replay.code, 0, replay.stderr);
+      assert.match(replay.stdout, /^replayed 1 dead letter into the journal at position \d+/);
+      const after = (await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${schema}.entries`))
+        .rows[0]?.n;
+      assert.equal(Number(after), Number(before) + 1, 'appended to the shared journal');
+      const { rows } = await pool.query<{ origin: string }>(
+        `SELECT origin FROM ${schema}.entries ORDER BY position DESC LIMIT 1`,
+      );
+      assert.equal(rows[0]?.origin, 'e3', 'the same entry again, under its sink id');
+      const empty = await sluice(['dlq', 'list', url, '--schema', schema]);
+      assert.equal(empty.stdout, 'no dead letters\n');
+      const reopened = await PostgresJournal.open({ pool, schema });
+      try {
+        await reopened
+          .deadLetters()
+          .add([
+            {
+              position: 9,
+              entryId: 'e9',
+              key: 'k9',
+              payload: 9,
+              version: 9,
+              error: 'no',
+              attempts: 1,
+            },
+          ]);
+      } finally {
+        await reopened.close();
+      }
+      const purge = await sluice(['dlq', 'purge', url, '--all', '--schema', schema]);
+      assert.equal(purge.code, 0, purge.stderr);
+      assert.equal(purge.stdout, 'purged 1 dead letter\n');
+      assertOneLineError(
+        await sluice(['dlq', 'list', 'journal.db', '--schema', schema]),
+        /--schema is for a postgres:\/\/ cluster journal/,
+        2,
+      );
+    });
+  });
 }
