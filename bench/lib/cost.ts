@@ -14,6 +14,10 @@
  *   come from this process's main thread only.
  *
  * Usage: `const meter = startCost([postgres]); await run(); const { cost } = await meter.stop(items);`
+ *
+ * On a server shared with other work, `startProcessesCost` meters just some of its processes
+ * (the backends of the run's own connections, found by application_name), sampled as they
+ * come and go.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -150,4 +154,52 @@ export function startCost(servers: ServerProcesses[] = []): Meter {
       };
     },
   };
+}
+
+/** The CPU of a changing set of processes, metered by {@link startProcessesCost}. */
+export interface ProcessesMeter {
+  /** Ends the run: the processes' CPU per item, µs; NaN if none was ever readable. */
+  stop(items: number): Promise<number>;
+}
+
+/**
+ * Meters processes that come and go during the run, such as the PostgreSQL backends of the
+ * connections pools open and close: `pids()` is asked every `everyMs`, and each process
+ * counts from its ticks when first seen (from zero if it first shows up after the start) to
+ * its last reading; one that exits meanwhile loses at most its last `everyMs`.
+ */
+export function startProcessesCost(
+  pids: () => Promise<number[]>,
+  everyMs = 100,
+): Promise<ProcessesMeter> {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  let started = false;
+  const sample = async (): Promise<void> => {
+    for (const pid of await pids()) {
+      const s = stat(pid);
+      if (s === undefined) continue;
+      if (!first.has(pid)) first.set(pid, started ? 0 : s.ticks);
+      last.set(pid, s.ticks);
+    }
+  };
+  let sampling: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  return sample().then(() => {
+    started = true;
+    // Samples run one at a time; a failed one fails `stop()`, which awaits the last.
+    timer = setInterval(() => {
+      sampling = sampling.then(sample);
+    }, everyMs);
+    return {
+      async stop(items) {
+        clearInterval(timer);
+        await (sampling = sampling.then(sample));
+        if (last.size === 0) return Number.NaN;
+        let ticks = 0;
+        for (const [pid, t] of last) ticks += t - first.get(pid)!;
+        return (ticks * usPerTick) / items;
+      },
+    };
+  });
 }

@@ -57,7 +57,7 @@ export function median(rounds: Result[]): Result {
   return sorted[Math.floor(sorted.length / 2)] as Result;
 }
 
-function fmt(n: number, digits = 0): string {
+export function fmt(n: number, digits = 0): string {
   if (!Number.isFinite(n)) return '-';
   return n.toLocaleString('en-US', {
     maximumFractionDigits: digits,
@@ -68,6 +68,8 @@ function fmt(n: number, digits = 0): string {
 export interface TableOptions {
   /** Header of the cost's `serverCpuUs` column. @default 'server CPU µs/item' */
   serverCpuLabel?: string;
+  /** Columns after all others, one cell per row (`'-'` where a row has nothing to show). */
+  columns?: { header: string; cell: (row: Row) => string }[];
 }
 
 /**
@@ -98,6 +100,7 @@ export function printTable(
           fmt(r.cost?.gcUs ?? Number.NaN, 1),
         ]
       : []),
+    ...(options.columns ?? []).map((c) => c.cell(r)),
   ]);
   const header = [
     'variant',
@@ -109,6 +112,7 @@ export function printTable(
     ...(costs
       ? ['node CPU µs/item', options.serverCpuLabel ?? 'server CPU µs/item', 'GC µs/item']
       : []),
+    ...(options.columns ?? []).map((c) => c.header),
   ];
   const widths = header.map((h, i) =>
     Math.max(h.length, ...lines.map((l) => (l[i] as string).length)),
