@@ -54,6 +54,11 @@ export interface ClusterWriteBehindOptions<V> extends Omit<WriteBehindOptions<V>
   leaseMs?: number;
   /** This node's name, unique among the nodes. @default `<host>:<pid>:<random>` */
   node?: string;
+  /**
+   * Lanes of each partition's pipeline. A node works its partitions in parallel already,
+   * so one lane each keeps batches large. @default 1
+   */
+  workers?: number;
 }
 
 /** The events of a node: WriteBehind's (from its partitions' pipelines), and the leases'. */
@@ -367,6 +372,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     const o = this.#options;
     const share = (total: number | undefined, fallback: number): number =>
       Math.max(1, Math.ceil((total ?? fallback) / this.journal.partitions));
+    const lanes = o.workers ?? 1;
     const view = new PartitionView(this.journal, lease, this.#consumer, this.node, () => {
       // Already let go by the coordinator, or never fully started: stop it here.
       if (!this.#coordinator.lost(lease)) void this.#stopPartition(lease, 'lost');
@@ -383,7 +389,10 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
         epoch: lease.epoch,
       }),
       journal: view,
-      maxBacklog: share(o.maxBacklog, 100_000),
+      workers: lanes,
+      // Read ahead two batches per lane at most: a handover finishes little more than the
+      // batches in flight.
+      maxBacklog: Math.min(share(o.maxBacklog, 100_000), 2 * lanes * (o.batch?.maxSize ?? 500)),
       maxBacklogBytes: share(o.maxBacklogBytes, 64 * 1024 * 1024),
       retain: o.retain === Infinity ? Infinity : share(o.retain, 100_000),
       deadLetters: o.deadLetters ?? view.deadLetters(),

@@ -6,9 +6,9 @@
  * Every `leaseMs / 4` (and at once when a node joins, leaves or releases a lease) one tick:
  * 1. heartbeat: this node is live for `leaseMs`; the answer is every live node;
  * 2. renew the leases held; one not renewed was taken over: its pipeline stops (`lost`);
- * 3. the partitions this node should hold are those whose rendezvous hash over the live
- *    nodes picks it (each node computes the same answer, and a join or leave moves only
- *    the partitions that must move);
+ * 3. the partitions this node should hold: rendezvous hashing over the live nodes, bounded
+ *    to an even share (`assign`; every node computes the same answer, and a join or leave
+ *    moves few partitions besides the ones that must move);
  * 4. a partition held and no longer wanted is handed over: its pipeline finishes what it
  *    read, commits, and the lease is released (the new owner takes it on its next tick);
  * 5. a wanted partition is taken if free or expired, and its pipeline started.
@@ -176,25 +176,32 @@ export class Coordinator {
         void this.#handOver(lease, 'rebalance');
       }
     }
-    for (const partition of wanted) {
+    const free = [...wanted].filter(
       // Held, or still being let go (its pipeline may yet be stopping): not taken now.
-      if (this.#held.has(partition) || this.#leaving.has(partition) || this.#closed) continue;
-      const lease = await this.#journal.takeLease(
-        this.#consumer,
-        partition,
-        this.#node,
-        this.#leaseMs,
-      );
-      if (lease === undefined) continue; // another node still holds it; it hands it over
-      this.#held.set(partition, lease);
-      try {
-        await this.#hooks.start(lease);
-      } catch (error) {
-        this.#held.delete(partition);
-        await this.#journal.releaseLease(this.#consumer, this.#node, lease).catch(() => {});
-        throw error;
-      }
-    }
+      (p) => !this.#held.has(p) && !this.#leaving.has(p) && !this.#closed,
+    );
+    // Taken and started together: a node taking over many partitions does it in one go.
+    const failures: unknown[] = [];
+    await Promise.all(
+      free.map(async (partition) => {
+        const lease = await this.#journal.takeLease(
+          this.#consumer,
+          partition,
+          this.#node,
+          this.#leaseMs,
+        );
+        if (lease === undefined) return; // another node still holds it; it hands it over
+        this.#held.set(partition, lease);
+        try {
+          await this.#hooks.start(lease);
+        } catch (error) {
+          this.#held.delete(partition);
+          await this.#journal.releaseLease(this.#consumer, this.#node, lease).catch(() => {});
+          failures.push(error);
+        }
+      }),
+    );
+    if (failures.length > 0) throw failures[0];
   }
 
   /** Finish the partition's work, then release its lease. */
@@ -246,22 +253,33 @@ export class Coordinator {
 }
 
 /**
- * The partitions `node` should hold: those whose rendezvous hash (highest score of
- * `hash(node, partition)` over the live nodes) picks it. Every node computes the same.
+ * The partitions `node` should hold. Each partition goes to the live node that ranks it
+ * highest (rendezvous: `hash(node, partition)`), unless that node already has its even share
+ * (`partitions / nodes`, rounded down or, for the first nodes to get there, up); then to the
+ * next in its ranking. Partitions are placed in
+ * order, so every node computes the same assignment, shares differ by one at most, and a
+ * node joining or leaving moves few partitions besides its own.
  */
 export function assign(live: readonly string[], partitions: number, node: string): Set<number> {
+  const nodes = [...new Set(live)].sort();
+  // Every node gets `base`; `extra` of them one more.
+  const base = Math.floor(partitions / Math.max(1, nodes.length));
+  let extra = partitions - base * nodes.length;
+  const load = new Map(nodes.map((n) => [n, 0]));
   const mine = new Set<number>();
   for (let p = 0; p < partitions; p++) {
-    let best = '';
-    let bestScore = -1;
-    for (const candidate of live) {
-      const score = mix(hashKey(`${candidate}\u0000${p}`));
-      if (score > bestScore || (score === bestScore && candidate > best)) {
-        best = candidate;
-        bestScore = score;
-      }
-    }
-    if (best === node) mine.add(p);
+    const ranked = nodes
+      .map((candidate) => ({ candidate, score: mix(hashKey(`${candidate}\u0000${p}`)) }))
+      .sort((a, b) => b.score - a.score || (a.candidate < b.candidate ? -1 : 1));
+    const owner = ranked.find((r) => {
+      const held = load.get(r.candidate) as number;
+      return held < base || (held === base && extra > 0);
+    })?.candidate;
+    if (owner === undefined) continue;
+    const held = load.get(owner) as number;
+    if (held === base) extra--;
+    load.set(owner, held + 1);
+    if (owner === node) mine.add(p);
   }
   return mine;
 }

@@ -94,6 +94,14 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+interface PendingRead {
+  readonly partition: number;
+  readonly after: PartitionCursor;
+  readonly options: { limit: number; maxBytes?: number };
+  resolve(read: PartitionRead): void;
+  reject(error: unknown): void;
+}
+
 /** A row as `readPartition` selects it. */
 interface EntryRow {
   position: string;
@@ -123,6 +131,8 @@ export class PostgresJournal implements PartitionedJournal {
   readonly #insert: string;
   readonly #read: string;
   #queue: Pending[] = [];
+  #reads: PendingRead[] = [];
+  readonly #readLateral: string;
   #flushing: Promise<void> | undefined;
   #scheduled = false;
   #closed = false;
@@ -156,6 +166,12 @@ export class PostgresJournal implements PartitionedJournal {
       `SELECT position, tx::text AS tx, key, type, id, payload_text, payload_bytes, version, origin, appended_at ` +
       `FROM ${s}.entries WHERE part = $1 AND (tx, position) > ($2::xid8, $3::bigint) ` +
       `AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, position LIMIT $4`;
+    this.#readLateral =
+      `SELECT c.i, e.* FROM unnest($1::int[], $2::int[], $3::xid8[], $4::bigint[], $5::int[]) AS c(i, part, tx, pos, lim) ` +
+      `CROSS JOIN LATERAL (SELECT position, tx::text AS tx, key, type, id, payload_text, payload_bytes, version, origin, appended_at ` +
+      `FROM ${s}.entries WHERE part = c.part AND (tx, position) > (c.tx, c.pos) ` +
+      `AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, position LIMIT c.lim) e ` +
+      `ORDER BY c.i, e.tx, e.position`;
   }
 
   /**
@@ -384,28 +400,70 @@ export class PostgresJournal implements PartitionedJournal {
 
   // ---- reading --------------------------------------------------------------------------------
 
-  async readPartition(
+  /**
+   * Reads of one turn of the event loop (a notification wakes many partitions' readers at
+   * once) are one statement: a LATERAL read per partition.
+   */
+  readPartition(
     partition: number,
     after: PartitionCursor,
     options: { limit: number; maxBytes?: number },
   ): Promise<PartitionRead> {
-    this.#assertOpen();
-    const result = await this.#pool.query<EntryRow>({
-      text: this.#read,
-      values: [partition, after.tx, after.position, options.limit],
+    if (this.#closed) return Promise.reject(new ClosedError('the journal is closed'));
+    return new Promise<PartitionRead>((resolve, reject) => {
+      this.#reads.push({ partition, after, options, resolve, reject });
+      if (this.#reads.length === 1) setImmediate(() => void this.#readMany());
     });
-    const entries: JournalEntry[] = [];
-    const cursors: PartitionCursor[] = [];
-    const maxBytes = options.maxBytes ?? Infinity;
-    let total = 0;
-    for (const row of result.rows) {
-      const entry = this.#entry(row);
-      if (entries.length > 0 && total + entry.bytes > maxBytes) break;
-      total += entry.bytes;
-      entries.push(entry);
-      cursors.push({ tx: row.tx, position: entry.position });
+  }
+
+  async #readMany(): Promise<void> {
+    const reads = this.#reads;
+    this.#reads = [];
+    try {
+      const result =
+        reads.length === 1
+          ? await this.#pool.query<EntryRow & { i: number }>({
+              text: this.#read,
+              values: [
+                (reads[0] as PendingRead).partition,
+                (reads[0] as PendingRead).after.tx,
+                (reads[0] as PendingRead).after.position,
+                (reads[0] as PendingRead).options.limit,
+              ],
+            })
+          : await this.#pool.query<EntryRow & { i: number }>({
+              text: this.#readLateral,
+              values: [
+                reads.map((_, i) => i),
+                reads.map((r) => r.partition),
+                reads.map((r) => r.after.tx),
+                reads.map((r) => r.after.position),
+                reads.map((r) => r.options.limit),
+              ],
+            });
+      const out = reads.map(() => ({
+        entries: [] as JournalEntry[],
+        cursors: [] as PartitionCursor[],
+        total: 0,
+        full: false,
+      }));
+      for (const row of result.rows) {
+        const read = out[row.i ?? 0] as (typeof out)[number];
+        if (read.full) continue;
+        const entry = this.#entry(row);
+        const maxBytes = (reads[row.i ?? 0] as PendingRead).options.maxBytes ?? Infinity;
+        if (read.entries.length > 0 && read.total + entry.bytes > maxBytes) {
+          read.full = true;
+          continue;
+        }
+        read.total += entry.bytes;
+        read.entries.push(entry);
+        read.cursors.push({ tx: row.tx, position: entry.position });
+      }
+      reads.forEach((r, i) => r.resolve(out[i] as PartitionRead));
+    } catch (error) {
+      for (const r of reads) r.reject(error);
     }
-    return { entries, cursors };
   }
 
   #entry(row: EntryRow): JournalEntry {
