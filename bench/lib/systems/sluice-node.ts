@@ -64,7 +64,10 @@ export async function openSluiceNode(config: NodeConfig, events: NodeEvents): Pr
     schema: s.journalSchema!,
     partitions: s.partitions,
   });
-  const wb = await WriteBehind.open<KeyedValue>({ journal, ...pipeline, leaseMs: s.leaseMs });
+  // Over a shared journal `workers` counts lanes per partition: its default (1) is the one
+  // users get; the node works its partitions in parallel.
+  const { workers: _lanes, ...perPartition } = pipeline;
+  const wb = await WriteBehind.open<KeyedValue>({ journal, ...perPartition, leaseMs: s.leaseMs });
   wb.on('partition:acquired', ({ partition }) => events.partition('acquired', partition));
   wb.on('partition:released', ({ partition }) => events.partition('released', partition));
   // Leases taken while opening came before the listeners.
