@@ -158,7 +158,7 @@ export class PostgresJournal implements PartitionedJournal {
     const s = this.#s;
     this.#insert =
       `INSERT INTO ${s}.entries (position, part, key, type, id, payload_text, payload_bytes, version, origin, appended_at) ` +
-      `SELECT nextval('${schema}.entries_position_seq'), r.part, r.key, r.type, r.id, r.pt, r.pb, r.version, r.origin, $9 ` +
+      `SELECT nextval('${s}.entries_position_seq'), r.part, r.key, r.type, r.id, r.pt, r.pb, r.version, r.origin, $9 ` +
       `FROM (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $8::text[]) ` +
       `WITH ORDINALITY AS u(part, key, type, id, pt, pb, version, origin, ord) ORDER BY ord) r ` +
       `ON CONFLICT (id) WHERE id IS NOT NULL DO NOTHING RETURNING position, id`;
@@ -663,7 +663,7 @@ export class PostgresJournal implements PartitionedJournal {
         bytes: string;
       }>(
         `SELECT max(position) AS head, min(position) AS first, count(*) AS entries, ` +
-          `pg_total_relation_size('${this.schema}.entries') AS bytes FROM ${s}.entries`,
+          `pg_total_relation_size('${s}.entries') AS bytes FROM ${s}.entries`,
       ),
       this.#pool.query<{ consumer: string; position: string; lag: string }>(
         `SELECT l.consumer, min(l.cp_pos) AS position, ` +

@@ -278,6 +278,19 @@ if (db.skip !== undefined) {
     });
   });
 
+  test('a schema name with capitals is kept as written', async () => {
+    const schema = `Mixed_${base}`;
+    const j = await PostgresJournal.open({ connectionString, schema, partitions: 2 });
+    try {
+      const [position] = await j.append([{ key: 'k', payload: 1 }]);
+      assert.ok((position as number) > 0);
+      assert.equal((await j.stats()).entries, 1);
+    } finally {
+      await j.close();
+      await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
   test('a pg client that is not one is refused by appendInTransaction', async () => {
     const j = await journal(1);
     await assert.rejects(
