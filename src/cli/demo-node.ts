@@ -86,9 +86,9 @@ const STATUS_INTERVAL_MS = 250;
 /** Distributes an object with a `type` over its union members, so each keeps its own fields. */
 type WithoutAt<T> = T extends unknown ? Omit<T, 'at'> : never;
 
-function say(line: WithoutAt<NodeLine>): void {
+function say(line: WithoutAt<NodeLine>, at = Date.now()): void {
   // A pipe on Linux takes this synchronously: what was printed survives a SIGKILL.
-  process.stdout.write(`${JSON.stringify({ ...line, at: Date.now() })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...line, at })}\n`);
 }
 
 export async function demoNode(config: DemoNodeConfig): Promise<number> {
@@ -116,21 +116,28 @@ export async function demoNode(config: DemoNodeConfig): Promise<number> {
     workers: 4,
     batch: { maxSize: 1000, maxDelayMs: 10 },
   });
-  // The partitions taken while open() ran were acquired before anyone could listen.
-  const { leases } = await journal.clusterStats(DEFAULT_CONSUMER);
+  // The partitions taken while open() ran were acquired before anyone could listen: they
+  // are reported as acquired at the moment open() returned, with the epochs the lease table
+  // gives them; listening starts first, so that nothing after that moment is missed.
+  const openedAt = Date.now();
   const joined = new Set(wb.owned());
-  for (const lease of leases) {
-    if (joined.has(lease.partition) && lease.owner === config.name) {
-      say({
-        type: 'event',
-        name: 'partition:acquired',
-        partition: lease.partition,
-        epoch: lease.epoch,
-      });
-    }
-  }
   wb.on('partition:acquired', (e) => say({ type: 'event', name: 'partition:acquired', ...e }));
   wb.on('partition:released', (e) => say({ type: 'event', name: 'partition:released', ...e }));
+  const { leases } = await journal.clusterStats(DEFAULT_CONSUMER);
+  for (const lease of leases) {
+    // One let go since is no longer ours: its release, already reported, says so.
+    if (joined.has(lease.partition) && lease.owner === config.name) {
+      say(
+        {
+          type: 'event',
+          name: 'partition:acquired',
+          partition: lease.partition,
+          epoch: lease.epoch,
+        },
+        openedAt,
+      );
+    }
+  }
   for (const event of ['cluster:error', 'checkpoint:failed', 'pipeline:failed'] as const) {
     wb.on(event, ({ error }) =>
       say({

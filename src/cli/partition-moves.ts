@@ -40,15 +40,13 @@ export interface PartitionMove {
   acquiredAfterMs?: number;
 }
 
-/** Who holds each partition at `at` (events up to and including `at`). */
+/**
+ * Who holds each partition at `at` (events up to and including `at`). A release counts
+ * only for the lease it names: a node may report letting an old lease go after it took the
+ * partition again under a new one.
+ */
 export function owners(events: readonly PartitionEvent[], at: number): Map<number, string> {
-  const held = new Map<number, string>();
-  for (const e of inTimeOrder(events)) {
-    if (e.at > at) break;
-    if (e.name === 'partition:acquired') held.set(e.partition, e.node);
-    else if (held.get(e.partition) === e.node) held.delete(e.partition);
-  }
-  return held;
+  return new Map([...holders(inTimeOrder(events), at)].map(([p, { node }]) => [p, node]));
 }
 
 /** The partitions `from` held at `since`, by number, and what became of each after it. */
@@ -59,7 +57,7 @@ export function partitionMoves(
 ): PartitionMove[] {
   const ordered = inTimeOrder(events);
   const moves: PartitionMove[] = [];
-  for (const [partition, node] of owners(ordered, since)) {
+  for (const [partition, { node, epoch }] of holders(ordered, since)) {
     if (node !== from) continue;
     const move: PartitionMove = { partition };
     for (const e of ordered) {
@@ -67,6 +65,7 @@ export function partitionMoves(
       if (
         e.name === 'partition:released' &&
         e.node === from &&
+        e.epoch === epoch &&
         move.releasedAfterMs === undefined
       ) {
         move.releasedAfterMs = e.at - since;
@@ -80,6 +79,21 @@ export function partitionMoves(
     moves.push(move);
   }
   return moves.sort((a, b) => a.partition - b.partition);
+}
+
+/** The holder of each partition and its lease's epoch at `at`, from events in time order. */
+function holders(
+  ordered: readonly PartitionEvent[],
+  at: number,
+): Map<number, { node: string; epoch: number }> {
+  const held = new Map<number, { node: string; epoch: number }>();
+  for (const e of ordered) {
+    if (e.at > at) break;
+    const holder = held.get(e.partition);
+    if (e.name === 'partition:acquired') held.set(e.partition, { node: e.node, epoch: e.epoch });
+    else if (holder?.node === e.node && holder.epoch === e.epoch) held.delete(e.partition);
+  }
+  return held;
 }
 
 function inTimeOrder(events: readonly PartitionEvent[]): PartitionEvent[] {

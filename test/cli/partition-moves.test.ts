@@ -48,6 +48,16 @@ test('owners() ignores a late release by a node that no longer holds the partiti
   assert.deepEqual(owners(events, 100), new Map([[0, 'b']]));
 });
 
+test('owners() keeps a partition its node took again before reporting the old lease let go', () => {
+  const events = [
+    acquired(10, 'a', 0, 1),
+    acquired(50, 'a', 0, 2),
+    released(60, 'a', 0, 'lost', 1),
+  ];
+  assert.deepEqual(owners(events, 100), new Map([[0, 'a']]));
+  assert.deepEqual(owners([...events, released(70, 'a', 0, 'close', 2)], 100), new Map());
+});
+
 test('partitionMoves() after a SIGKILL: who took each partition, and how long after', () => {
   const kill = 1_000;
   const events = [
