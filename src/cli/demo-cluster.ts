@@ -23,6 +23,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { PostgresJournal } from '../adapters/postgres/index.js';
 import { assign } from '../cluster/coordinator.js';
 import { DEFAULT_CONSUMER } from '../index.js';
+import { isPostgresUrl } from './cluster-journal.js';
 import { clearDemoDir, refuseBusyDir } from './demo.js';
 import type { DemoNodeConfig } from './demo-node.js';
 import { DemoNodeProcess, type NodeExit } from './demo-node-process.js';
@@ -76,7 +77,7 @@ export async function clusterDemo(o: ClusterDemoOptions): Promise<number> {
     ['--journal', o.journal],
     ['--sink', o.sink],
   ] as const) {
-    if (url !== undefined && !/^postgres(ql)?:\/\//.test(url)) {
+    if (url !== undefined && !isPostgresUrl(url)) {
       throw new UsageError(`${flag} takes a postgres:// URL, got ${JSON.stringify(url)}`);
     }
   }

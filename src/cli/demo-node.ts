@@ -113,7 +113,6 @@ export async function demoNode(config: DemoNodeConfig): Promise<number> {
     sink: store.sink,
     leaseMs: config.leaseMs,
     node: config.name,
-    workers: 4,
     batch: { maxSize: 1000, maxDelayMs: 10 },
   });
   // The partitions taken while open() ran were acquired before anyone could listen: they

@@ -52,7 +52,7 @@ const tokenOption = (): Option =>
 
 /** `--writes` when not given: a cluster run stays short (its crash takeover is the point). */
 const DEMO_WRITES = 200_000;
-const CLUSTER_DEMO_WRITES = 60_000;
+const CLUSTER_DEMO_WRITES = 100_000;
 /** Options of the single-process demo that a cluster run has no use for. */
 const NOT_WITH_JOURNAL = ['memory', 'resume', 'dashboard'];
 /** Options only a cluster run takes. */
