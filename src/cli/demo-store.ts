@@ -71,7 +71,21 @@ export function sqliteStore(dir: string, fresh: boolean): DemoStore {
 
 const PG_TABLE = 'sluice_demo_messages';
 
-export async function postgresStore(url: string, fresh: boolean): Promise<DemoStore> {
+/** Where in the database the PostgreSQL store's table is, and how it is reached. */
+export interface PostgresStoreOptions {
+  /** Its schema, created if missing. @default the search path's (public) */
+  schema?: string;
+  /** @default 'sluice_demo_messages' */
+  table?: string;
+  /** Connections of the store's pool. @default 5 */
+  maxConnections?: number;
+}
+
+export async function postgresStore(
+  url: string,
+  fresh: boolean,
+  place: PostgresStoreOptions = {},
+): Promise<DemoStore> {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new UsageError(`--sink takes a postgres:// URL, got ${JSON.stringify(url)}`);
   }
@@ -83,14 +97,23 @@ export async function postgresStore(url: string, fresh: boolean): Promise<DemoSt
   } catch {
     throw new UsageError('--sink postgres:// needs the pg package: npm install pg');
   }
-  const pool = new pg.Pool({ connectionString: url, max: 5, connectionTimeoutMillis: 10_000 });
+  // The names come from the code or from a --schema checked as an identifier.
+  const name = place.table ?? PG_TABLE;
+  const table = place.schema === undefined ? name : `${place.schema}.${name}`;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: place.maxConnections ?? 5,
+    connectionTimeoutMillis: 10_000,
+  });
   pool.on('error', () => {
     // An idle connection dropped; the next query opens another.
   });
   try {
     if (fresh) {
-      await pool.query(`DROP TABLE IF EXISTS ${PG_TABLE}`);
-      await pool.query(`CREATE TABLE ${PG_TABLE} (
+      if (place.schema !== undefined)
+        await pool.query(`CREATE SCHEMA IF NOT EXISTS ${place.schema}`);
+      await pool.query(`DROP TABLE IF EXISTS ${table}`);
+      await pool.query(`CREATE TABLE ${table} (
         arrival   bigserial PRIMARY KEY,
         sluice_id text UNIQUE NOT NULL,
         account   text NOT NULL,
@@ -100,20 +123,21 @@ export async function postgresStore(url: string, fresh: boolean): Promise<DemoSt
     }
     const sink = await adapter.postgresSink<Message>({
       pool,
-      table: PG_TABLE,
+      table: name,
+      ...(place.schema === undefined ? {} : { schema: place.schema }),
       columns: COLUMNS,
       mode: 'insert',
     });
     const one = async (sql: string): Promise<number> =>
       Number(((await pool.query(sql)).rows[0] as { n: string }).n);
     return {
-      where: `table ${PG_TABLE} in ${url.replace(/\/\/[^@/]*@/, '//')}`,
+      where: `table ${table} in ${url.replace(/\/\/[^@/]*@/, '//')}`,
       sink,
-      rows: () => one(`SELECT count(*) AS n FROM ${PG_TABLE}`),
+      rows: () => one(`SELECT count(*) AS n FROM ${table}`),
       outOfOrder: () =>
         one(`SELECT count(*) AS n FROM (
                SELECT seq, lag(seq) OVER (PARTITION BY account ORDER BY arrival) AS prev
-               FROM ${PG_TABLE}
+               FROM ${table}
              ) t WHERE prev IS NOT NULL AND seq <= prev`),
       close: async () => {
         await sink.close();

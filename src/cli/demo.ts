@@ -66,6 +66,8 @@ const CONSUMER = DEFAULT_CONSUMER;
 const DEMO_FILES = new Set(
   ['demo.json', 'acks.log', 'journal.db', 'store.db'].flatMap((f) => [f, `${f}-wal`, `${f}-shm`]),
 );
+/** The ack logs of the cluster demo's nodes (`sluice demo --journal postgres://...`). */
+const NODE_ACKS = /^node-\d+\.acks$/;
 /** The journal's consumer lock: a demo's too, but never deleted (see consumer-lock.ts). */
 const LOCK_FILE = `journal.db.${CONSUMER}.lock`;
 
@@ -73,7 +75,7 @@ const LOCK_FILE = `journal.db.${CONSUMER}.lock`;
  * Refuses a folder whose journal a running demo (or any pipeline) is working on, before
  * anything in it is touched: a second run would delete the files of the one in progress.
  */
-async function refuseBusyDir(dir: string): Promise<void> {
+export async function refuseBusyDir(dir: string): Promise<void> {
   const path = join(dir, 'journal.db');
   if (!existsSync(path)) return;
   let journal: SqliteJournal;
@@ -102,13 +104,15 @@ async function refuseBusyDir(dir: string): Promise<void> {
  * Empties (or creates) the demo's folder for a new run, refusing one that holds anything a
  * demo did not put there: `--dir` names a folder, and it may not be the demo's own.
  */
-function clearDemoDir(dir: string): void {
+export function clearDemoDir(dir: string): void {
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true });
     return;
   }
   const names = readdirSync(dir);
-  const foreign = names.find((name) => !DEMO_FILES.has(name) && name !== LOCK_FILE);
+  const foreign = names.find(
+    (name) => !DEMO_FILES.has(name) && !NODE_ACKS.test(name) && name !== LOCK_FILE,
+  );
   if (foreign !== undefined) {
     throw new UsageError(
       `--dir ${dir} holds ${foreign}, which no demo wrote: give the demo a folder of its own`,

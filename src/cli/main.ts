@@ -14,6 +14,7 @@ import { inspectCluster } from './inspect-cluster.js';
 import { isPostgresUrl } from './cluster-journal.js';
 import { DEFAULT_HOST, DEFAULT_PORT, isLoopback } from '../dashboard/server.js';
 import { DEFAULT_CONSUMER } from '../index.js';
+import type { DemoNodeConfig } from './demo-node.js';
 
 /** Refuses, before anything starts, a dashboard anyone on the network could read. */
 function checkHost(host: string, token: string | undefined): void {
@@ -49,44 +50,117 @@ const tokenOption = (): Option =>
     'SLUICE_DASHBOARD_TOKEN',
   );
 
+/** `--writes` when not given: a cluster run stays short (its crash takeover is the point). */
+const DEMO_WRITES = 200_000;
+const CLUSTER_DEMO_WRITES = 100_000;
+/** Options of the single-process demo that a cluster run has no use for. */
+const NOT_WITH_JOURNAL = ['memory', 'resume', 'dashboard'];
+/** Options only a cluster run takes. */
+const ONLY_WITH_JOURNAL = ['nodes', 'schema', 'leaseMs'];
+
+const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
 program
   .command('demo')
   .description(
-    'write N messages from simulated accounts through a durable SQLite journal into a table, then verify them',
+    'write N messages from simulated accounts through a durable SQLite journal into a table, then verify them; ' +
+      'with --journal postgres://..., on a cluster of node processes sharing a PostgreSQL journal',
   )
-  .option('--writes <n>', 'messages to write', '200000')
+  .option(
+    '--writes <n>',
+    `messages to write (default: ${DEMO_WRITES}; ${CLUSTER_DEMO_WRITES} with --journal)`,
+  )
   .option('--keys <n>', 'simulated accounts (per-account order is checked)', '2000')
   .option(
     '--dir <path>',
-    'a folder of its own for the journal, the SQLite table and the resume state',
+    "a folder of its own for the journal, the SQLite table and the resume state (with --journal: the nodes' ack logs)",
     'sluice-demo',
   )
-  .option('--sink <url>', 'write into PostgreSQL at this postgres:// URL instead of SQLite')
+  .option(
+    '--sink <url>',
+    "write into PostgreSQL at this postgres:// URL instead of SQLite (with --journal: the database of the table, if not the journal's)",
+  )
+  .option(
+    '--journal <url>',
+    'run on a cluster: --nodes processes share a PostgreSQL journal at this postgres:// URL and write into a table beside it; ' +
+      'one node is SIGKILLed mid-run and restarted, all are stopped with SIGTERM at the end, and the takeover times are shown',
+  )
+  .option('--nodes <n>', 'with --journal: node processes (default: 3)')
+  .option(
+    '--schema <name>',
+    'with --journal: the schema of the journal and the table, made afresh for the run (default: sluice_demo)',
+  )
+  .option(
+    '--lease-ms <ms>',
+    "with --journal: how long a partition lease lasts without renewal, so how soon a killed node's partitions move (default: 2000)",
+  )
   .option('--memory', 'in-memory mode: no journal, nothing survives a crash')
-  .option('--kill-after <n>', 'SIGKILL the process after n acknowledged writes')
+  .option(
+    '--kill-after <n>',
+    'SIGKILL the process after n acknowledged writes (with --journal: one node, by default after 40% of --writes)',
+  )
   .option('--resume', 'recover a killed demo in --dir and finish it')
   .option('--rate <n>', 'hold the average rate to n writes per second')
   .option('--dashboard', 'serve the live dashboard while the demo runs (and after, until Ctrl-C)')
   .addOption(portOption())
   .addOption(hostOption())
   .addOption(tokenOption())
+  .addHelpText(
+    'after',
+    `
+Examples:
+  sluice demo                                    ${DEMO_WRITES.toLocaleString('en-US')} durable writes into SQLite, verified
+  sluice demo --kill-after 50000; sluice demo --resume
+                                                 crash mid-run, recover, lose nothing
+  sluice demo --journal postgres://127.0.0.1/db  ${CLUSTER_DEMO_WRITES.toLocaleString('en-US')} writes from 3 node processes sharing a
+                                                 PostgreSQL journal; one is SIGKILLed mid-run,
+                                                 its partitions move, it restarts`,
+  )
   .action((o: Record<string, string | boolean | undefined>, command: Command) =>
     run(() => {
       const str = (k: string): string | undefined => o[k] as string | undefined;
+      const given = (keys: readonly string[]): string[] =>
+        keys.filter((k) => command.getOptionValueSource(k) === 'cli').map(flagOf);
+      const journal = str('journal');
+      if (journal !== undefined) {
+        const refused = given(NOT_WITH_JOURNAL);
+        if (refused.length > 0) {
+          throw new UsageError(
+            `--journal runs the demo on a cluster of node processes: drop ${refused.join(', ')}`,
+          );
+        }
+        return import('./demo-cluster.js').then(({ clusterDemo }) =>
+          clusterDemo({
+            writes: positiveInteger('--writes', str('writes') ?? String(CLUSTER_DEMO_WRITES)),
+            keys: positiveInteger('--keys', str('keys')),
+            nodes: positiveInteger('--nodes', str('nodes') ?? '3'),
+            journal,
+            ...(str('sink') === undefined ? {} : { sink: str('sink') as string }),
+            schema: str('schema') ?? 'sluice_demo',
+            leaseMs: positiveInteger('--lease-ms', str('leaseMs') ?? '2000', 100),
+            dir: str('dir') as string,
+            ...(str('killAfter') === undefined
+              ? {}
+              : { killAfter: positiveInteger('--kill-after', str('killAfter')) }),
+            ...(str('rate') === undefined ? {} : { rate: positiveInteger('--rate', str('rate')) }),
+          }),
+        );
+      }
+      const clusterOnly = given(ONLY_WITH_JOURNAL);
+      if (clusterOnly.length > 0) {
+        throw new UsageError(`${clusterOnly.join(', ')} only go with --journal postgres://...`);
+      }
       if (o['dashboard'] === true) checkHost(str('host') as string, str('token'));
       if (o['resume'] === true) {
-        const given = ['writes', 'keys', 'sink', 'memory', 'killAfter'].filter(
-          (k) => command.getOptionValueSource(k) === 'cli',
-        );
-        if (given.length > 0) {
-          const flags = given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+        const flags = given(['writes', 'keys', 'sink', 'memory', 'killAfter']);
+        if (flags.length > 0) {
           throw new UsageError(
             `--resume finishes the run in --dir as it was started: drop ${flags.join(', ')}`,
           );
         }
       }
       return demo({
-        writes: positiveInteger('--writes', str('writes')),
+        writes: positiveInteger('--writes', str('writes') ?? String(DEMO_WRITES)),
         keys: positiveInteger('--keys', str('keys')),
         dir: str('dir') as string,
         ...(str('sink') === undefined ? {} : { sink: str('sink') as string }),
@@ -108,6 +182,19 @@ program
       });
     }),
   );
+
+// A node of the cluster demo, started by it: not a command for people.
+program
+  .command('demo-node', { hidden: true })
+  .argument('<config>', "the node's DemoNodeConfig, as JSON")
+  .action(async (config: string) => {
+    await run(async () => {
+      const { demoNode } = await import('./demo-node.js');
+      return demoNode(JSON.parse(config) as DemoNodeConfig);
+    });
+    // Its pools and listener may hold the event loop open after a failure: go, with the code.
+    process.exit();
+  });
 
 /** The schema of a cluster journal: only with a postgres:// journal. */
 const schemaOption = (): Option =>
