@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'coverage/', '.cache/', 'docs/api/'] },
+  {
+    ignores: ['dist/', 'node_modules/', 'bench/results/', 'coverage/', '.cache/', 'docs/api/', '.scratch/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

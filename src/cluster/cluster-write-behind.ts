@@ -126,6 +126,8 @@ const WAIT_POLL_MAX_MS = 200;
 interface Worked<V> {
   readonly view: PartitionView;
   readonly wb: WriteBehind<V>;
+  /** Resolves once no sink write of this partition is in flight. */
+  readonly settled: () => Promise<void>;
   /** Set once its pipeline is being stopped. */
   stopping?: Promise<void>;
 }
@@ -373,6 +375,13 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     const share = (total: number | undefined, fallback: number): number =>
       Math.max(1, Math.ceil((total ?? fallback) / this.journal.partitions));
     const lanes = o.workers ?? 1;
+    const fenced = fencedSink(o.sink, {
+      journalId: this.journal.id,
+      consumer: this.#consumer,
+      partition: lease.partition,
+      node: this.node,
+      epoch: lease.epoch,
+    });
     const view = new PartitionView(this.journal, lease, this.#consumer, this.node, () => {
       // Already let go by the coordinator, or never fully started: stop it here.
       if (!this.#coordinator.lost(lease)) void this.#stopPartition(lease, 'lost');
@@ -381,13 +390,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     // open() bound V by Encodable already; the partition's pipeline takes the same values.
     const options = {
       ...(rest as Omit<WriteBehindOptions<V>, 'journal'>),
-      sink: fencedSink(o.sink, {
-        journalId: this.journal.id,
-        consumer: this.#consumer,
-        partition: lease.partition,
-        node: this.node,
-        epoch: lease.epoch,
-      }),
+      sink: fenced.sink,
       journal: view,
       workers: lanes,
       // Read ahead two batches per lane at most: a handover finishes little more than the
@@ -401,8 +404,11 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
       options as unknown as WriteBehindOptions<Payload>,
     )) as unknown as WriteBehind<V>;
     this.#forward(wb, view);
-    this.#worked.set(lease.partition, { view, wb });
-    this.emit('partition:acquired', { partition: lease.partition, epoch: lease.epoch });
+    this.#worked.set(lease.partition, { view, wb, settled: fenced.settled });
+    // After the current turn: listeners added once `open()` resolves see the first ones.
+    setImmediate(() =>
+      this.emit('partition:acquired', { partition: lease.partition, epoch: lease.epoch }),
+    );
     // Lost while the pipeline was opening (the coordinator's stop found nothing to stop).
     if (!this.#coordinator.holds(lease)) await this.#stopPartition(lease, 'lost');
   }
@@ -416,9 +422,15 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
   }
 
   async #stop(worked: Worked<V>, lease: PartitionLease, reason: ReleaseReason): Promise<void> {
-    const deadlineMs = reason === 'lost' ? 0 : this.#closeDeadlineMs;
+    const lost = reason === 'lost';
+    // Lost: nothing it reads or writes counts any more; a read in flight ends at once.
+    if (lost) await worked.view.close();
     try {
+      const deadlineMs = lost ? 0 : this.#closeDeadlineMs;
       await worked.wb.close(deadlineMs === Infinity ? {} : { deadlineMs });
+      // A write the pipeline gave up on may still be running in the database: the lease is
+      // released only once it has landed, so the next owner's writes come after it.
+      if (!lost) await worked.settled();
     } catch (error) {
       // The partition is let go anyway (its entries wait in the journal for the next owner).
       this.emit('cluster:error', { error });
@@ -463,12 +475,28 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
 
 /**
  * The sink as a partition's pipeline calls it: every write carries the partition's lease
- * (`SinkContext.fence`); closing is left to the sink's owner.
+ * (`SinkContext.fence`), and the writes in flight are known, so a handover can wait for
+ * the last one to land before the lease goes; closing is left to the sink's owner.
  */
-function fencedSink<V>(sink: Sink<V>, fence: SinkFence): Sink<V> {
+function fencedSink<V>(
+  sink: Sink<V>,
+  fence: SinkFence,
+): { sink: Sink<V>; settled: () => Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>();
   return {
-    writeBatch: (entries, context) => sink.writeBatch(entries, { ...context, fence }),
-    classify: (error) => (sink.classify === undefined ? 'unknown' : sink.classify(error)),
-    close: () => Promise.resolve(),
+    sink: {
+      writeBatch: (entries, context) => {
+        const write = sink.writeBatch(entries, { ...context, fence });
+        inFlight.add(write);
+        const forget = (): void => void inFlight.delete(write);
+        write.then(forget, forget);
+        return write;
+      },
+      classify: (error) => sink.classify(error),
+      close: () => Promise.resolve(),
+    },
+    settled: async () => {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
   };
 }

@@ -47,6 +47,8 @@ export class Coordinator {
   readonly #leaseMs: number;
   readonly #hooks: CoordinatorHooks;
   readonly #held = new Map<number, PartitionLease>();
+  /** Per lease: until when (performance.now()) it is safe to work, from its last renewal. */
+  readonly #validUntil = new WeakMap<PartitionLease, number>();
   /** Partitions being handed over or stopped: not renewed as wanted, not taken again. */
   readonly #leaving = new Set<number>();
   readonly #stopping = new Set<Promise<void>>();
@@ -163,7 +165,11 @@ export class Coordinator {
     const kept = new Set(
       await this.#journal.renewLeases(this.#consumer, this.#node, held, this.#leaseMs),
     );
-    this.#fenceAt(started + this.#leaseMs * (1 - FENCE_MARGIN));
+    // Renewed from before the request was sent: the database's expiry is later than this.
+    for (const lease of held) {
+      if (kept.has(lease.partition)) this.#validUntil.set(lease, this.#safeUntil(started));
+    }
+    this.#armFence();
     for (const lease of held) {
       if (!kept.has(lease.partition) && this.#held.get(lease.partition) === lease) {
         this.#drop(lease, 'lost');
@@ -184,6 +190,7 @@ export class Coordinator {
     const failures: unknown[] = [];
     await Promise.all(
       free.map(async (partition) => {
+        const asked = performance.now();
         const lease = await this.#journal.takeLease(
           this.#consumer,
           partition,
@@ -192,6 +199,8 @@ export class Coordinator {
         );
         if (lease === undefined) return; // another node still holds it; it hands it over
         this.#held.set(partition, lease);
+        this.#validUntil.set(lease, this.#safeUntil(asked));
+        this.#armFence();
         try {
           await this.#hooks.start(lease);
         } catch (error) {
@@ -237,16 +246,36 @@ export class Coordinator {
     this.#stopping.add(done);
   }
 
-  /** No renewal by `deadline` (performance.now()): stop every partition on our own. */
-  #fenceAt(deadline: number): void {
+  /** When a lease taken or renewed at `asked` must stop being worked, by our own clock. */
+  #safeUntil(asked: number): number {
+    return asked + this.#leaseMs * (1 - FENCE_MARGIN);
+  }
+
+  /**
+   * One timer at the earliest lease deadline: a lease not renewed by then (a slow or lost
+   * database, a paused process) is stopped on our own, before another node can take it.
+   */
+  #armFence(): void {
     clearTimeout(this.#fence);
+    let next = Infinity;
+    for (const lease of this.#held.values()) {
+      next = Math.min(next, this.#validUntil.get(lease) ?? -Infinity);
+    }
+    if (next === Infinity) return;
     this.#fence = setTimeout(
       () => {
+        const now = performance.now();
         for (const lease of [...this.#held.values()]) {
-          if (!this.#leaving.has(lease.partition)) this.#drop(lease, 'lost');
+          if (
+            (this.#validUntil.get(lease) ?? -Infinity) <= now &&
+            !this.#leaving.has(lease.partition)
+          ) {
+            this.#drop(lease, 'lost');
+          }
         }
+        this.#armFence();
       },
-      Math.max(0, deadline - performance.now()),
+      Math.max(0, next - performance.now()),
     );
     this.#fence.unref();
   }

@@ -80,6 +80,9 @@ export class PartitionView implements Journal {
   #hot = false;
   #heldBackMs = HELD_BACK_MIN_MS;
   #closed = false;
+  /** Resolves (with nothing) once the view is let go: reads in flight give up. */
+  readonly #letGo: Promise<undefined>;
+  readonly #release: () => void;
   readonly #onLost: (error: unknown) => void;
 
   constructor(
@@ -98,6 +101,9 @@ export class PartitionView implements Journal {
     this.#committedCursor = lease.checkpoint;
     this.#readCursor = lease.checkpoint;
     this.#onLost = onLost;
+    let release!: () => void;
+    this.#letGo = new Promise<undefined>((resolve) => (release = () => resolve(undefined)));
+    this.#release = release;
   }
 
   /** New entries may be in the partition: a waiting reader reads again. */
@@ -117,7 +123,8 @@ export class PartitionView implements Journal {
   }
 
   async read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
-    this.#assertOpen();
+    // Let go: nothing more is taken (the pipeline is stopping).
+    if (this.#closed) return [];
     if (options.region !== undefined) {
       throw new InputError('a partition of a shared journal is read whole: no region');
     }
@@ -133,14 +140,17 @@ export class PartitionView implements Journal {
           ? this.#committedCursor
           : (this.#taken[after - this.#base - 1] as Taken).cursor;
     }
-    const { entries, cursors } = await this.#journal.readPartition(
-      this.partition,
-      this.#readCursor,
-      {
-        limit: options.limit ?? 1000,
-        ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
-      },
-    );
+    const read = this.#journal.readPartition(this.partition, this.#readCursor, {
+      limit: options.limit ?? 1000,
+      ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
+    });
+    // A read stuck on a dead connection must not hold a lost partition's stop.
+    const result = await Promise.race([read, this.#letGo]);
+    if (result === undefined) {
+      read.catch(() => {}); // its late answer (or failure) no longer matters
+      return [];
+    }
+    const { entries, cursors } = result;
     const out = new Array<JournalEntry>(entries.length);
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as JournalEntry;
@@ -182,9 +192,15 @@ export class PartitionView implements Journal {
    * IDLE_POLL_MS later (what no notification announces: such a transaction ended).
    */
   waitForAppend(after: number, options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (after < this.#ordinal || this.#closed) return Promise.resolve();
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#closed) {
+      // Let go: nothing more will come; wait for the pipeline to stop (no spinning).
+      return new Promise<void>((_, reject) =>
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true }),
+      );
+    }
+    if (after < this.#ordinal) return Promise.resolve();
     let delay = IDLE_POLL_MS;
     if (this.#hot) {
       delay = this.#heldBackMs;
@@ -256,7 +272,9 @@ export class PartitionView implements Journal {
   }
 
   close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
+    this.#release();
     this.#wake?.();
     return Promise.resolve();
   }

@@ -26,5 +26,7 @@ export interface ResolvedCloseOptions {
  */
 export function resolveCloseOptions(where: string, options: unknown): ResolvedCloseOptions {
   const o = knownOptions(where, options, ['deadlineMs']);
+  // Infinity is the default spelled out: no deadline.
+  if (o.deadlineMs === Infinity) return { deadlineMs: Infinity };
   return { deadlineMs: numberOption('deadlineMs', o.deadlineMs, Infinity, 0) };
 }

@@ -221,19 +221,17 @@ if (db.skip !== undefined) {
       assert.equal(empty.stdout, 'no dead letters\n');
       const reopened = await PostgresJournal.open({ pool, schema });
       try {
-        await reopened
-          .deadLetters()
-          .add([
-            {
-              position: 9,
-              entryId: 'e9',
-              key: 'k9',
-              payload: 9,
-              version: 9,
-              error: 'no',
-              attempts: 1,
-            },
-          ]);
+        await reopened.deadLetters().add([
+          {
+            position: 9,
+            entryId: 'e9',
+            key: 'k9',
+            payload: 9,
+            version: 9,
+            error: 'no',
+            attempts: 1,
+          },
+        ]);
       } finally {
         await reopened.close();
       }

@@ -224,6 +224,15 @@ test('.close() refuses an unknown or bad option, naming it', () => {
   assert.equal(ch.state, 'open', 'a refused close does not close');
 });
 
+test('.close({ deadlineMs: Infinity }) is the default spelled out: no deadline', async () => {
+  const ch = new Channel<number>({ capacity: 1 });
+  ch.trySend(1);
+  const closing = ch.close({ deadlineMs: Infinity });
+  assert.deepEqual(await ch.receiveBatch(1, 0), [1]);
+  await closing;
+  assert.equal(ch.state, 'closed');
+});
+
 test('.drain() resolves at once when empty, else once receivers took everything; keeps accepting', async () => {
   const ch = new Channel<number>({ capacity: 1 });
   await ch.drain();

@@ -79,6 +79,8 @@ export interface PostgresJournalOptions {
 }
 
 const DEFAULT_PARTITIONS = 16;
+/** A connection for lease calls that is not made in this long fails (the tick retries). */
+const CONTROL_CONNECT_TIMEOUT_MS = 5_000;
 const KNOWN: readonly (keyof PostgresJournalOptions)[] = [
   'connectionString',
   'pool',
@@ -123,6 +125,11 @@ export class PostgresJournal implements PartitionedJournal {
   /** The schema holding the journal's tables. */
   readonly schema: string;
   readonly #pool: pg.Pool;
+  /**
+   * Heartbeats and leases go through connections of their own: a lease must be renewed in
+   * time even while appends and reads keep every data connection busy.
+   */
+  readonly #control: pg.Pool;
   readonly #ownPool: boolean;
   readonly #versionBase: number;
   readonly #s: string;
@@ -141,12 +148,14 @@ export class PostgresJournal implements PartitionedJournal {
 
   private constructor(
     pool: pg.Pool,
+    control: pg.Pool,
     ownPool: boolean,
     schema: string,
     meta: { id: string; partitions: number; versionBase: number },
     listener: JournalListener,
   ) {
     this.#pool = pool;
+    this.#control = control;
     this.#ownPool = ownPool;
     this.schema = schema;
     this.#s = quote(schema);
@@ -204,6 +213,8 @@ export class PostgresJournal implements PartitionedJournal {
         connectionString: stringOption('connectionString', o.connectionString),
         max: integerOption('maxConnections', o.maxConnections, 8, 2),
         query_timeout: integerOption('queryTimeoutMs', o.queryTimeoutMs, 30_000, 1),
+        // A connection attempt into a dead network gives up instead of hanging.
+        connectionTimeoutMillis: CONTROL_CONNECT_TIMEOUT_MS * 2,
         allowExitOnIdle: true,
       });
       pool.on('error', () => {
@@ -211,16 +222,27 @@ export class PostgresJournal implements PartitionedJournal {
       });
     }
     const own = o.pool === undefined;
+    let control: pg.Pool | undefined;
     try {
       const meta = await setUp(pool, schema, partitions);
       const config = (pool as unknown as { options: pg.ClientConfig }).options;
+      control = new Pool({
+        ...config,
+        max: 2,
+        connectionTimeoutMillis: CONTROL_CONNECT_TIMEOUT_MS,
+        allowExitOnIdle: true,
+      });
+      control.on('error', () => {
+        // As for the data pool: the next lease call gets a fresh connection.
+      });
       const listener = new JournalListener(
         () => new Client(config),
         [appendChannel(schema), clusterChannel(schema)],
       );
       await listener.start();
-      return new PostgresJournal(pool, own, schema, meta, listener);
+      return new PostgresJournal(pool, control, own, schema, meta, listener);
     } catch (error) {
+      await control?.end();
       if (own) await pool.end();
       throw error;
     }
@@ -504,13 +526,13 @@ export class PostgresJournal implements PartitionedJournal {
     this.#assertOpen();
     const s = this.#s;
     if (!this.#consumers.has(consumer)) {
-      await this.#pool.query({
+      await this.#control.query({
         text: `INSERT INTO ${s}.leases (consumer, part) SELECT $1, generate_series(0, $2::int - 1) ON CONFLICT DO NOTHING`,
         values: [consumer, this.partitions],
       });
       this.#consumers.add(consumer);
     }
-    const result = await this.#pool.query<{ node: string; joined: boolean }>({
+    const result = await this.#control.query<{ node: string; joined: boolean }>({
       text:
         `WITH hb AS (INSERT INTO ${s}.nodes (consumer, node, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond') ` +
         `ON CONFLICT (consumer, node) DO UPDATE SET expires_at = excluded.expires_at RETURNING node, (xmax = 0) AS joined) ` +
@@ -525,7 +547,7 @@ export class PostgresJournal implements PartitionedJournal {
 
   async leave(consumer: string, node: string): Promise<void> {
     this.#assertOpen();
-    await this.#pool.query({
+    await this.#control.query({
       text: `DELETE FROM ${this.#s}.nodes WHERE consumer = $1 AND node = $2`,
       values: [consumer, node],
     });
@@ -539,7 +561,7 @@ export class PostgresJournal implements PartitionedJournal {
     ttlMs: number,
   ): Promise<PartitionLease | undefined> {
     this.#assertOpen();
-    const result = await this.#pool.query<{ epoch: string; cp_tx: string; cp_pos: string }>({
+    const result = await this.#control.query<{ epoch: string; cp_tx: string; cp_pos: string }>({
       text:
         `UPDATE ${this.#s}.leases SET owner = $3, epoch = epoch + 1, expires_at = now() + $4 * interval '1 millisecond' ` +
         `WHERE consumer = $1 AND part = $2 AND (owner IS NULL OR owner = $3 OR expires_at < now()) ` +
@@ -564,7 +586,7 @@ export class PostgresJournal implements PartitionedJournal {
   ): Promise<number[]> {
     this.#assertOpen();
     if (leases.length === 0) return [];
-    const result = await this.#pool.query<{ part: number }>({
+    const result = await this.#control.query<{ part: number }>({
       text:
         `UPDATE ${this.#s}.leases l SET expires_at = now() + $5 * interval '1 millisecond' ` +
         `FROM unnest($3::int[], $4::bigint[]) AS h(part, epoch) ` +
@@ -577,7 +599,7 @@ export class PostgresJournal implements PartitionedJournal {
 
   async releaseLease(consumer: string, node: string, lease: PartitionLease): Promise<void> {
     this.#assertOpen();
-    await this.#pool.query({
+    await this.#control.query({
       text: `UPDATE ${this.#s}.leases SET owner = NULL, expires_at = NULL WHERE consumer = $1 AND part = $2 AND owner = $3 AND epoch = $4`,
       values: [consumer, lease.partition, node, lease.epoch],
     });
@@ -756,11 +778,12 @@ export class PostgresJournal implements PartitionedJournal {
       else await new Promise((resolve) => setImmediate(resolve));
     }
     await this.#listener.stop();
+    await this.#control.end();
     if (this.#ownPool) await this.#pool.end();
   }
 
   async #notifyCluster(consumer: string): Promise<void> {
-    await this.#pool.query({
+    await this.#control.query({
       text: `SELECT pg_notify(${literal(clusterChannel(this.schema))}, $1)`,
       values: [consumer],
     });
