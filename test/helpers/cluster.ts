@@ -16,6 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   mkdtempSync,
@@ -29,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
+import { AssertionError } from 'node:assert';
 import type { TestContext } from 'node:test';
 import type pg from 'pg';
 import { PostgresJournal } from '../../src/adapters/postgres/index.js';
@@ -104,7 +106,8 @@ export class Cluster {
   readonly #running = new Map<string, NodeProcess>();
   readonly #all: NodeProcess[] = [];
   readonly #starts = new Map<string, number>();
-  readonly #harness: NodeEvent[] = [];
+  /** The harness's own events (signals sent, exits seen), one JSON line each. */
+  readonly #harnessLog: string;
   /** Writers stop once it exists (`stopWriters()`). */
   readonly #stopFile: string;
 
@@ -120,6 +123,7 @@ export class Cluster {
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'sluice-cluster-'));
     this.#stopFile = join(this.dir, 'stop-writers');
+    this.#harnessLog = join(this.dir, 'harness.events');
     this.#config = {
       connectionString: config.connectionString,
       schema: config.schema,
@@ -150,7 +154,9 @@ export class Cluster {
     const node = `${name}.${n}`;
     const config: NodeConfig = {
       ...this.#config,
-      ...(options.connectionString === undefined ? {} : { connectionString: options.connectionString }),
+      ...(options.connectionString === undefined
+        ? {}
+        : { connectionString: options.connectionString }),
       ...(options.workers === undefined ? {} : { workers: options.workers }),
       name,
       node,
@@ -171,13 +177,27 @@ export class Cluster {
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
       (resolve) => {
         child.once('exit', (code, signal) => {
-          this.#harness.push({ t: Date.now(), node, name, event: 'exited', code, signal });
+          this.#record({
+            t: Date.now(),
+            node,
+            name,
+            event: 'exited',
+            code,
+            ...(signal === null ? {} : { signal }),
+          });
           if (this.#running.get(name)?.node === node) this.#running.delete(name);
           resolve({ code, signal });
         });
       },
     );
-    const p: NodeProcess = { name, node, child, exited, outFile, writer: options.writer !== undefined };
+    const p: NodeProcess = {
+      name,
+      node,
+      child,
+      exited,
+      outFile,
+      writer: options.writer !== undefined,
+    };
     this.#running.set(name, p);
     this.#all.push(p);
     return p;
@@ -198,7 +218,7 @@ export class Cluster {
   /** Sends `signal` to the running process of `name`, logged as a `signal` event. */
   signal(name: string, signal: NodeJS.Signals): NodeProcess {
     const p = this.process(name);
-    this.#harness.push({ t: Date.now(), node: p.node, name, event: 'signal', signal });
+    this.#record({ t: Date.now(), node: p.node, name, event: 'signal', signal });
     p.child.kill(signal);
     return p;
   }
@@ -213,12 +233,17 @@ export class Cluster {
   /** SIGTERMs `name` and waits for it to exit; rejects unless it exits 0 within `ms`. */
   async terminate(name: string, ms = 20_000): Promise<NodeProcess> {
     const p = this.signal(name, 'SIGTERM');
-    const result = await Promise.race([p.exited, delay(ms).then(() => undefined)]);
+    const result = await Promise.race([
+      p.exited,
+      delay(ms, undefined, { ref: false }).then(() => undefined),
+    ]);
     if (result === undefined) {
       throw new Error(`${p.node} did not exit within ${ms} ms of SIGTERM\n${this.output(p.node)}`);
     }
     if (result.code !== 0) {
-      throw new Error(`${p.node} exited with ${result.code ?? result.signal} after SIGTERM\n${this.output(p.node)}`);
+      throw new Error(
+        `${p.node} exited with ${result.code ?? result.signal} after SIGTERM\n${this.output(p.node)}`,
+      );
     }
     return p;
   }
@@ -232,7 +257,8 @@ export class Cluster {
     const writers = [...this.#running.values()].filter((p) => p.writer).map((p) => p.node);
     await this.waitFor(
       'every writer done',
-      (events) => writers.every((node) => events.some((e) => e.node === node && e.event === 'writes:done')),
+      (events) =>
+        writers.every((node) => events.some((e) => e.node === node && e.event === 'writes:done')),
       timeoutMs,
     );
   }
@@ -240,7 +266,11 @@ export class Cluster {
   /** Resolves once the running process of `name` opened its pipeline. */
   async ready(name: string, timeoutMs = 30_000): Promise<NodeEvent> {
     const { node } = this.process(name);
-    return this.waitFor(`${node} ready`, (events) => events.find((e) => e.node === node && e.event === 'ready'), timeoutMs);
+    return this.waitFor(
+      `${node} ready`,
+      (events) => events.find((e) => e.node === node && e.event === 'ready'),
+      timeoutMs,
+    );
   }
 
   /** The stdout and stderr of process `node` (e.g. `a.2`). */
@@ -249,9 +279,14 @@ export class Cluster {
     return existsSync(file) ? readFileSync(file, 'utf8') : '';
   }
 
+  /** Logs an event of the harness (a signal sent, an exit seen). */
+  #record(event: NodeEvent): void {
+    appendFileSync(this.#harnessLog, `${JSON.stringify(event)}\n`);
+  }
+
   /** Every event of every process, and the harness's signals and exits, by time. */
   events(): NodeEvent[] {
-    const all: NodeEvent[] = [...this.#harness];
+    const all: NodeEvent[] = [];
     for (const file of readdirSync(this.dir).filter((f) => f.endsWith('.events'))) {
       for (const line of readFileSync(join(this.dir, file), 'utf8').split('\n')) {
         if (line === '') continue;
@@ -293,7 +328,9 @@ export class Cluster {
       const result = found(events);
       if (result !== undefined && result !== false) return result;
       if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; events:\n${showEvents(events.slice(-60))}`);
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}; events:\n${showEvents(events.slice(-60))}`,
+        );
       }
       await delay(50);
     }
@@ -309,13 +346,39 @@ export class Cluster {
     return owned;
   }
 
+  /**
+   * Resolves with the partitions process `node` works once that set is non-empty and has
+   * not changed for `forMs` (a node that just joined, or just lost and took back its
+   * partitions, is not yet the node a test means to cut off).
+   */
+  async steadyOwner(node: string, forMs: number, timeoutMs = 60_000): Promise<number[]> {
+    return this.waitFor(
+      `${node} working the same partitions for ${forMs} ms`,
+      (events) => {
+        const mine = events.filter((e) => e.node === node && e.event === 'owned');
+        const last = mine.at(-1);
+        return last !== undefined &&
+          (last.partitions ?? []).length > 0 &&
+          Date.now() - last.t >= forMs
+          ? last.partitions
+          : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
   /** Resolves once every partition is held by exactly one of the running processes. */
-  async covered(timeoutMs = 30_000, by?: (node: string) => boolean): Promise<Map<string, number[]>> {
+  async covered(
+    timeoutMs = 30_000,
+    by?: (node: string) => boolean,
+  ): Promise<Map<string, number[]>> {
     return this.waitFor(
       `every partition held by one running node`,
       (events) => {
         const owned = this.owned(events);
-        const held = [...owned].filter(([node]) => by === undefined || by(node)).flatMap(([, ps]) => ps);
+        const held = [...owned]
+          .filter(([node]) => by === undefined || by(node))
+          .flatMap(([, ps]) => ps);
         const all = new Set(held);
         return all.size === this.#config.partitions && held.length === all.size ? owned : undefined;
       },
@@ -337,7 +400,10 @@ export class Cluster {
  * release, or at the kill of its process (`signal` SIGKILL, or its exit), or is open.
  */
 export function tenures(events: readonly NodeEvent[]): Tenure[] {
-  const open = new Map<string, { partition: number; node: string; epoch: number | undefined; from: number }>();
+  const open = new Map<
+    string,
+    { partition: number; node: string; epoch: number | undefined; from: number }
+  >();
   const done: Tenure[] = [];
   const close = (id: string, to: number, end: string): void => {
     const o = open.get(id);
@@ -364,16 +430,16 @@ export function tenures(events: readonly NodeEvent[]): Tenure[] {
 
 /**
  * Pairs of tenures of one partition, by different processes, that overlap by more than
- * `toleranceMs` (two nodes working one partition at once). Processes in `except` (one that
- * was SIGSTOPped: it cannot tell it lost its lease while frozen) are left out.
+ * `toleranceMs` (two nodes working one partition at once). Tenures `exempt` says so are
+ * left out (those of a SIGSTOPped process: frozen, it cannot tell it lost its lease).
  */
 export function overlaps(
   events: readonly NodeEvent[],
   toleranceMs: number,
-  except: readonly string[] = [],
+  exempt: (tenure: Tenure) => boolean = () => false,
 ): string[] {
   const found: string[] = [];
-  const all = tenures(events).filter((x) => !except.includes(x.node));
+  const all = tenures(events).filter((x) => !exempt(x));
   for (let i = 0; i < all.length; i++) {
     for (let j = i + 1; j < all.length; j++) {
       const a = all[i] as Tenure;
@@ -399,7 +465,8 @@ export function handoversAfter(events: readonly NodeEvent[], node: string, at: n
   const held = tenures(events).filter((x) => x.node === node && x.from <= at && x.to >= at);
   return held.map((x) => {
     const next = events.find(
-      (e) => e.event === 'acquired' && e.partition === x.partition && e.node !== node && e.t >= x.from,
+      (e) =>
+        e.event === 'acquired' && e.partition === x.partition && e.node !== node && e.t >= x.from,
     );
     return {
       partition: x.partition,
@@ -410,7 +477,8 @@ export function handoversAfter(events: readonly NodeEvent[], node: string, at: n
   });
 }
 
-const iso = (t: number): string => (Number.isFinite(t) ? new Date(t).toISOString().slice(11, 23) : 'end');
+const iso = (t: number): string =>
+  Number.isFinite(t) ? new Date(t).toISOString().slice(11, 23) : 'end';
 
 /** Events as readable lines, for failure messages. */
 export function showEvents(events: readonly NodeEvent[]): string {
@@ -436,27 +504,34 @@ export function throughPort(connectionString: string, port: number): string {
   return url.toString();
 }
 
+let clusters = 0;
+
 /**
- * What a cluster test starts from: the sink tables in the file's schema, a journal of its
- * own (created here, before any node: nodes then open an existing one) for clusterStats
- * and appends, and the Cluster.
+ * What a cluster test starts from: a schema of its own (inside the file's name space,
+ * dropped when the test ends), the sink tables in it, a journal (created here, before any
+ * node: the nodes open an existing one) for clusterStats and appends, and the Cluster.
  */
 export async function openCluster(
   t: TestContext,
   db: { pool: pg.Pool; schema: string },
   options: { partitions: number; leaseMs: number; workers?: number },
-): Promise<{ cluster: Cluster; journal: PostgresJournal }> {
-  await createSinkTables(db.pool, db.schema);
+): Promise<{ cluster: Cluster; journal: PostgresJournal; schema: string }> {
+  const schema = `${db.schema}_${++clusters}`;
+  await db.pool.query(`CREATE SCHEMA ${schema}`);
+  await createSinkTables(db.pool, schema);
   const journal = await PostgresJournal.open({
     connectionString,
-    schema: db.schema,
+    schema,
     partitions: options.partitions,
   });
   // `after` hooks run in the order registered: the nodes are killed, then this journal
-  // closes, then (the file's hook) the schema is dropped.
-  const cluster = new Cluster(t, { connectionString, schema: db.schema, ...options });
-  t.after(() => journal.close());
-  return { cluster, journal };
+  // closes, then the schema goes.
+  const cluster = new Cluster(t, { connectionString, schema, ...options });
+  t.after(async () => {
+    await journal.close();
+    await db.pool.query(`DROP SCHEMA ${schema} CASCADE`);
+  });
+  return { cluster, journal, schema };
 }
 
 /**
@@ -470,7 +545,13 @@ export async function waitDrained(
   schema: string,
   acks: () => readonly Ack[],
   timeoutMs: number,
-): Promise<{ drained: boolean; ms: number; stats: ClusterStats; delivered: number; acked: number }> {
+): Promise<{
+  drained: boolean;
+  ms: number;
+  stats: ClusterStats;
+  delivered: number;
+  acked: number;
+}> {
   const started = Date.now();
   for (;;) {
     const stats = await journal.clusterStats();
@@ -487,4 +568,88 @@ export async function waitDrained(
     }
     await delay(200);
   }
+}
+
+/**
+ * Sink writes a process made for a partition after it reported the partition released by
+ * `rebalance` or `close` (and before taking it again): a handover promises the old owner
+ * finished its work first, so there must be none. (After `lost`, a write already in flight
+ * may still land; those are counted apart, in `afterLost`.)
+ */
+export function writesAfterRelease(events: readonly NodeEvent[]): {
+  afterHandover: string[];
+  afterLost: string[];
+} {
+  const released = new Map<string, NodeEvent>();
+  const afterHandover: string[] = [];
+  const afterLost: string[] = [];
+  for (const e of events) {
+    if (e.event === 'released' && e.partition !== undefined)
+      released.set(`${e.node}/${e.partition}`, e);
+    else if (e.event === 'acquired' && e.partition !== undefined)
+      released.delete(`${e.node}/${e.partition}`);
+    else if (e.event === 'write:unowned') {
+      for (const p of e.partitions ?? []) {
+        const r = released.get(`${e.node}/${p}`);
+        if (r === undefined) continue;
+        const line =
+          `${e.node} wrote ${String(e['entries'])} entries (partitions ${JSON.stringify(e.partitions)}, ` +
+          `${String(e['duplicates'])} duplicates, ${String(e['superseded'])} superseded) at ${iso(e.t)}, ` +
+          `${e.t - r.t} ms after releasing partition ${p} (${r.reason}, epoch ${r.epoch})`;
+        (r.reason === 'lost' ? afterLost : afterHandover).push(line);
+      }
+    }
+  }
+  return { afterHandover, afterLost };
+}
+
+/** Test diagnostics, one per line (a diagnostic cannot hold a line break). */
+export function report(t: TestContext, text: string): void {
+  for (const line of text.split('\n')) t.diagnostic(line);
+}
+
+/**
+ * The verdict of a run made of several checks: each is run and reported (`ok:` or
+ * `FAILED:` as a diagnostic), and `done()` fails the test with every failed check, so one
+ * broken promise does not hide the others of the same run.
+ */
+export class Checks {
+  readonly #failed: string[] = [];
+
+  constructor(private readonly t: TestContext) {}
+
+  check(name: string, fn: () => void): void {
+    try {
+      fn();
+      this.t.diagnostic(`ok: ${name}`);
+    } catch (error) {
+      this.t.diagnostic(`FAILED: ${name}`);
+      this.#failed.push(`${name}:\n${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  done(): void {
+    if (this.#failed.length > 0) {
+      throw new AssertionError({
+        message: `${this.#failed.length} check(s) failed\n\n${this.#failed.join('\n\n')}`,
+      });
+    }
+  }
+}
+
+/**
+ * Partitions a process that closed cleanly (SIGTERM, then exit 0) never reported
+ * releasing: `close()` must let go of every partition it works, so each is a pipeline that
+ * was not stopped (or an event that was not sent).
+ */
+export function unreleasedAtClose(events: readonly NodeEvent[]): string[] {
+  const clean = new Set(
+    events.filter((e) => e.event === 'exited' && e['code'] === 0).map((e) => e.node),
+  );
+  return tenures(events)
+    .filter((x) => x.end === 'exited' && clean.has(x.node))
+    .map(
+      (x) =>
+        `${x.node} acquired partition ${x.partition} (epoch ${x.epoch ?? 'at open'}) at ${iso(x.from)} and exited cleanly without releasing it`,
+    );
 }

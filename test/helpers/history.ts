@@ -45,6 +45,8 @@ export interface Ack {
   readonly position: number;
   /** Who wrote it (for messages). */
   readonly node?: string;
+  /** When it was acknowledged (ms since the epoch). */
+  readonly t?: number;
 }
 
 /** One row of the insert-mode sink table: one delivered entry. */
@@ -211,7 +213,11 @@ export function checkHistory(history: History): Violation[] {
           });
           break;
         }
-        if (r.version !== undefined && before.version !== undefined && r.version <= before.version) {
+        if (
+          r.version !== undefined &&
+          before.version !== undefined &&
+          r.version <= before.version
+        ) {
           violations.push({
             rule: 'order',
             key,
@@ -315,7 +321,8 @@ function compare(a: readonly number[], b: readonly number[]): number {
   return 0;
 }
 
-const show = (v: readonly number[]): string => (v.length === 1 ? String(v[0]) : `(${v.join(', ')})`);
+const show = (v: readonly number[]): string =>
+  v.length === 1 ? String(v[0]) : `(${v.join(', ')})`;
 
 /** What a watcher resolves with once stopped. */
 export interface Watch {
@@ -378,7 +385,14 @@ export function watchLatest(pool: pg.Pool, schema: string, everyMs = 50): Watch 
  */
 export function watchCheckpoints(pool: pg.Pool, schema: string, everyMs = 50): Watch {
   const m = new Monotonic('partition');
-  return poll<{ consumer: string; part: number; owner: string | null; epoch: string; cp_tx: string; cp_pos: string }>(
+  return poll<{
+    consumer: string;
+    part: number;
+    owner: string | null;
+    epoch: string;
+    cp_tx: string;
+    cp_pos: string;
+  }>(
     pool,
     `SELECT consumer, part, owner, epoch, cp_tx::text AS cp_tx, cp_pos FROM ${schema}.leases`,
     m,
@@ -402,7 +416,9 @@ export async function readInserted(pool: pg.Pool, schema: string): Promise<Inser
     seq: number;
     version: string | null;
     deliverer: string | null;
-  }>(`SELECT arrival, sluice_id, k, seq, version, deliverer FROM ${schema}.ledger ORDER BY arrival`);
+  }>(
+    `SELECT arrival, sluice_id, k, seq, version, deliverer FROM ${schema}.ledger ORDER BY arrival`,
+  );
   return rows.map((r) => ({
     arrival: Number(r.arrival),
     id: r.sluice_id,
@@ -415,9 +431,12 @@ export async function readInserted(pool: pg.Pool, schema: string): Promise<Inser
 
 /** The upsert table, `<schema>.latest`. */
 export async function readLatest(pool: pg.Pool, schema: string): Promise<LatestRow[]> {
-  const { rows } = await pool.query<{ k: string; seq: number; version: string; deliverer: string | null }>(
-    `SELECT k, seq, version, deliverer FROM ${schema}.latest`,
-  );
+  const { rows } = await pool.query<{
+    k: string;
+    seq: number;
+    version: string;
+    deliverer: string | null;
+  }>(`SELECT k, seq, version, deliverer FROM ${schema}.latest`);
   return rows.map((r) => ({
     key: r.k,
     seq: r.seq,

@@ -1,0 +1,229 @@
+/**
+ * A node cut from PostgreSQL while it works partitions, twice: first every connection is
+ * refused (`down()`), then it is half-open (`blackhole()`: connections stay up, nothing
+ * answers). Each time it must stop working its partitions within its lease (before anyone
+ * else can take them: no two nodes work one partition at once), the others take them over,
+ * and once the network heals it rejoins and gets partitions again. Its writes during the
+ * cut fail or wait; the history of what was acknowledged must hold as always.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { connectionString, postgresForFile } from '../helpers/postgres.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import {
+  Checks,
+  openCluster,
+  overlaps,
+  report,
+  showEvents,
+  throughPort,
+  waitDrained,
+  unreleasedAtClose,
+  writesAfterRelease,
+} from '../helpers/cluster.js';
+import {
+  assertHistory,
+  readInserted,
+  readLatest,
+  watchCheckpoints,
+  watchLatest,
+} from '../helpers/history.js';
+
+const db = await postgresForFile();
+const LEASE_MS = 2_000;
+const NAMES = ['a', 'b', 'c'];
+
+interface Phase {
+  mode: 'down' | 'blackhole';
+  held: number[];
+  cutAt: number;
+  /** Per partition held: from the cut to its `released` event, ms. */
+  releaseMs: number[];
+  releaseReasons: (string | undefined)[];
+  /** Per partition held: from the cut to another node's `acquired`, ms. */
+  takeoverMs: number[];
+  /** From heal() to the cut node's first `acquired`, ms (Infinity: never). */
+  rejoinMs: number;
+}
+
+if (db.skip !== undefined) {
+  test('cluster network cut test', { skip: db.skip }, () => {});
+} else {
+  const { pool } = db;
+  test(
+    'a node cut from PostgreSQL (refused, then half-open) stops within its lease, the others take over, and it rejoins once healed',
+    { timeout: 180_000 },
+    async (t) => {
+      const { cluster, journal, schema } = await openCluster(t, db, {
+        partitions: 8,
+        leaseMs: LEASE_MS,
+      });
+      const proxy = new TcpProxy(Number(new URL(connectionString).port || 5432));
+      await proxy.start();
+      t.after(() => proxy.stop());
+      const writer = { keys: 20, intervalMs: 100 };
+      cluster.start('a', { writer, connectionString: throughPort(connectionString, proxy.port) });
+      cluster.start('b', { writer });
+      cluster.start('c', { writer });
+      await Promise.all(NAMES.map((name) => cluster.ready(name)));
+      await cluster.covered();
+      const a = cluster.process('a').node;
+      const latest = watchLatest(pool, schema);
+      const checkpoints = watchCheckpoints(pool, schema);
+
+      const phases: Phase[] = [];
+      for (const mode of ['down', 'blackhole'] as const) {
+        const held = await cluster.steadyOwner(a, 1_500);
+        const cutAt = Date.now();
+        if (mode === 'down') proxy.down();
+        else proxy.blackhole();
+        // Gathered softly: a partition never let go is a failed check below, and the run
+        // goes on to the heal and the rejoin.
+        const outcome = await Promise.all([
+          cluster
+            .waitFor(
+              `${a} letting its partitions go after the cut (${mode})`,
+              (events) => {
+                const found = held.map((p) =>
+                  events.find(
+                    (e) =>
+                      e.node === a && e.event === 'released' && e.partition === p && e.t >= cutAt,
+                  ),
+                );
+                return found.every((e) => e !== undefined) ? found : undefined;
+              },
+              LEASE_MS + 10_000,
+            )
+            .catch(() =>
+              held.map((p) =>
+                cluster
+                  .events()
+                  .find(
+                    (e) =>
+                      e.node === a && e.event === 'released' && e.partition === p && e.t >= cutAt,
+                  ),
+              ),
+            ),
+          cluster
+            .waitFor(
+              `the others taking ${a}'s partitions (${mode})`,
+              (events) => {
+                const found = held.map((p) =>
+                  events.find(
+                    (e) =>
+                      e.event === 'acquired' && e.partition === p && e.node !== a && e.t >= cutAt,
+                  ),
+                );
+                return found.every((e) => e !== undefined) ? found : undefined;
+              },
+              3 * LEASE_MS + 10_000,
+            )
+            .catch(() =>
+              held.map((p) =>
+                cluster
+                  .events()
+                  .find(
+                    (e) =>
+                      e.event === 'acquired' && e.partition === p && e.node !== a && e.t >= cutAt,
+                  ),
+              ),
+            ),
+        ]);
+        const [releases, takeovers] = outcome;
+        await delay(1_000);
+        const healAt = Date.now();
+        proxy.heal();
+        let rejoinMs = Infinity;
+        try {
+          const back = await cluster.waitFor(
+            `${a} rejoining after heal() (${mode})`,
+            (events) => events.find((e) => e.node === a && e.event === 'acquired' && e.t >= healAt),
+            45_000,
+          );
+          rejoinMs = back.t - healAt;
+        } catch (error) {
+          report(t, (error as Error).message.split('\n').slice(0, 1).join(''));
+        }
+        phases.push({
+          mode,
+          held,
+          cutAt,
+          releaseMs: releases.map((e) => (e === undefined ? Infinity : e.t - cutAt)),
+          releaseReasons: releases.map((e) => e?.reason),
+          takeoverMs: takeovers.map((e) => (e === undefined ? Infinity : e.t - cutAt)),
+          rejoinMs,
+        });
+        report(t, `${mode}: ${JSON.stringify(phases.at(-1))}`);
+        if (rejoinMs === Infinity) break;
+      }
+
+      await cluster.stopWriters(60_000);
+      const drain = await waitDrained(journal, pool, schema, () => cluster.acks(), 60_000);
+      for (const name of NAMES) await cluster.terminate(name);
+      const monotonic = [await latest.stop(), await checkpoints.stop()];
+      const events = cluster.events();
+      const acks = cluster.acks();
+      const inserted = await readInserted(pool, schema);
+      const latestRows = await readLatest(pool, schema);
+      const late = writesAfterRelease(events);
+      const aFailures = events.filter((e) => e.node === a && /failed|error/.test(e.event));
+      report(
+        t,
+        `${acks.length} acknowledged writes; drained: ${drain.drained} in ${drain.ms} ms\n` +
+          `${a} failures: ${aFailures.length}, e.g.\n${showEvents(aFailures.slice(0, 8))}\n` +
+          `late sink writes after a lost lease: ${late.afterLost.length}\n${late.afterLost.slice(0, 5).join('\n')}`,
+      );
+
+      const checks = new Checks(t);
+      checks.check(
+        'history: every acknowledged write once, in order, latest values, no regression',
+        () => assertHistory({ acks, inserted, latest: latestRows, monotonic }),
+      );
+      checks.check('drained', () => assert.ok(drain.drained, JSON.stringify(drain.stats.leases)));
+      for (const mode of ['down', 'blackhole'] as const) {
+        const phase = phases.find((p) => p.mode === mode);
+        checks.check(
+          `${mode}: the cut node stops working its partitions within the lease, as lost`,
+          () => {
+            assert.ok(phase, `the ${mode} phase ran`);
+            for (const [i, ms] of phase.releaseMs.entries()) {
+              assert.ok(
+                ms <= LEASE_MS,
+                `partition ${phase.held[i]} let go ${ms} ms after the cut (leaseMs ${LEASE_MS})`,
+              );
+              assert.equal(phase.releaseReasons[i], 'lost');
+            }
+          },
+        );
+        checks.check(`${mode}: the others take the cut node's partitions over`, () => {
+          assert.ok(phase, `the ${mode} phase ran`);
+          for (const [i, ms] of phase.takeoverMs.entries()) {
+            assert.ok(
+              ms <= 3 * LEASE_MS,
+              `partition ${phase.held[i]} taken over ${ms} ms after the cut`,
+            );
+          }
+        });
+        checks.check(`${mode}: the cut node rejoins and gets partitions again once healed`, () => {
+          assert.ok(phase, `the ${mode} phase ran`);
+          assert.ok(phase.rejoinMs <= 15_000, `rejoined ${phase.rejoinMs} ms after heal()`);
+        });
+      }
+      checks.check('no two nodes work one partition at once', () =>
+        assert.deepEqual(overlaps(events, 100), []),
+      );
+      checks.check('a handed-over partition is finished before it is released', () =>
+        assert.deepEqual(late.afterHandover, []),
+      );
+      checks.check('close() releases every partition the node works', () =>
+        assert.deepEqual(unreleasedAtClose(events), []),
+      );
+      checks.check('the run tested something', () => {
+        assert.ok(acks.length > 500, `${acks.length} acknowledged writes`);
+        for (const m of monotonic) assert.ok(m.looks > 20, `${m.what}: ${m.looks} looks`);
+      });
+      checks.done();
+    },
+  );
+}
