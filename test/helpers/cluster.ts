@@ -263,6 +263,21 @@ export class Cluster {
     );
   }
 
+  /**
+   * SIGTERMs `name`; if it does not exit 0 within `ms`, SIGKILLs it. Resolves with what
+   * went wrong (undefined: a clean exit), so a test can judge it among its other checks.
+   */
+  async terminateOrKill(name: string, ms = 10_000): Promise<string | undefined> {
+    const { node } = this.process(name);
+    try {
+      await this.terminate(name, ms);
+      return undefined;
+    } catch (error) {
+      if (this.#running.get(name)?.node === node) await this.kill(name);
+      return (error as Error).message.split('\n')[0];
+    }
+  }
+
   /** Resolves once the running process of `name` opened its pipeline. */
   async ready(name: string, timeoutMs = 30_000): Promise<NodeEvent> {
     const { node } = this.process(name);
