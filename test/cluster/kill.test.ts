@@ -22,6 +22,7 @@ import {
   overlaps,
   report,
   showEvents,
+  spuriousLosses,
   summary,
   waitDrained,
   unreleasedAtClose,
@@ -133,6 +134,9 @@ if (db.skip !== undefined) {
       );
       checks.check('close() releases every partition the node works', () =>
         assert.deepEqual(unreleasedAtClose(events), []),
+      );
+      checks.check('a live node loses no lease that nobody took from it', () =>
+        assert.deepEqual(spuriousLosses(events), []),
       );
       checks.check(
         'the run tested something: writes under the kills, the tables watched all along',

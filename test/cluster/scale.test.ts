@@ -18,6 +18,7 @@ import {
   openCluster,
   overlaps,
   report,
+  spuriousLosses,
   summary,
   unreleasedAtClose,
   waitDrained,
@@ -161,6 +162,9 @@ if (db.skip !== undefined) {
       );
       checks.check('close() releases every partition the node works', () =>
         assert.deepEqual(unreleasedAtClose(events), []),
+      );
+      checks.check('a live node loses no lease that nobody took from it', () =>
+        assert.deepEqual(spuriousLosses(events), []),
       );
       checks.check('the run tested something', () => {
         assert.ok(acks.length > 500, `${acks.length} acknowledged writes`);

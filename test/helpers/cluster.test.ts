@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   handoversAfter,
   overlaps,
+  spuriousLosses,
   tenures,
   unreleasedAtClose,
   writesAfterRelease,
@@ -99,4 +100,18 @@ test('unreleasedAtClose() names partitions a cleanly closed node never let go', 
   ]);
   // A killed node releases nothing, and that is no broken promise of close().
   assert.deepEqual(unreleasedAtClose(killed), []);
+});
+
+test('spuriousLosses() names a lease let go as lost that no other node had taken', () => {
+  const events: NodeEvent[] = [
+    at(100, 'a.1', 'acquired', { partition: 0, epoch: 1 }),
+    at(100, 'a.1', 'acquired', { partition: 1, epoch: 1 }),
+    at(1500, 'b.1', 'acquired', { partition: 1, epoch: 2 }),
+    at(1700, 'a.1', 'released', { partition: 0, epoch: 1, reason: 'lost' }),
+    at(1700, 'a.1', 'released', { partition: 1, epoch: 1, reason: 'lost' }),
+    at(1800, 'a.1', 'acquired', { partition: 0, epoch: 2 }),
+  ];
+  assert.deepEqual(spuriousLosses(events), [
+    'a.1 let partition 0 (epoch 1) go as lost at 00:00:01.700, 1600 ms after taking it, and no other node had taken it',
+  ]);
 });

@@ -668,3 +668,30 @@ export function unreleasedAtClose(events: readonly NodeEvent[]): string[] {
         `${x.node} acquired partition ${x.partition} (epoch ${x.epoch ?? 'at open'}) at ${iso(x.from)} and exited cleanly without releasing it`,
     );
 }
+
+/**
+ * Partitions a process let go as `lost` though no other process had taken them: its lease
+ * was still its own (a live process that renews on time never loses a lease nobody took).
+ * Only meaningful where no process was frozen or cut off.
+ */
+export function spuriousLosses(events: readonly NodeEvent[]): string[] {
+  const found: string[] = [];
+  for (const x of tenures(events)) {
+    if (x.end !== 'lost') continue;
+    const takenBy = events.find(
+      (e) =>
+        e.event === 'acquired' &&
+        e.partition === x.partition &&
+        e.node !== x.node &&
+        e.t >= x.from &&
+        e.t <= x.to,
+    );
+    if (takenBy === undefined) {
+      found.push(
+        `${x.node} let partition ${x.partition} (epoch ${x.epoch ?? 'at open'}) go as lost at ${iso(x.to)}, ` +
+          `${x.to - x.from} ms after taking it, and no other node had taken it`,
+      );
+    }
+  }
+  return found;
+}
