@@ -57,9 +57,17 @@ test('overlaps() names two nodes working one partition at once, beyond the toler
   assert.equal(found.length, 1);
   assert.match(
     found[0] as string,
-    /^partition 3: a\.1 \(epoch 1, .*lost\) and b\.1 \(epoch 2, .*\) overlap by 500 ms$/,
+    /^partition 3: a\.1 \(epoch 1, .*lost at .*\) and b\.1 \(epoch 2, .*\) overlap by 500 ms$/,
   );
   assert.deepEqual(overlaps(split, 500), []);
+  // A node stops working a partition when its owned() no longer lists it, even if its
+  // pipeline reports the release later.
+  const stoppedEarly = [
+    ...split.slice(0, 1),
+    at(1900, 'a.1', 'owned', { partitions: [] }),
+    ...split.slice(1),
+  ];
+  assert.deepEqual(overlaps(stoppedEarly, 0), []);
   assert.deepEqual(
     overlaps(split, 100, (x) => x.node === 'a.1'),
     [],

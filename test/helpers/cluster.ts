@@ -86,7 +86,14 @@ export interface Tenure {
   readonly node: string;
   readonly epoch: number | undefined;
   readonly from: number;
+  /**
+   * When it stopped working the partition: the first `owned` log without it (the node
+   * stops at once; a lost partition's pipeline may take longer to report `released`), or
+   * the release, kill or exit, whichever came first.
+   */
   readonly to: number;
+  /** When the tenure was closed by a release, kill or exit (Infinity: still held). */
+  readonly releasedAt: number;
   /** How it ended: a release reason, `killed`, `exited`, or `held`. */
   readonly end: string;
 }
@@ -411,20 +418,22 @@ export class Cluster {
 }
 
 /**
- * Who held which partition when, from `acquired`/`released` events: a tenure ends at its
- * release, or at the kill of its process (`signal` SIGKILL, or its exit), or is open.
+ * Who held which partition when, from `acquired`, `owned` and `released` events: a tenure
+ * stops when the node's `owned()` no longer lists the partition, and ends at its release,
+ * or at the kill of its process (`signal` SIGKILL, or its exit), or is open.
  */
 export function tenures(events: readonly NodeEvent[]): Tenure[] {
   const open = new Map<
     string,
-    { partition: number; node: string; epoch: number | undefined; from: number }
+    { partition: number; node: string; epoch: number | undefined; from: number; stopped?: number }
   >();
   const done: Tenure[] = [];
-  const close = (id: string, to: number, end: string): void => {
+  const close = (id: string, at: number, end: string): void => {
     const o = open.get(id);
     if (o === undefined) return;
     open.delete(id);
-    done.push({ ...o, to, end });
+    const { stopped, ...rest } = o;
+    done.push({ ...rest, to: Math.min(stopped ?? Infinity, at), releasedAt: at, end });
   };
   for (const e of events) {
     if (e.event === 'acquired' && e.partition !== undefined) {
@@ -433,6 +442,16 @@ export function tenures(events: readonly NodeEvent[]): Tenure[] {
       open.set(id, { partition: e.partition, node: e.node, epoch: e.epoch, from: e.t });
     } else if (e.event === 'released' && e.partition !== undefined) {
       close(`${e.node}/${e.partition}`, e.t, e.reason ?? 'released');
+    } else if (e.event === 'owned') {
+      for (const o of open.values()) {
+        if (
+          o.node === e.node &&
+          o.stopped === undefined &&
+          !(e.partitions ?? []).includes(o.partition)
+        ) {
+          o.stopped = e.t;
+        }
+      }
     } else if ((e.event === 'signal' && e.signal === 'SIGKILL') || e.event === 'exited') {
       for (const [id, o] of open) {
         if (o.node === e.node) close(id, e.t, e.event === 'exited' ? 'exited' : 'killed');
@@ -463,7 +482,7 @@ export function overlaps(
       const overlap = Math.min(a.to, b.to) - Math.max(a.from, b.from);
       if (overlap > toleranceMs) {
         found.push(
-          `partition ${a.partition}: ${a.node} (epoch ${a.epoch}, ${iso(a.from)} to ${iso(a.to)}, ${a.end}) and ` +
+          `partition ${a.partition}: ${a.node} (epoch ${a.epoch}, ${iso(a.from)} to ${iso(a.to)}, ${a.end} at ${iso(a.releasedAt)}) and ` +
             `${b.node} (epoch ${b.epoch}, from ${iso(b.from)}) overlap by ${overlap} ms`,
         );
       }
@@ -688,8 +707,8 @@ export function spuriousLosses(events: readonly NodeEvent[]): string[] {
     );
     if (takenBy === undefined) {
       found.push(
-        `${x.node} let partition ${x.partition} (epoch ${x.epoch ?? 'at open'}) go as lost at ${iso(x.to)}, ` +
-          `${x.to - x.from} ms after taking it, and no other node had taken it`,
+        `${x.node} let partition ${x.partition} (epoch ${x.epoch ?? 'at open'}) go as lost at ${iso(x.releasedAt)}, ` +
+          `${x.releasedAt - x.from} ms after taking it, and no other node had taken it`,
       );
     }
   }
