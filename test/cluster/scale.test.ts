@@ -85,6 +85,16 @@ if (db.skip !== undefined) {
       cluster.start('b', { writer });
       cluster.start('c', { writer });
       await Promise.all(['b', 'c'].map((name) => cluster.ready(name)));
+      await cluster.waitFor(
+        'the newcomers working partitions',
+        (events) => {
+          const owned = cluster.owned(events);
+          return ['b', 'c'].every(
+            (name) => (owned.get(cluster.process(name).node) ?? []).length > 0,
+          );
+        },
+        30_000,
+      );
       await cluster.covered(60_000);
       const rebalance = cluster
         .events()
