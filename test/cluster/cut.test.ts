@@ -107,7 +107,7 @@ if (db.skip !== undefined) {
           const back = await cluster.waitFor(
             `${a} rejoining after heal() (${mode})`,
             (events) => events.find((e) => e.node === a && e.event === 'acquired' && e.t >= healAt),
-            20_000,
+            35_000,
           );
           rejoinMs = back.t - healAt;
         } catch (error) {
