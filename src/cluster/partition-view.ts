@@ -17,7 +17,7 @@
  * The view holds no consumer itself: the lease is the hold, taken and released by the
  * Coordinator.
  */
-import { ClosedError, InputError } from '../errors.js';
+import { ClosedError, InputError, LeaseLostError } from '../errors.js';
 import type { DeadLetterInput, DeadLetterStore } from '../journal/dead-letters.js';
 import type {
   AppendOptions,
@@ -167,10 +167,22 @@ export class PartitionView implements Journal {
     if (ordinal <= this.#base) return;
     const taken = this.#taken[ordinal - this.#base - 1];
     if (taken === undefined) throw new InputError(`ordinal ${ordinal} was not read`);
+    const commit = this.#journal.commitPartition(
+      this.#consumer,
+      this.#node,
+      this.lease,
+      taken.cursor,
+    );
     try {
-      await this.#journal.commitPartition(this.#consumer, this.#node, this.lease, taken.cursor);
+      // A commit stuck on a dead connection must not hold a lost partition's stop.
+      const letGo = this.#letGo.then(() => {
+        throw new ClosedError(`partition ${this.partition} was let go`);
+      });
+      await Promise.race([commit, letGo]);
     } catch (error) {
-      this.#onLost(error);
+      commit.catch(() => {}); // a late answer no longer matters
+      // Only a refused epoch means the lease is gone; a lost connection is tried again.
+      if (error instanceof LeaseLostError) this.#onLost(error);
       throw error;
     }
     const drop = ordinal - this.#base;
