@@ -25,6 +25,7 @@ export { partitionOfKey, PARTITION_START } from './journal/partitioned-journal.j
 export {
   coalesce,
   coalesceEntries,
+  type CoalescedRow,
   identifier,
   quote,
   resolveTable,

@@ -21,7 +21,14 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ClosedError, DeadLetteredError, InputError, QueueFullError, show } from '../errors.js';
+import {
+  ClosedError,
+  ConfigError,
+  DeadLetteredError,
+  InputError,
+  QueueFullError,
+  show,
+} from '../errors.js';
 import type { Encodable, Payload } from '../journal/codec.js';
 import type { Sink, SinkFence } from '../sink/sink.js';
 import type { DeadLetterStore } from '../journal/dead-letters.js';
@@ -146,6 +153,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
   readonly #maxEntryBytes: number;
   readonly #overflow: 'wait' | 'reject';
   readonly #coordinator: Coordinator;
+  readonly #leaseMs: number;
   readonly #worked = new Map<number, Worked<V>>();
   readonly #retired: Record<(typeof SUMMED)[number], number> = {
     persisted: 0,
@@ -166,6 +174,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     const { journal } = options;
     this.journal = journal;
     this.node = node;
+    this.#leaseMs = leaseMs;
     this.#options = options;
     const { leaseMs: _l, node: _n, journal: _j, ...shared } = options;
     const o = resolveWriteBehindOptions({ ...shared, journal: 'memory' });
@@ -207,6 +216,13 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
       'clock',
     ]);
     const leaseMs = integerOption('leaseMs', o.leaseMs, 10_000, 100);
+    if (o.coalesce === true && (o.sink as { exactlyOnce?: unknown }).exactlyOnce === true) {
+      throw new ConfigError(
+        'coalesce',
+        'false with an exactly-once sink (an entry coalesced away would never be marked as written)',
+        true,
+      );
+    }
     const node = stringOption(
       'node',
       o.node,
@@ -219,6 +235,12 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
       await wb.close().catch(() => {});
       throw error;
     }
+    const early = wb.#early ?? [];
+    wb.#early = undefined;
+    // After the caller's continuation, which adds its listeners.
+    setImmediate(() => {
+      for (const acquired of early) wb.emit('partition:acquired', acquired);
+    });
     return wb;
   }
 
@@ -348,6 +370,8 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
   }
 
   #closeDeadlineMs = Infinity;
+  /** Partitions acquired while opening, announced once `open()` has resolved. */
+  #early: ClusterWriteBehindEvents['partition:acquired'][] | undefined = [];
 
   async #append(records: JournalRecord[]): Promise<number[]> {
     this.#assertOpen();
@@ -398,17 +422,17 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
       maxBacklog: Math.min(share(o.maxBacklog, 100_000), 2 * lanes * (o.batch?.maxSize ?? 500)),
       maxBacklogBytes: share(o.maxBacklogBytes, 64 * 1024 * 1024),
       retain: o.retain === Infinity ? Infinity : share(o.retain, 100_000),
-      deadLetters: o.deadLetters ?? view.deadLetters(),
+      deadLetters: view.deadLetters(o.deadLetters),
     };
     const wb = (await WriteBehind.open(
       options as unknown as WriteBehindOptions<Payload>,
     )) as unknown as WriteBehind<V>;
     this.#forward(wb, view);
     this.#worked.set(lease.partition, { view, wb, settled: fenced.settled });
-    // After the current turn: listeners added once `open()` resolves see the first ones.
-    setImmediate(() =>
-      this.emit('partition:acquired', { partition: lease.partition, epoch: lease.epoch }),
-    );
+    const acquired = { partition: lease.partition, epoch: lease.epoch };
+    // While opening, held back: listeners added once `open()` resolves see the first ones.
+    if (this.#early !== undefined) this.#early.push(acquired);
+    else this.emit('partition:acquired', acquired);
     // Lost while the pipeline was opening (the coordinator's stop found nothing to stop).
     if (!this.#coordinator.holds(lease)) await this.#stopPartition(lease, 'lost');
   }
@@ -417,23 +441,30 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
   #stopPartition(lease: PartitionLease, reason: ReleaseReason): Promise<void> {
     const worked = this.#worked.get(lease.partition);
     if (worked === undefined || worked.view.lease !== lease) return Promise.resolve();
+    // Lost during a handover: nothing more is read; what is running ends on its deadline.
+    if (worked.stopping !== undefined && reason !== 'rebalance' && reason !== 'close') {
+      void worked.view.close();
+    }
     worked.stopping ??= this.#stop(worked, lease, reason);
     return worked.stopping;
   }
 
   async #stop(worked: Worked<V>, lease: PartitionLease, reason: ReleaseReason): Promise<void> {
-    const lost = reason === 'lost';
+    const lost = reason === 'lost' || reason === 'failed';
     // Lost: nothing it reads or writes counts any more; a read in flight ends at once.
     if (lost) await worked.view.close();
     try {
-      const deadlineMs = lost ? 0 : this.#closeDeadlineMs;
-      await worked.wb.close(deadlineMs === Infinity ? {} : { deadlineMs });
+      // A handover finishes the batches read, within half a lease (renewed meanwhile); what
+      // is left waits in the journal for the next owner.
+      const deadlineMs = lost ? 0 : Math.min(this.#closeDeadlineMs, this.#leaseMs / 2);
+      await worked.wb.close({ deadlineMs });
       // A write the pipeline gave up on may still be running in the database: the lease is
       // released only once it has landed, so the next owner's writes come after it.
       if (!lost) await worked.settled();
     } catch (error) {
       // The partition is let go anyway (its entries wait in the journal for the next owner).
-      this.emit('cluster:error', { error });
+      // A pipeline that failed on its own was reported already (pipeline:failed).
+      if (reason !== 'failed') this.emit('cluster:error', { error });
     } finally {
       const m = worked.wb.metrics();
       for (const name of SUMMED) this.#retired[name] += m[name];
@@ -458,6 +489,9 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
     for (const name of names) {
       wb.on(name, (payload) => this.emit(name, payload as never));
     }
+    // A pipeline that stopped on its own (the journal could not be read): let the partition
+    // go; the next tick takes it again.
+    wb.on('pipeline:failed', () => void this.#coordinator.lost(view.lease, 'failed'));
     wb.on('entry:deadLettered', (payload) =>
       this.emit('entry:deadLettered', {
         ...payload,

@@ -24,9 +24,10 @@ const FENCE_MARGIN = 0.2;
 
 /**
  * Why a node stopped working a partition: `rebalance` (handed to another node), `close` (the
- * node closed), `lost` (the lease expired or was taken over).
+ * node closed), `lost` (the lease expired or was taken over), `failed` (its pipeline stopped
+ * on its own, say the journal could not be read; the node takes it again on its next tick).
  */
-export type ReleaseReason = 'rebalance' | 'close' | 'lost';
+export type ReleaseReason = 'rebalance' | 'close' | 'lost' | 'failed';
 
 export interface CoordinatorHooks {
   /** Start working a partition just leased. */
@@ -56,6 +57,9 @@ export class Coordinator {
   #again = false;
   #timer: NodeJS.Timeout | undefined;
   #fence: NodeJS.Timeout | undefined;
+  /** Closing: no partition is taken or handed over by a tick; leases are still renewed. */
+  #closing = false;
+  /** Closed: no more ticks. */
   #closed = false;
   readonly #unsubscribe: () => void;
 
@@ -81,7 +85,7 @@ export class Coordinator {
 
   /** Runs the first tick (rejects if the database cannot be reached), then ticks on a timer. */
   async start(): Promise<void> {
-    const first = this.#tick(true);
+    const first = this.#tick();
     this.#ticking = first.then(
       () => {},
       () => {},
@@ -105,7 +109,7 @@ export class Coordinator {
       this.#again = true;
       return;
     }
-    this.#ticking = this.#tick(false)
+    this.#ticking = this.#tick()
       .catch((error: unknown) => this.#hooks.failed(error))
       .finally(() => {
         this.#ticking = undefined;
@@ -116,22 +120,28 @@ export class Coordinator {
       });
   }
 
-  /** Hands every partition over (finishing what was read), releases them, leaves. */
+  /**
+   * Hands every partition over (finishing what was read), releases them, leaves. The leases
+   * are still renewed meanwhile: a handover that takes a while keeps its partitions.
+   */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#closing) return;
+    this.#closing = true;
     this.#unsubscribe();
-    clearTimeout(this.#timer);
     await this.#ticking;
+    // Out of the live nodes first: the others take each partition as soon as it is released.
+    await this.#journal
+      .leave(this.#consumer, this.#node)
+      .catch((error: unknown) => this.#hooks.failed(error));
     const handovers = [...this.#held.values()]
       .filter((lease) => !this.#leaving.has(lease.partition))
       .map((lease) => this.#handOver(lease, 'close'));
     await Promise.all(handovers);
     while (this.#stopping.size > 0) await Promise.all(this.#stopping);
+    this.#closed = true;
+    clearTimeout(this.#timer);
     clearTimeout(this.#fence);
-    await this.#journal
-      .leave(this.#consumer, this.#node)
-      .catch((error: unknown) => this.#hooks.failed(error));
+    await this.#ticking;
   }
 
   /** Whether `lease` is still held (not lost, handed over or being let go). */
@@ -143,9 +153,9 @@ export class Coordinator {
    * A partition's pipeline found its lease gone (a fenced commit): stop it as lost. Returns
    * false when the coordinator had already let that lease go.
    */
-  lost(lease: PartitionLease): boolean {
+  lost(lease: PartitionLease, reason: 'lost' | 'failed' = 'lost'): boolean {
     if (!this.holds(lease)) return false;
-    this.#drop(lease, 'lost');
+    this.#drop(lease, reason);
     return true;
   }
 
@@ -158,9 +168,12 @@ export class Coordinator {
     this.#timer.unref();
   }
 
-  async #tick(first: boolean): Promise<void> {
+  async #tick(): Promise<void> {
     const started = performance.now();
-    const live = await this.#journal.heartbeat(this.#consumer, this.#node, this.#leaseMs);
+    // Closing: renewals only (the node has left the live nodes).
+    const live = this.#closing
+      ? []
+      : await this.#journal.heartbeat(this.#consumer, this.#node, this.#leaseMs);
     const held = [...this.#held.values()];
     const kept = new Set(
       await this.#journal.renewLeases(this.#consumer, this.#node, held, this.#leaseMs),
@@ -175,7 +188,7 @@ export class Coordinator {
         this.#drop(lease, 'lost');
       }
     }
-    if (this.#closed && !first) return;
+    if (this.#closing) return;
     const wanted = assign(live, this.#journal.partitions, this.#node);
     for (const lease of this.#held.values()) {
       if (!wanted.has(lease.partition) && !this.#leaving.has(lease.partition)) {
@@ -184,7 +197,7 @@ export class Coordinator {
     }
     const free = [...wanted].filter(
       // Held, or still being let go (its pipeline may yet be stopping): not taken now.
-      (p) => !this.#held.has(p) && !this.#leaving.has(p) && !this.#closed,
+      (p) => !this.#held.has(p) && !this.#leaving.has(p) && !this.#closing,
     );
     // Taken and started together: a node taking over many partitions does it in one go.
     const failures: unknown[] = [];
@@ -233,7 +246,7 @@ export class Coordinator {
   }
 
   /** Stop working a partition whose lease is gone (or may be): nothing more commits. */
-  #drop(lease: PartitionLease, reason: 'lost'): void {
+  #drop(lease: PartitionLease, reason: 'lost' | 'failed'): void {
     this.#held.delete(lease.partition);
     this.#leaving.add(lease.partition);
     const done = this.#hooks
@@ -259,6 +272,8 @@ export class Coordinator {
     clearTimeout(this.#fence);
     let next = Infinity;
     for (const lease of this.#held.values()) {
+      // A partition being handed over is bounded by its handover, and renewed meanwhile.
+      if (this.#leaving.has(lease.partition)) continue;
       next = Math.min(next, this.#validUntil.get(lease) ?? -Infinity);
     }
     if (next === Infinity) return;

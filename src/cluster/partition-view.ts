@@ -80,9 +80,8 @@ export class PartitionView implements Journal {
   #hot = false;
   #heldBackMs = HELD_BACK_MIN_MS;
   #closed = false;
-  /** Resolves (with nothing) once the view is let go: reads in flight give up. */
-  readonly #letGo: Promise<undefined>;
-  readonly #release: () => void;
+  /** Calls in flight that give up when the view is let go (each removes itself when done). */
+  readonly #abandon = new Set<() => void>();
   readonly #onLost: (error: unknown) => void;
 
   constructor(
@@ -101,9 +100,6 @@ export class PartitionView implements Journal {
     this.#committedCursor = lease.checkpoint;
     this.#readCursor = lease.checkpoint;
     this.#onLost = onLost;
-    let release!: () => void;
-    this.#letGo = new Promise<undefined>((resolve) => (release = () => resolve(undefined)));
-    this.#release = release;
   }
 
   /** New entries may be in the partition: a waiting reader reads again. */
@@ -145,7 +141,7 @@ export class PartitionView implements Journal {
       ...(options.maxBytes === undefined ? {} : { maxBytes: options.maxBytes }),
     });
     // A read stuck on a dead connection must not hold a lost partition's stop.
-    const result = await Promise.race([read, this.#letGo]);
+    const result = await this.#unlessLetGo(read);
     if (result === undefined) {
       read.catch(() => {}); // its late answer (or failure) no longer matters
       return [];
@@ -175,10 +171,8 @@ export class PartitionView implements Journal {
     );
     try {
       // A commit stuck on a dead connection must not hold a lost partition's stop.
-      const letGo = this.#letGo.then(() => {
-        throw new ClosedError(`partition ${this.partition} was let go`);
-      });
-      await Promise.race([commit, letGo]);
+      const done = await this.#unlessLetGo(commit.then(() => true));
+      if (done === undefined) throw new ClosedError(`partition ${this.partition} was let go`);
     } catch (error) {
       commit.catch(() => {}); // a late answer no longer matters
       // Only a refused epoch means the lease is gone; a lost connection is tried again.
@@ -270,9 +264,8 @@ export class PartitionView implements Journal {
     return Promise.resolve({ consumer, release: () => Promise.resolve() });
   }
 
-  /** The shared store, with each letter's real journal position. */
-  deadLetters(): DeadLetterStore {
-    const store = this.#journal.deadLetters();
+  /** `store` (by default the shared journal's), given each letter's real journal position. */
+  deadLetters(store: DeadLetterStore = this.#journal.deadLetters()): DeadLetterStore {
     return {
       add: (letters: readonly DeadLetterInput[]) =>
         store.add(letters.map((l) => ({ ...l, position: this.realPosition(l.position) }))),
@@ -283,10 +276,33 @@ export class PartitionView implements Journal {
     };
   }
 
+  /**
+   * `call`'s result, or `undefined` at once if the view is let go first (a call stuck on a
+   * dead connection must not hold a lost partition's stop). Nothing outlives the call.
+   */
+  #unlessLetGo<T>(call: Promise<T>): Promise<T | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
+    return new Promise<T | undefined>((resolve, reject) => {
+      const abandon = (): void => resolve(undefined);
+      this.#abandon.add(abandon);
+      call.then(
+        (value) => {
+          this.#abandon.delete(abandon);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#abandon.delete(abandon);
+          reject(error);
+        },
+      );
+    });
+  }
+
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
-    this.#release();
+    for (const abandon of this.#abandon) abandon();
+    this.#abandon.clear();
     this.#wake?.();
     return Promise.resolve();
   }

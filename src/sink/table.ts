@@ -224,13 +224,21 @@ export function coalesce<V>(
   return coalesceEntries(table, entries).map((k) => k.row);
 }
 
+/** A row of a coalesced batch and the entry it was made from. */
+export interface CoalescedRow<V> {
+  /** The row, as `toRow` (and the id and version columns) made it. */
+  row: Record<string, unknown>;
+  /** The entry it stands for (the last of its conflict key, in upsert mode). */
+  entry: SinkEntry<V>;
+}
+
 /** `coalesce`, keeping each row's entry beside it. */
 export function coalesceEntries<V>(
   table: ResolvedTable<V>,
   entries: readonly SinkEntry<V>[],
-): { row: Record<string, unknown>; entry: SinkEntry<V> }[] {
+): CoalescedRow<V>[] {
   if (table.mode !== 'upsert') return entries.map((entry) => ({ row: table.rowOf(entry), entry }));
-  const byKey = new Map<string, { row: Record<string, unknown>; entry: SinkEntry<V> }>();
+  const byKey = new Map<string, CoalescedRow<V>>();
   const versioned = table.versionColumn !== undefined;
   for (const e of entries) {
     const row = table.rowOf(e);

@@ -288,6 +288,45 @@ if (db.skip !== undefined) {
       assert.equal(await count(), 200);
     });
 
+    test('the journal table renamed mid-run: the partition pipelines fail, are let go, and start again once it is back', async () => {
+      const { open, sink, table } = await setUp(2);
+      const journal = await open();
+      const wb = await WriteBehind.open({ journal, sink, leaseMs: 2_000, node: 'a' });
+      const released = record(wb, 'partition:released');
+      const acquired = record(wb, 'partition:acquired');
+      try {
+        await wb.write('k1', { key: 'k1', n: 1 });
+        await wb.flush();
+        const entries = `${base}_c${n}.entries`;
+        await pool.query(`ALTER TABLE ${entries} RENAME TO entries_away`);
+        // Reads fail, are retried with backoff, then the pipelines stop and are let go.
+        await waitFor(() => released.filter((r) => r.reason === 'failed').length >= 2, 20_000);
+        await pool.query(`ALTER TABLE ${base}_c${n}.entries_away RENAME TO entries`);
+        await waitFor(() => wb.owned().length === 2 && acquired.length >= 4, 10_000);
+        await wb.write('k1', { key: 'k1', n: 2 });
+        await wb.flush();
+        assert.deepEqual((await delivered(table)).get('k1'), [1, 2]);
+      } finally {
+        await wb.close();
+      }
+    });
+
+    test('an exactly-once sink refuses coalesce: true (an entry coalesced away would never be marked)', async () => {
+      const { open } = await setUp(1);
+      const journal = await open();
+      await pool.query(`CREATE TABLE ${base}.eo_${n} (key text PRIMARY KEY, n integer NOT NULL)`);
+      const sink = await postgresSink<Row>({
+        pool,
+        schema: base,
+        table: `eo_${n}`,
+        columns: ['key', 'n'],
+        mode: 'upsert',
+        conflict: ['key'],
+        exactlyOnce: journal,
+      });
+      await assert.rejects(WriteBehind.open({ journal, sink, coalesce: true }), /coalesce/);
+    });
+
     test('writeAndWait resolves once delivered, and rejects with DeadLetteredError for an entry the sink refuses', async () => {
       const { open } = await setUp(2);
       const seen: SinkEntry<Row>[] = [];

@@ -50,9 +50,14 @@ export class JournalListener {
     client.on('error', () => this.#lost(client));
     client.on('end', () => this.#lost(client));
     client.on('notification', (n) => this.#emit(n.channel, n.payload));
-    await client.connect();
-    for (const channel of this.#channels) {
-      await client.query(`LISTEN "${channel}"`);
+    try {
+      await client.connect();
+      for (const channel of this.#channels) {
+        await client.query(`LISTEN "${channel}"`);
+      }
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
     }
     if (this.#stopped) {
       await client.end().catch(() => {});

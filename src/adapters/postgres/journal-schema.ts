@@ -48,6 +48,7 @@ export function journalSchemaSql(schema: string): string[] {
      )`,
     `CREATE INDEX IF NOT EXISTS entries_part_tx ON ${s}.entries (part, tx, position)`,
     `CREATE UNIQUE INDEX IF NOT EXISTS entries_id ON ${s}.entries (id) WHERE id IS NOT NULL`,
+    `CREATE INDEX IF NOT EXISTS entries_origin ON ${s}.entries (origin) WHERE origin IS NOT NULL`,
     `CREATE TABLE IF NOT EXISTS ${s}.leases (
        consumer text NOT NULL,
        part integer NOT NULL,
@@ -74,8 +75,10 @@ export function journalSchemaSql(schema: string): string[] {
     deadLetterTableSql(s),
     `CREATE OR REPLACE FUNCTION ${s}.notify_append() RETURNS trigger LANGUAGE plpgsql AS $f$
      BEGIN
+       -- A notification carries 8,000 bytes at most: past 1,000 partitions, '' means all.
        PERFORM pg_notify(${literal(appendChannel(schema))},
-         (SELECT string_agg(DISTINCT part::text, ',') FROM new_rows));
+         (SELECT CASE WHEN count(DISTINCT part) > 1000 THEN ''
+                      ELSE string_agg(DISTINCT part::text, ',') END FROM new_rows));
        RETURN NULL;
      END $f$`,
     `DO $d$ BEGIN

@@ -79,6 +79,8 @@ export interface PostgresJournalOptions {
 }
 
 const DEFAULT_PARTITIONS = 16;
+/** Longest id (or origin) an entry may carry: they are indexed. */
+const MAX_ID_LENGTH = 1_000;
 /** A connection for lease calls that is not made in this long fails (the tick retries). */
 const CONTROL_CONNECT_TIMEOUT_MS = 5_000;
 const KNOWN: readonly (keyof PostgresJournalOptions)[] = [
@@ -305,6 +307,17 @@ export class PostgresJournal implements PartitionedJournal {
           );
         }
       }
+      // Ids and origins are indexed: an index entry has room for about 2.7 KB.
+      for (const [name, text] of [
+        ['id', r.id],
+        ['origin', r.origin],
+      ] as const) {
+        if (text !== undefined && text.length > MAX_ID_LENGTH) {
+          throw new InputError(
+            `record ${i}: ${name} is ${text.length} characters; at most ${MAX_ID_LENGTH} fit the journal's index`,
+          );
+        }
+      }
     }
     return encoded;
   }
@@ -512,7 +525,8 @@ export class PostgresJournal implements PartitionedJournal {
 
   onAppend(listener: (partitions: readonly number[]) => void): () => void {
     return this.#listener.on(appendChannel(this.schema), (payload) => {
-      listener(payload === undefined ? [] : payload.split(',').map(Number));
+      // No payload (a reconnect) or an empty one (too many to name): every partition.
+      listener(payload === undefined || payload === '' ? [] : payload.split(',').map(Number));
     });
   }
 
@@ -634,7 +648,10 @@ export class PostgresJournal implements PartitionedJournal {
         `FROM ${s}.entries e, lo WHERE e.part = $1 ` +
         `AND (e.tx, e.position) <= ($2::xid8, $3::bigint) AND (e.tx, e.position) <= (lo.cp_tx, lo.cp_pos) ` +
         `ORDER BY e.tx, e.position LIMIT $4), ` +
-        `marks AS (DELETE FROM ${s}.applied a USING gone g WHERE a.sink_id = g.sink_id) ` +
+        // A replayed dead letter still in the journal carries the same sink id: keep its mark.
+        `marks AS (DELETE FROM ${s}.applied a USING gone g WHERE a.sink_id = g.sink_id ` +
+        `AND NOT EXISTS (SELECT 1 FROM ${s}.entries r WHERE r.origin = g.sink_id ` +
+        `AND r.position NOT IN (SELECT position FROM gone))) ` +
         `DELETE FROM ${s}.entries WHERE position IN (SELECT position FROM gone)`,
       values: [partition, upTo.tx, upTo.position, max, this.id, this.#versionBase],
     });
@@ -823,8 +840,26 @@ async function setUp(
     const rows = await client.query<{ name: string; value: string }>(
       `SELECT name, value FROM ${s}.meta`,
     );
+    // Transaction ids order the journal. A journal restored onto another server (or a
+    // switch-over) comes with ids from the old server's counter, ahead of the new one's:
+    // new entries would sort before every checkpoint and never be read. Refuse it.
+    const ahead = await client.query<{ ahead: boolean }>(
+      `SELECT greatest((SELECT max(cp_tx) FROM ${s}.leases), ` +
+        // The newest transaction of each partition, from its index.
+        `(SELECT max(newest.tx) FROM generate_series(0, (SELECT value::int FROM ${s}.meta WHERE name = 'partitions') - 1) AS p(part), ` +
+        `LATERAL (SELECT tx FROM ${s}.entries e WHERE e.part = p.part ORDER BY tx DESC LIMIT 1) AS newest)) ` +
+        `>= pg_snapshot_xmax(pg_current_snapshot()) AS ahead`,
+    );
     await client.query('COMMIT');
     const meta = new Map(rows.rows.map((r) => [r.name, r.value]));
+    if (ahead.rows[0]?.ahead === true) {
+      throw new ConfigError(
+        'connectionString',
+        `the server the journal in schema ${schema} was written on: its transaction ids are ahead of this server's ` +
+          '(restored from another server?); drain it where it was written, then start a new journal here',
+        schema,
+      );
+    }
     const stored = Number(meta.get('partitions'));
     if (partitions !== undefined && stored !== partitions) {
       throw new ConfigError(

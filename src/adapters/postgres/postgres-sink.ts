@@ -60,11 +60,12 @@ export interface PostgresSinkOptions<V> extends Omit<TableSinkOptions<V>, 'idCol
   idColumn?: string | null;
   /**
    * Exactly once, for a pipeline over this shared journal when the table is in the
-   * journal's own database: each batch's rows, a mark of each entry's sink id in the
-   * journal's `applied` table, and a check of the partition's lease (its epoch, locked
-   * against takeover) are one transaction. An entry already marked is not written again,
-   * and a node that lost the lease writes nothing. Checked at creation: the journal must be
-   * readable through this sink's connection.
+   * journal's own database: each batch's rows and a mark of each entry's sink id in the
+   * journal's `applied` table are one statement, which also checks the partition's lease at
+   * the node's epoch. An entry already marked is not written again, and a node that lost
+   * the lease writes nothing once the takeover has committed. Checked at creation: the
+   * journal must be readable through this sink's connection. Not with `coalesce: true` on
+   * the pipeline (an entry coalesced away would never be marked).
    */
   exactlyOnce?: PostgresJournal;
   /** A pool to write through (its owner closes it). Give this or `connectionString`. */
@@ -88,6 +89,8 @@ export interface PostgresSinkOptions<V> extends Omit<TableSinkOptions<V>, 'idCol
 export type PostgresSink<V> = Sink<V> & {
   /** The pool written through; the sink's `close()` ends it only if the sink opened it. */
   readonly pool: pg.Pool;
+  /** Whether it writes exactly once (`exactlyOnce` was given). */
+  readonly exactlyOnce: boolean;
 };
 
 const ADAPTER_OPTIONS: readonly (keyof PostgresSinkOptions<unknown>)[] = [
@@ -235,6 +238,7 @@ export async function postgresSink<V = Record<string, unknown>>(
 
   return {
     pool,
+    exactlyOnce: exactlyOnce !== undefined,
     async writeBatch(
       entries: readonly SinkEntry<V>[],
       context?: SinkContext,
@@ -327,11 +331,13 @@ async function checkUnique(
 class UnfencedWriteError extends SinkError {}
 
 /**
- * The exactly-once statement: lock the partition's lease row at the write's epoch (a
- * takeover waits for this transaction, then refuses the old epoch), mark the batch's sink
- * ids in the journal's `applied` table, and insert only the rows whose mark is new. The
- * batch's own parameters come first ($1..$n), then consumer, partition, node, epoch, every
- * sink id of the batch, and each row's sink id.
+ * The exactly-once statement: check the partition's lease at the write's epoch, mark the
+ * batch's sink ids in the journal's `applied` table, and insert only the rows whose mark is
+ * new. The check takes no lock, so it never holds up a renewal or a takeover: a write that
+ * started before another node took the partition over may still land, and the marks (one
+ * per sink id, unique) keep it from landing twice. The batch's own parameters come first
+ * ($1..$n), then consumer, partition, node, epoch, every sink id of the batch, and each
+ * row's sink id.
  */
 function fencedStatement(
   journal: PostgresJournal,
@@ -345,7 +351,7 @@ function fencedStatement(
   const cols = arrays.map((_, i) => `c${i + 1}`);
   return (
     `WITH fence AS (SELECT 1 FROM ${j}.leases WHERE consumer = ${p(1)}::text AND part = ${p(2)}::int ` +
-    `AND owner = ${p(3)}::text AND epoch = ${p(4)}::bigint FOR SHARE), ` +
+    `AND owner = ${p(3)}::text AND epoch = ${p(4)}::bigint), ` +
     `fresh AS (INSERT INTO ${j}.applied (sink_id, consumer, part) SELECT u.s, ${p(1)}::text, ${p(2)}::int ` +
     `FROM unnest(${p(5)}::text[]) AS u(s) WHERE EXISTS (SELECT 1 FROM fence) ON CONFLICT DO NOTHING RETURNING sink_id), ` +
     `cand AS (SELECT * FROM unnest(${arrays.join(', ')}, ${p(6)}::text[]) AS r(${cols.join(', ')}, sink_id) ` +

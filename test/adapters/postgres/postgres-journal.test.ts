@@ -278,6 +278,21 @@ if (db.skip !== undefined) {
     });
   });
 
+  test('a journal whose transaction ids are ahead of the server (restored from another) is refused at open', async () => {
+    const schema = `${base}_moved`;
+    const j = await journal(2, schema);
+    await j.append([{ key: 'k', payload: 1 }]);
+    await j.heartbeat('c', 'a', 10_000);
+    await j.close();
+    const again = await PostgresJournal.open({ connectionString, schema });
+    await again.close();
+    // As if written on a server whose counter was far ahead of this one's.
+    await pool.query(`UPDATE ${schema}.leases SET cp_tx = '999999999999'`);
+    await assert.rejects(PostgresJournal.open({ connectionString, schema }), (e: unknown) => {
+      return e instanceof ConfigError && /transaction ids are ahead/.test(e.message);
+    });
+  });
+
   test('a schema name with capitals is kept as written', async () => {
     const schema = `Mixed_${base}`;
     const j = await PostgresJournal.open({ connectionString, schema, partitions: 2 });
