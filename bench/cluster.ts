@@ -737,7 +737,7 @@ printTable(
 
 console.log(
   [
-    `Setup: sluice nodes: ${PARTITIONS} partitions, ${SLUICE.workers} workers and sink connections a node, batches of ${SLUICE.batchMaxSize} or ${SLUICE.batchMaxDelayMs} ms, leaseMs ${LEASE_MS}; the SQLite journal synchronous=FULL.`,
+    `Setup: sluice nodes: ${PARTITIONS} partitions (one lane each, the default), ${SLUICE.workers} sink connections a node, batches of ${SLUICE.batchMaxSize} or ${SLUICE.batchMaxDelayMs} ms, leaseMs ${LEASE_MS}; the SQLite journal ${SLUICE.workers} lanes, synchronous=FULL.`,
     `pg-boss ${PG_BOSS_VERSION}: queue policy key_strict_fifo (per-key FIFO, singletonKey = the key), notify on, useListenNotify; work() batchSize ${PG_BOSS.batchSize}, localConcurrency ${PG_BOSS.localConcurrency}, burstWhenBatchFull, polling ${PG_BOSS.pollingIntervalSeconds} s; enqueued with insert().`,
     `graphile-worker ${GRAPHILE_VERSION}: queueName ${
       GRAPHILE_QUEUES === 'per-key'
