@@ -11,6 +11,7 @@ export { requireOptional } from './core/optional-dependency.js';
 export { NETWORK_ERROR_CODES } from './sink/network-errors.js';
 export { checkRegion, inRegion } from './journal/region.js';
 export {
+  decodedEntry,
   encodeRecords,
   payloadBytes,
   checkConsumer,
@@ -19,6 +20,7 @@ export {
   checkRead,
   rejecting,
   type EncodedRecord,
+  type StoredEntry,
 } from './journal/validate.js';
 export { checkIds, replayDeadLetters, deadLetterView } from './journal/dead-letters.js';
 export { partitionOfKey, PARTITION_START } from './journal/partitioned-journal.js';

@@ -40,7 +40,11 @@ import { integerOption, knownOptions, stringOption } from '../core/options.js';
 import { sleep, systemClock } from '../core/clock.js';
 import { WriteBehind } from '../core/write-behind.js';
 import type { WriteBehindOptions } from '../core/write-behind/options.js';
-import { resolveWriteBehindOptions, resolveWriteOptions } from '../core/write-behind/options.js';
+import {
+  WRITE_BEHIND_OPTIONS,
+  resolveWriteBehindOptions,
+  resolveWriteOptions,
+} from '../core/write-behind/options.js';
 import type {
   WriteBehindEvents,
   WriteBehindMetrics,
@@ -200,20 +204,7 @@ export class ClusterWriteBehind<V> extends Emitter<ClusterWriteBehindEvents> {
   ): Promise<ClusterWriteBehind<V>> {
     const o = knownOptions('WriteBehind.open() options', options, [
       ...CLUSTER_KNOWN,
-      'journal',
-      'sink',
-      'batch',
-      'workers',
-      'retry',
-      'maxBacklog',
-      'maxBacklogBytes',
-      'maxEntryBytes',
-      'overflow',
-      'coalesce',
-      'retain',
-      'consumer',
-      'deadLetters',
-      'clock',
+      ...WRITE_BEHIND_OPTIONS,
     ]);
     const leaseMs = integerOption('leaseMs', o.leaseMs, 10_000, 100);
     if (o.coalesce === true && (o.sink as { exactlyOnce?: unknown }).exactlyOnce === true) {

@@ -3,8 +3,8 @@
  * typed error whatever the backend, and nothing of the call is written.
  */
 import { EntryTooLargeError, InputError, show } from '../errors.js';
-import type { Codec, Encoded } from './codec.js';
-import type { AppendOptions, JournalRecord, ReadOptions, Region } from './journal.js';
+import type { Codec, Encoded, Payload } from './codec.js';
+import type { AppendOptions, JournalEntry, JournalRecord, ReadOptions, Region } from './journal.js';
 import { checkNames } from '../core/options.js';
 import { checkRegion } from './region.js';
 
@@ -152,5 +152,47 @@ export function rejecting<T>(fn: () => Promise<T>): Promise<T> {
     return fn();
   } catch (error) {
     return Promise.reject(error);
+  }
+}
+
+/** A stored entry's fields, as `decodedEntry` takes them (its `bytes` come from the payload). */
+export interface StoredEntry {
+  /** The entry's position. */
+  readonly position: number;
+  /** Its key. */
+  readonly key: string;
+  /** Its type, or `null`. */
+  readonly type: string | null;
+  /** Its idempotency key, or `null`. */
+  readonly id: string | null;
+  /** When it was appended, in ms since the epoch. */
+  readonly appendedAt: number;
+  /** Its version. */
+  readonly version: number;
+  /** The sink id it re-delivers, or `null`. */
+  readonly origin: string | null;
+}
+
+/**
+ * The entry a stored row holds, with its payload decoded. A payload the codec cannot decode
+ * is kept as `undecodable`: one damaged row must not stop every read past it.
+ */
+export function decodedEntry(row: StoredEntry, stored: Encoded, codec: Codec): JournalEntry {
+  const entry = {
+    position: row.position,
+    key: row.key,
+    type: row.type ?? undefined,
+    id: row.id ?? undefined,
+    payload: null as Payload,
+    appendedAt: row.appendedAt,
+    bytes: payloadBytes(stored),
+    version: row.version,
+    origin: row.origin ?? undefined,
+  };
+  try {
+    entry.payload = codec.decode(stored);
+    return entry;
+  } catch (error) {
+    return { ...entry, undecodable: { stored, error: String(error) } };
   }
 }

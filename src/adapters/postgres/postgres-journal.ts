@@ -32,7 +32,6 @@ import {
   type JournalEntry,
   type JournalRecord,
   type JournalStats,
-  type Payload,
   type ClusterStats,
   type DeadLetterStore,
   type PartitionCursor,
@@ -49,8 +48,8 @@ import {
   requireOptional,
   serviceOption,
   stringOption,
+  decodedEntry,
   encodeRecords,
-  payloadBytes,
   partitionOfKey,
   type EncodedRecord,
 } from '../../backend.js';
@@ -503,24 +502,19 @@ export class PostgresJournal implements PartitionedJournal {
 
   #entry(row: EntryRow): JournalEntry {
     const position = Number(row.position);
-    const stored = row.payload_text ?? (row.payload_bytes as Buffer);
-    const entry = {
-      position,
-      key: row.key,
-      type: row.type ?? undefined,
-      id: row.id ?? undefined,
-      payload: null as Payload,
-      appendedAt: Number(row.appended_at),
-      bytes: payloadBytes(stored),
-      version: row.version === null ? position + this.#versionBase : Number(row.version),
-      origin: row.origin ?? undefined,
-    };
-    try {
-      entry.payload = jsonCodec.decode(stored);
-      return entry;
-    } catch (error) {
-      return { ...entry, undecodable: { stored, error: String(error) } };
-    }
+    return decodedEntry(
+      {
+        position,
+        key: row.key,
+        type: row.type,
+        id: row.id,
+        appendedAt: Number(row.appended_at),
+        version: row.version === null ? position + this.#versionBase : Number(row.version),
+        origin: row.origin,
+      },
+      row.payload_text ?? (row.payload_bytes as Buffer),
+      jsonCodec,
+    );
   }
 
   onAppend(listener: (partitions: readonly number[]) => void): () => void {

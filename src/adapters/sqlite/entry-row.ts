@@ -18,8 +18,8 @@
  * ```
  */
 import type { SqliteDatabase, SqliteStatement as Statement } from './driver.js';
-import { type Codec, type Encoded, type JournalEntry, type Payload } from '../../index.js';
-import { payloadBytes, type EncodedRecord } from '../../backend.js';
+import { type Codec, type Encoded, type JournalEntry } from '../../index.js';
+import { decodedEntry, type EncodedRecord } from '../../backend.js';
 import type { ReadQuery } from './read-query.js';
 
 /** One entry as stored: what the INSERT binds and what a read returns, by column name. */
@@ -98,25 +98,7 @@ export function entryRow(
 
 /** The entry a row holds; a payload the codec cannot decode is kept as `undecodable`. */
 export function decodeEntry(row: EntryRow, codec: Codec): JournalEntry {
-  const stored = storedBytes(row.payload);
-  const entry = {
-    position: row.position,
-    key: row.key,
-    type: row.type ?? undefined,
-    id: row.id ?? undefined,
-    payload: null as Payload,
-    appendedAt: row.appended_at,
-    bytes: payloadBytes(stored),
-    version: row.version,
-    origin: row.origin ?? undefined,
-  };
-  try {
-    entry.payload = codec.decode(stored);
-    return entry;
-  } catch (error) {
-    // One damaged row must not stop every read past it: the entry says what is stored.
-    return { ...entry, undecodable: { stored, error: String(error) } };
-  }
+  return decodedEntry({ ...row, appendedAt: row.appended_at }, storedBytes(row.payload), codec);
 }
 
 /** Read statements kept per handle; past this many shapes the least recently used goes. */

@@ -103,7 +103,8 @@ export interface ResolvedOptions<V> {
 
 const MIB = 1024 * 1024;
 const WHERE = 'WriteBehind.open() options';
-const KNOWN = [
+/** The option names `WriteBehind.open()` takes (the cluster pipeline adds its own). */
+export const WRITE_BEHIND_OPTIONS = [
   'journal',
   'sink',
   'batch',
@@ -129,7 +130,7 @@ const OUTAGE_BACKOFF = {
 } as const;
 
 export function resolveWriteBehindOptions<V>(options: WriteBehindOptions<V>): ResolvedOptions<V> {
-  const o = knownOptions(WHERE, options, KNOWN);
+  const o = knownOptions(WHERE, options, WRITE_BEHIND_OPTIONS);
   const journal =
     o.journal === 'memory'
       ? 'memory'
