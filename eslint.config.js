@@ -4,7 +4,15 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['dist/', 'node_modules/', 'bench/results/', 'coverage/', '.cache/', 'docs/api/', '.scratch/'],
+    ignores: [
+      'dist/',
+      'node_modules/',
+      'bench/results/',
+      'coverage/',
+      '.cache/',
+      'docs/api/',
+      '.scratch/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
