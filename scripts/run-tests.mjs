@@ -13,7 +13,12 @@ function find(dir) {
   });
 }
 
-const files = find('test').sort();
+// SLUICE_TEST_SKIP_DIRS: folders left out of this run (comma-separated), for a second run on
+// another Node.js of what does not depend on it.
+const skipped = (process.env.SLUICE_TEST_SKIP_DIRS ?? '').split(',').filter(Boolean);
+const files = find('test')
+  .filter((f) => !skipped.some((dir) => f.startsWith(`${join(dir)}/`)))
+  .sort();
 const args = ['--import', 'tsx', '--test', ...process.argv.slice(2), ...files];
 const { status } = spawnSync(process.execPath, args, { stdio: 'inherit' });
 process.exit(status ?? 1);

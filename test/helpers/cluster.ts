@@ -630,7 +630,8 @@ export function writesAfterRelease(events: readonly NodeEvent[]): {
           `${e.node} wrote ${String(e['entries'])} entries (partitions ${JSON.stringify(e.partitions)}, ` +
           `${String(e['duplicates'])} duplicates, ${String(e['superseded'])} superseded) at ${iso(e.t)}, ` +
           `${e.t - r.t} ms after releasing partition ${p} (${r.reason}, epoch ${r.epoch})`;
-        (r.reason === 'lost' ? afterLost : afterHandover).push(line);
+        // `failed`: the pipeline stopped on its own and did not wait for its writes, as `lost`.
+        (r.reason === 'lost' || r.reason === 'failed' ? afterLost : afterHandover).push(line);
       }
     }
   }
