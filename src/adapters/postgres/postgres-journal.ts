@@ -108,7 +108,7 @@ interface PendingRead {
 /** A row as `readPartition` selects it. */
 interface EntryRow {
   position: string;
-  tx: string;
+  tx_text: string;
   key: string;
   type: string | null;
   id: string | null;
@@ -172,16 +172,18 @@ export class PostgresJournal implements PartitionedJournal {
       `FROM (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::bigint[], $8::text[]) ` +
       `WITH ORDINALITY AS u(part, key, type, id, pt, pb, version, origin, ord) ORDER BY ord) r ` +
       `ON CONFLICT (id) WHERE id IS NOT NULL DO NOTHING RETURNING position, id`;
+    // Ordered by the xid8 column itself (qualified: a bare `tx` in ORDER BY would name the
+    // text output column, and text order puts '1000000' before '999999').
     this.#read =
-      `SELECT position, tx::text AS tx, key, type, id, payload_text, payload_bytes, version, origin, appended_at ` +
-      `FROM ${s}.entries WHERE part = $1 AND (tx, position) > ($2::xid8, $3::bigint) ` +
-      `AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, position LIMIT $4`;
+      `SELECT e.position, e.tx::text AS tx_text, e.key, e.type, e.id, e.payload_text, e.payload_bytes, e.version, e.origin, e.appended_at ` +
+      `FROM ${s}.entries e WHERE e.part = $1 AND (e.tx, e.position) > ($2::xid8, $3::bigint) ` +
+      `AND e.tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.tx, e.position LIMIT $4`;
     this.#readLateral =
-      `SELECT c.i, e.* FROM unnest($1::int[], $2::int[], $3::xid8[], $4::bigint[], $5::int[]) AS c(i, part, tx, pos, lim) ` +
-      `CROSS JOIN LATERAL (SELECT position, tx::text AS tx, key, type, id, payload_text, payload_bytes, version, origin, appended_at ` +
-      `FROM ${s}.entries WHERE part = c.part AND (tx, position) > (c.tx, c.pos) ` +
-      `AND tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx, position LIMIT c.lim) e ` +
-      `ORDER BY c.i, e.tx, e.position`;
+      `SELECT c.i, r.* FROM unnest($1::int[], $2::int[], $3::xid8[], $4::bigint[], $5::int[]) AS c(i, part, tx, pos, lim) ` +
+      `CROSS JOIN LATERAL (SELECT e.position, e.tx::text AS tx_text, e.tx AS tx_order, e.key, e.type, e.id, e.payload_text, e.payload_bytes, e.version, e.origin, e.appended_at ` +
+      `FROM ${s}.entries e WHERE e.part = c.part AND (e.tx, e.position) > (c.tx, c.pos) ` +
+      `AND e.tx < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY e.tx, e.position LIMIT c.lim) r ` +
+      `ORDER BY c.i, r.tx_order, r.position`;
   }
 
   /**
@@ -492,7 +494,7 @@ export class PostgresJournal implements PartitionedJournal {
         }
         read.total += entry.bytes;
         read.entries.push(entry);
-        read.cursors.push({ tx: row.tx, position: entry.position });
+        read.cursors.push({ tx: row.tx_text, position: entry.position });
       }
       reads.forEach((r, i) => r.resolve(out[i] as PartitionRead));
     } catch (error) {

@@ -153,6 +153,44 @@ if (db.skip !== undefined) {
       }
     });
 
+    test('transaction ids are ordered as numbers, not as text: 9 before 10, whatever the limit', async () => {
+      const j = await journal(1);
+      const schema = `${base}_${n}`;
+      // Rows as transactions 10 and 9 would have written them (ids long gone: below the horizon).
+      await pool.query(
+        `INSERT INTO ${schema}.entries (position, part, tx, key, payload_text, appended_at) ` +
+          `VALUES (1, 0, '10', 'k', '"second"', 0), (2, 0, '9', 'k', '"first"', 0)`,
+      );
+      const all = await readAll(j, 0);
+      assert.deepEqual(
+        all.entries.map((e) => e.payload),
+        ['first', 'second'],
+      );
+      const [one, two] = await Promise.all([
+        j.readPartition(0, PARTITION_START, { limit: 1 }),
+        j.readPartition(0, PARTITION_START, { limit: 1 }), // the same turn: one LATERAL read
+      ]);
+      assert.deepEqual(
+        one.entries.map((e) => e.payload),
+        ['first'],
+      );
+      assert.deepEqual(
+        two.entries.map((e) => e.payload),
+        ['first'],
+      );
+      const next = await j.readPartition(0, one.cursors[0] as PartitionCursor, { limit: 1 });
+      assert.deepEqual(
+        next.entries.map((e) => e.payload),
+        ['second'],
+      );
+      const single = await j.readPartition(0, PARTITION_START, { limit: 1 });
+      assert.deepEqual(
+        single.entries.map((e) => e.payload),
+        ['first'],
+        'the single read too',
+      );
+    });
+
     test('the outbox: a rolled-back transaction leaves no entry; a committed one exactly one', async () => {
       const j = await journal(1);
       await pool.query(`CREATE TABLE ${base}.orders_${n} (id int primary key)`);
