@@ -171,34 +171,15 @@ export const APP_JS = String.raw`'use strict';
   function draw(id) {
     var canvas = document.getElementById(id);
     var series = charts[id];
-    var ratio = window.devicePixelRatio || 1;
+    var ctx = canvasContext(canvas);
     var width = canvas.clientWidth, height = canvas.clientHeight;
-    if (canvas.width !== width * ratio || canvas.height !== height * ratio) {
-      canvas.width = width * ratio;
-      canvas.height = height * ratio;
-    }
-    var ctx = canvas.getContext('2d');
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
     var left = 48, right = 8, top = 6, bottom = 20;
     var w = width - left - right, h = height - top - bottom;
     var max = 0;
     points.forEach(function (p) {
       series.forEach(function (s) { var v = s.pick(p); if (v > max) max = v; });
     });
-    var step = niceStep(max / 4 || 1);
-    var yMax = Math.max(step * 4, step * Math.ceil(max / step));
-    ctx.font = '11px system-ui, sans-serif';
-    ctx.fillStyle = '#8593a3';
-    ctx.strokeStyle = '#2a323c';
-    ctx.lineWidth = 1;
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    for (var g = 0; g <= yMax + step / 2; g += step) {
-      var y = top + h - (g / yMax) * h;
-      ctx.beginPath(); ctx.moveTo(left, Math.round(y) + 0.5); ctx.lineTo(left + w, Math.round(y) + 0.5); ctx.stroke();
-      ctx.fillText(short(g), left - 6, y);
-    }
+    var yMax = drawGrid(ctx, left, top, w, h, max, 4);
     canvas.dataset.points = String(points.length);
     if (points.length < 2) return;
     var t0 = points[0].t, t1 = points[points.length - 1].t;
@@ -227,32 +208,13 @@ export const APP_JS = String.raw`'use strict';
   }
   function drawBars(id, leases) {
     var canvas = document.getElementById(id);
-    var ratio = window.devicePixelRatio || 1;
+    var ctx = canvasContext(canvas);
     var width = canvas.clientWidth, height = canvas.clientHeight;
-    if (canvas.width !== width * ratio || canvas.height !== height * ratio) {
-      canvas.width = width * ratio;
-      canvas.height = height * ratio;
-    }
-    var ctx = canvas.getContext('2d');
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
     var left = 48, right = 8, top = 6, bottom = 18;
     var w = width - left - right, h = height - top - bottom;
     var max = 0;
     leases.forEach(function (l) { if (l.lag > max) max = l.lag; });
-    var step = niceStep(max / 2 || 1);
-    var yMax = Math.max(step * 2, step * Math.ceil(max / step));
-    ctx.font = '11px system-ui, sans-serif';
-    ctx.fillStyle = '#8593a3';
-    ctx.strokeStyle = '#2a323c';
-    ctx.lineWidth = 1;
-    ctx.textAlign = 'right';
-    ctx.textBaseline = 'middle';
-    for (var g = 0; g <= yMax + step / 2; g += step) {
-      var y = top + h - (g / yMax) * h;
-      ctx.beginPath(); ctx.moveTo(left, Math.round(y) + 0.5); ctx.lineTo(left + w, Math.round(y) + 0.5); ctx.stroke();
-      ctx.fillText(short(g), left - 6, y);
-    }
+    var yMax = drawGrid(ctx, left, top, w, h, max, 2);
     canvas.dataset.bars = String(leases.length);
     if (leases.length === 0) return;
     var slot = w / leases.length;
@@ -297,6 +259,36 @@ export const APP_JS = String.raw`'use strict';
         { text: ranges(n.partitions) },
         { text: n.expiresInMs > 0 ? (n.expiresInMs / 1000).toFixed(1) + ' s' : 'expired', cls: 'num' + (n.expiresInMs > 0 ? '' : ' free') }];
     });
+  }
+  // The canvas sized for the screen's pixel ratio, cleared; its 2D context.
+  function canvasContext(canvas) {
+    var ratio = window.devicePixelRatio || 1;
+    var width = canvas.clientWidth, height = canvas.clientHeight;
+    if (canvas.width !== width * ratio || canvas.height !== height * ratio) {
+      canvas.width = width * ratio;
+      canvas.height = height * ratio;
+    }
+    var ctx = canvas.getContext('2d');
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    return ctx;
+  }
+  // Horizontal grid lines with their labels, at least \`lines\` steps up to \`max\`; the top value.
+  function drawGrid(ctx, left, top, w, h, max, lines) {
+    var step = niceStep(max / lines || 1);
+    var yMax = Math.max(step * lines, step * Math.ceil(max / step));
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.fillStyle = '#8593a3';
+    ctx.strokeStyle = '#2a323c';
+    ctx.lineWidth = 1;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (var g = 0; g <= yMax + step / 2; g += step) {
+      var y = top + h - (g / yMax) * h;
+      ctx.beginPath(); ctx.moveTo(left, Math.round(y) + 0.5); ctx.lineTo(left + w, Math.round(y) + 0.5); ctx.stroke();
+      ctx.fillText(short(g), left - 6, y);
+    }
+    return yMax;
   }
   function niceStep(raw) {
     var power = Math.pow(10, Math.floor(Math.log10(raw)));
