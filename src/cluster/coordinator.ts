@@ -16,8 +16,11 @@
  * Self-fencing: a node that has not renewed for most of `leaseMs` (paused, cut off from the
  * database) stops working every partition on its own, before another node can take them.
  */
-import { hashKey } from '../core/pool/routing.js';
-import type { PartitionLease, PartitionedJournal } from '../journal/partitioned-journal.js';
+import {
+  mixedHash,
+  type PartitionLease,
+  type PartitionedJournal,
+} from '../journal/partitioned-journal.js';
 
 /** Stop working a partition this long before its lease could expire (share of `leaseMs`). */
 const FENCE_MARGIN = 0.2;
@@ -313,7 +316,7 @@ export function assign(live: readonly string[], partitions: number, node: string
   const mine = new Set<number>();
   for (let p = 0; p < partitions; p++) {
     const ranked = nodes
-      .map((candidate) => ({ candidate, score: mix(hashKey(`${candidate}\u0000${p}`)) }))
+      .map((candidate) => ({ candidate, score: mixedHash(`${candidate}\u0000${p}`) }))
       .sort((a, b) => b.score - a.score || (a.candidate < b.candidate ? -1 : 1));
     const owner = ranked.find((r) => {
       const held = load.get(r.candidate) as number;
@@ -326,13 +329,4 @@ export function assign(live: readonly string[], partitions: number, node: string
     if (owner === node) mine.add(p);
   }
   return mine;
-}
-
-function mix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

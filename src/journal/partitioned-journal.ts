@@ -158,11 +158,16 @@ export function isPartitioned(journal: unknown): journal is PartitionedJournal {
  * MurmurHash3's finalizer, so a partition's keys still spread over every lane.
  */
 export function partitionOfKey(key: string, partitions: number): number {
-  let h = hashKey(key);
+  return mixedHash(key) % partitions;
+}
+
+/** FNV-1a of `text` through MurmurHash3's 32-bit finalizer: well spread in every bit. */
+export function mixedHash(text: string): number {
+  let h = hashKey(text);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return (h >>> 0) % partitions;
+  return h >>> 0;
 }
