@@ -23,7 +23,19 @@ export {
   type StoredEntry,
 } from './journal/validate.js';
 export { checkIds, replayDeadLetters, deadLetterView } from './journal/dead-letters.js';
-export { partitionOfKey, PARTITION_START } from './journal/partitioned-journal.js';
+export {
+  partitionOfKey,
+  PARTITION_START,
+  checkCursor,
+  checkLease,
+  checkLeaseCall,
+  checkNode,
+  checkPartition,
+  checkPartitionRead,
+  checkTtl,
+  compareCursors,
+} from './journal/partitioned-journal.js';
+export { LeaseTable } from './journal/lease-table.js';
 export {
   coalesce,
   coalesceEntries,

@@ -177,6 +177,12 @@ export {
 } from './journal/codec.js';
 export { MemoryJournal, type MemoryJournalOptions } from './journal/memory-journal.js';
 export {
+  MemoryPartitionedJournal,
+  type MemoryPartitionedJournalOptions,
+  type MemoryJournalTransaction,
+} from './journal/memory-partitioned-journal.js';
+export { onePartition, type OnePartitionOptions } from './journal/one-partition.js';
+export {
   isPartitioned,
   type PartitionedJournal,
   type PartitionCursor,

@@ -15,12 +15,20 @@
  *   (`commitPartition` is fenced by the epoch: LeaseLostError otherwise). Expiry is judged by
  *   the backend's clock, so the nodes' clocks need not agree.
  * - Nodes announce themselves with `heartbeat`; which partitions a node should hold is the
- *   caller's decision (see `src/cluster/assignment.ts`), not the journal's.
+ *   caller's decision (see `assign` in `src/cluster/coordinator.ts`), not the journal's. A
+ *   consumer's lease rows exist once one of its nodes has sent a heartbeat.
+ *
+ * MemoryPartitionedJournal is the reference, `onePartition(journal)` makes any local Journal
+ * (SQLite) a journal of one partition, and `partitionedJournalConformance` in `sluice/testing`
+ * checks every backend the same way. Bad arguments reject with InputError, a closed journal
+ * with ClosedError.
  */
 import type { DeadLetterStore } from './dead-letters.js';
 import type { AppendOptions, JournalEntry, JournalRecord, JournalStats } from './journal.js';
 import type { ClusterStats } from './cluster-stats.js';
 import { hashKey } from '../core/pool/routing.js';
+import { InputError, show } from '../errors.js';
+import { checkConsumer, checkLimit, checkPosition } from './validate.js';
 
 /**
  * Where a reader stands in one partition: the delivery order's last entry taken. Opaque to
@@ -131,7 +139,10 @@ export interface PartitionedJournal {
    * checkpoint passed it) or `deadLettered` (with the error), or `unknown` (no such entry).
    */
   entryState(consumer: string, position: number): Promise<EntryState>;
-  /** How many entries at or below `position` are not yet behind their partition's checkpoint. */
+  /**
+   * How many partitions still hold an entry at or below `position` that their checkpoint has
+   * not passed: 0 once everything up to `position` is delivered (or dead-lettered).
+   */
   pendingUpTo(consumer: string, position: number): Promise<number>;
   /** Newest position, size and checkpoints (a checkpoint per consumer: its lowest). */
   stats(): Promise<JournalStats>;
@@ -170,4 +181,93 @@ export function mixedHash(text: string): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+// ---- argument checks every backend makes the same way ------------------------------------------
+
+/** A partition number: an integer from 0 to `partitions - 1`, else InputError. */
+export function checkPartition(partition: unknown, partitions: number): number {
+  if (
+    !Number.isSafeInteger(partition) ||
+    (partition as number) < 0 ||
+    (partition as number) >= partitions
+  ) {
+    throw new InputError(
+      `partition must be an integer from 0 to ${partitions - 1}, got ${show(partition)}`,
+    );
+  }
+  return partition as number;
+}
+
+/** A node name: a non-empty string, else InputError. */
+export function checkNode(node: unknown): string {
+  if (typeof node !== 'string' || node.length === 0) {
+    throw new InputError(`node must be a non-empty string, got ${show(node)}`);
+  }
+  return node;
+}
+
+/** A lease or heartbeat duration: an integer number of ms >= 1, else InputError. */
+export function checkTtl(ttlMs: unknown): number {
+  if (!Number.isSafeInteger(ttlMs) || (ttlMs as number) < 1) {
+    throw new InputError(`ttlMs must be an integer >= 1, got ${show(ttlMs)}`);
+  }
+  return ttlMs as number;
+}
+
+/** A cursor: `{ tx: decimal text, position: integer >= 0 }`, else InputError. */
+export function checkCursor(cursor: unknown): PartitionCursor {
+  const c = cursor as PartitionCursor | null;
+  if (typeof c !== 'object' || c === null || typeof c.tx !== 'string' || !/^\d{1,20}$/.test(c.tx)) {
+    throw new InputError(
+      `a partition cursor must be { tx: decimal text, position: integer }, got ${show(cursor)}`,
+    );
+  }
+  checkPosition('cursor position', c.position);
+  return c;
+}
+
+/** A lease as `takeLease` returned it, else InputError. */
+export function checkLease(lease: unknown, partitions: number): PartitionLease {
+  const l = lease as PartitionLease | null;
+  if (typeof l !== 'object' || l === null || !Number.isSafeInteger(l.epoch) || l.epoch < 1) {
+    throw new InputError(`a lease must be what takeLease() returned, got ${show(lease)}`);
+  }
+  checkPartition(l.partition, partitions);
+  return l;
+}
+
+/** Checks `readPartition` arguments; returns the limit and byte bound to use. */
+export function checkPartitionRead(
+  partition: unknown,
+  after: unknown,
+  options: unknown,
+  partitions: number,
+): { limit: number; maxBytes: number } {
+  checkPartition(partition, partitions);
+  checkCursor(after);
+  const o = options as { limit?: unknown; maxBytes?: unknown } | null;
+  if (typeof o !== 'object' || o === null) {
+    throw new InputError(`readPartition options must be an object, got ${show(options)}`);
+  }
+  const maxBytes = o.maxBytes ?? Infinity;
+  if (typeof maxBytes !== 'number' || !(maxBytes >= 1)) {
+    throw new InputError(`maxBytes must be a number >= 1, got ${show(o.maxBytes)}`);
+  }
+  return { limit: checkLimit(o.limit), maxBytes };
+}
+
+/** Checks the (consumer, node, ttl) every lease call takes. */
+export function checkLeaseCall(consumer: unknown, node: unknown, ttlMs?: unknown): void {
+  checkConsumer(consumer);
+  checkNode(node);
+  if (ttlMs !== undefined) checkTtl(ttlMs);
+}
+
+/** Orders two cursors: negative when `a` comes first in delivery order. */
+export function compareCursors(a: PartitionCursor, b: PartitionCursor): number {
+  const ta = BigInt(a.tx);
+  const tb = BigInt(b.tx);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return a.position - b.position;
 }

@@ -51,6 +51,13 @@ import {
   decodedEntry,
   encodeRecords,
   partitionOfKey,
+  checkConsumer,
+  checkCursor,
+  checkLease,
+  checkLeaseCall,
+  checkPartition,
+  checkPartitionRead,
+  checkPosition,
   type EncodedRecord,
 } from '../../backend.js';
 import { PostgresDeadLetters } from './postgres-dead-letters.js';
@@ -446,6 +453,11 @@ export class PostgresJournal implements PartitionedJournal {
     options: { limit: number; maxBytes?: number },
   ): Promise<PartitionRead> {
     if (this.#closed) return Promise.reject(new ClosedError('the journal is closed'));
+    try {
+      checkPartitionRead(partition, after, options, this.partitions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<PartitionRead>((resolve, reject) => {
       this.#reads.push({ partition, after, options, resolve, reject });
       if (this.#reads.length === 1) setImmediate(() => void this.#readMany());
@@ -534,6 +546,7 @@ export class PostgresJournal implements PartitionedJournal {
 
   async heartbeat(consumer: string, node: string, ttlMs: number): Promise<string[]> {
     this.#assertOpen();
+    checkLeaseCall(consumer, node, ttlMs);
     const s = this.#s;
     if (!this.#consumers.has(consumer)) {
       await this.#control.query({
@@ -557,6 +570,7 @@ export class PostgresJournal implements PartitionedJournal {
 
   async leave(consumer: string, node: string): Promise<void> {
     this.#assertOpen();
+    checkLeaseCall(consumer, node);
     await this.#control.query({
       text: `DELETE FROM ${this.#s}.nodes WHERE consumer = $1 AND node = $2`,
       values: [consumer, node],
@@ -571,6 +585,8 @@ export class PostgresJournal implements PartitionedJournal {
     ttlMs: number,
   ): Promise<PartitionLease | undefined> {
     this.#assertOpen();
+    checkLeaseCall(consumer, node, ttlMs);
+    checkPartition(partition, this.partitions);
     const result = await this.#control.query<{ epoch: string; cp_tx: string; cp_pos: string }>({
       text:
         `UPDATE ${this.#s}.leases SET owner = $3, epoch = epoch + 1, expires_at = now() + $4 * interval '1 millisecond' ` +
@@ -595,6 +611,8 @@ export class PostgresJournal implements PartitionedJournal {
     ttlMs: number,
   ): Promise<number[]> {
     this.#assertOpen();
+    checkLeaseCall(consumer, node, ttlMs);
+    for (const lease of leases) checkLease(lease, this.partitions);
     if (leases.length === 0) return [];
     const result = await this.#control.query<{ part: number }>({
       text:
@@ -609,6 +627,8 @@ export class PostgresJournal implements PartitionedJournal {
 
   async releaseLease(consumer: string, node: string, lease: PartitionLease): Promise<void> {
     this.#assertOpen();
+    checkLeaseCall(consumer, node);
+    checkLease(lease, this.partitions);
     await this.#control.query({
       text: `UPDATE ${this.#s}.leases SET owner = NULL, expires_at = NULL WHERE consumer = $1 AND part = $2 AND owner = $3 AND epoch = $4`,
       values: [consumer, lease.partition, node, lease.epoch],
@@ -623,6 +643,9 @@ export class PostgresJournal implements PartitionedJournal {
     cursor: PartitionCursor,
   ): Promise<void> {
     this.#assertOpen();
+    checkLeaseCall(consumer, node);
+    checkLease(lease, this.partitions);
+    checkCursor(cursor);
     const result = await this.#pool.query({
       text:
         `UPDATE ${this.#s}.leases SET cp_tx = $5::xid8, cp_pos = $6 ` +
@@ -634,6 +657,9 @@ export class PostgresJournal implements PartitionedJournal {
 
   async trimPartition(partition: number, upTo: PartitionCursor, max: number): Promise<number> {
     this.#assertOpen();
+    checkPartition(partition, this.partitions);
+    checkCursor(upTo);
+    checkPosition('max', max);
     const s = this.#s;
     // An exactly-once sink's marks go with their entries: behind every checkpoint, an entry
     // is never delivered again.
@@ -657,6 +683,9 @@ export class PostgresJournal implements PartitionedJournal {
   // ---- progress and stats ---------------------------------------------------------------------
 
   async entryState(consumer: string, position: number): Promise<EntryState> {
+    this.#assertOpen();
+    checkConsumer(consumer);
+    checkPosition('position', position);
     const s = this.#s;
     const result = await this.#pool.query<{ done: boolean | null; found: boolean }>({
       text:
@@ -677,6 +706,8 @@ export class PostgresJournal implements PartitionedJournal {
 
   async pendingUpTo(consumer: string, position: number): Promise<number> {
     this.#assertOpen();
+    checkConsumer(consumer);
+    checkPosition('position', position);
     const s = this.#s;
     const result = await this.#pool.query<{ pending: string }>({
       text:
@@ -728,6 +759,7 @@ export class PostgresJournal implements PartitionedJournal {
 
   async clusterStats(consumer = 'write-behind'): Promise<ClusterStats> {
     this.#assertOpen();
+    checkConsumer(consumer);
     const s = this.#s;
     const [nodes, leases, head, letters] = await Promise.all([
       this.#pool.query<{ node: string; left: string }>({

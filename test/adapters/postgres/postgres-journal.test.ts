@@ -4,12 +4,12 @@ import type pg from 'pg';
 import {
   ConfigError,
   InputError,
-  LeaseLostError,
   type PartitionCursor,
   type PartitionLease,
 } from '../../../src/index.js';
 import { PARTITION_START } from '../../../src/backend.js';
 import { PostgresJournal } from '../../../src/adapters/postgres/index.js';
+import { partitionedJournalConformance } from '../../../src/testing/index.js';
 import { connectionString, postgresForFile } from '../../helpers/postgres.js';
 
 const db = await postgresForFile();
@@ -33,6 +33,45 @@ if (db.skip !== undefined) {
     });
     return j;
   }
+  partitionedJournalConformance('PostgresJournal', {
+    open: () => journal(4),
+    connect: async (j) => {
+      const other = await PostgresJournal.open({
+        connectionString,
+        schema: (j as PostgresJournal).schema,
+      });
+      opened.push(other);
+      return other;
+    },
+    expire: async (j, consumer) => {
+      const s = (j as PostgresJournal).schema;
+      await pool.query(
+        `UPDATE ${s}.leases SET expires_at = now() - interval '1 millisecond' WHERE consumer = $1 AND owner IS NOT NULL`,
+        [consumer],
+      );
+      await pool.query(
+        `UPDATE ${s}.nodes SET expires_at = now() - interval '1 millisecond' WHERE consumer = $1`,
+        [consumer],
+      );
+    },
+    begin: async (j) => {
+      const client = await pool.connect();
+      await client.query('BEGIN');
+      const end = async (how: string) => {
+        try {
+          await client.query(how);
+        } finally {
+          client.release();
+        }
+      };
+      return {
+        append: (records) => (j as PostgresJournal).appendInTransaction(client, records),
+        commit: () => end('COMMIT'),
+        rollback: () => end('ROLLBACK'),
+      };
+    },
+  });
+
   /** Every entry of every partition, in delivery order per partition. */
   async function readAll(
     j: PostgresJournal,
@@ -254,43 +293,6 @@ if (db.skip !== undefined) {
   });
 
   describe('PostgresJournal: leases', () => {
-    test('one holder at a time; the epoch grows on takeover; the old holder can no longer commit', async () => {
-      const j = await journal(2);
-      await j.heartbeat('c', 'a', 10_000);
-      const a = (await j.takeLease('c', 0, 'a', 10_000)) as PartitionLease;
-      assert.equal(a.epoch, 1);
-      assert.equal(await j.takeLease('c', 0, 'b', 10_000), undefined, 'live lease: refused');
-      await j.append([{ key: 'k', payload: 1 }]);
-      const p = j.partitionOf('k');
-      const lease = p === 0 ? a : ((await j.takeLease('c', p, 'a', 10_000)) as PartitionLease);
-      const { cursors } = await j.readPartition(p, lease.checkpoint, { limit: 10 });
-      await j.commitPartition('c', 'a', lease, cursors[0] as PartitionCursor);
-      // The lease lapses (a zero-length renewal stands in for a pause past it): b takes over.
-      assert.deepEqual(await j.renewLeases('c', 'a', [lease], 0), [p]);
-      const b = (await j.takeLease('c', p, 'b', 10_000)) as PartitionLease;
-      assert.equal(b.epoch, lease.epoch + 1);
-      assert.deepEqual(b.checkpoint, cursors[0], 'the new holder resumes from the checkpoint');
-      await assert.rejects(
-        j.commitPartition('c', 'a', lease, cursors[0] as PartitionCursor),
-        LeaseLostError,
-      );
-      assert.deepEqual(await j.renewLeases('c', 'a', [lease], 10_000), [], 'not renewed either');
-      await j.releaseLease('c', 'a', lease); // not held: does nothing
-      assert.equal((await j.clusterStats('c')).leases[p]?.owner, 'b');
-      await j.releaseLease('c', 'b', b);
-      assert.equal((await j.takeLease('c', p, 'a', 10_000))?.epoch, b.epoch + 1, 'free at once');
-    });
-
-    test('heartbeats list the live nodes; leaving removes one at once', async () => {
-      const j = await journal(2);
-      assert.deepEqual(await j.heartbeat('c', 'a', 10_000), ['a']);
-      assert.deepEqual((await j.heartbeat('c', 'b', 10_000)).sort(), ['a', 'b']);
-      await j.heartbeat('c', 'gone', 0);
-      assert.deepEqual((await j.heartbeat('c', 'a', 10_000)).sort(), ['a', 'b']);
-      await j.leave('c', 'b');
-      assert.deepEqual(await j.heartbeat('c', 'a', 10_000), ['a']);
-    });
-
     test('trimming deletes only what every consumer has committed past', async () => {
       const j = await journal(1);
       await j.append([1, 2, 3, 4].map((i) => ({ key: 'k', payload: i })));

@@ -1,0 +1,361 @@
+/**
+ * `onePartition(journal)`: a local Journal (SQLite, memory) as a partitioned journal of one
+ * partition, so the cluster pipeline and the partitioned conformance suite run on it.
+ *
+ * Its positions are gap-free and commit in order, so a cursor is the position alone (`tx`
+ * stays '0'). Leases live in this process (a LeaseTable on `clock`); across processes the
+ * journal's own consumer hold (`acquire`) is the fence: the first lease of a consumer takes
+ * the hold, and another process's `takeLease` finds the partition taken until it is
+ * released. The checkpoint is the journal's (`commit`/`committed`), so a restart resumes
+ * where the last owner committed.
+ */
+import { systemClock, type Clock } from '../core/clock.js';
+import { knownOptions, serviceOption } from '../core/options.js';
+import { ClosedError, JournalLockedError, LeaseLostError } from '../errors.js';
+import type { ClusterStats } from './cluster-stats.js';
+import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
+import type {
+  AppendOptions,
+  ConsumerHold,
+  Journal,
+  JournalRecord,
+  JournalStats,
+} from './journal.js';
+import { LeaseTable } from './lease-table.js';
+import {
+  checkCursor,
+  checkLease,
+  checkLeaseCall,
+  checkPartition,
+  checkPartitionRead,
+  type EntryState,
+  type PartitionCursor,
+  type PartitionedJournal,
+  type PartitionLease,
+  type PartitionRead,
+} from './partitioned-journal.js';
+import { checkConsumer, checkPosition, checkText, rejecting } from './validate.js';
+
+/** Options of `onePartition()`. */
+export interface OnePartitionOptions {
+  /** Judges lease and heartbeat expiry. @default systemClock */
+  clock?: Clock;
+}
+
+/**
+ * `journal` as a {@link PartitionedJournal} of one partition; closing it closes `journal`.
+ * See the module doc for how ownership works across processes.
+ */
+export function onePartition(
+  journal: Journal,
+  options: OnePartitionOptions = {},
+): PartitionedJournal {
+  const o = knownOptions('onePartition() options', options, ['clock']);
+  return new OnePartition(
+    journal,
+    serviceOption<Clock>('clock', o.clock, ['now', 'setTimer'], systemClock),
+  );
+}
+
+const cursorAt = (position: number): PartitionCursor => ({ tx: '0', position });
+
+class OnePartition implements PartitionedJournal {
+  readonly partitions = 1;
+  readonly #journal: Journal;
+  readonly #leases: LeaseTable;
+  /** The journal's consumer holds this process took, by consumer. */
+  readonly #holds = new Map<string, ConsumerHold>();
+  /** Consumers whose checkpoint the journal holds (see `heartbeat`). */
+  readonly #known = new Set<string>();
+  readonly #appendListeners = new Set<(partitions: readonly number[]) => void>();
+  readonly #membership = new Set<() => void>();
+  readonly #deadLetters: DeadLetterStore;
+  #watching: AbortController | undefined;
+  #closed = false;
+
+  constructor(journal: Journal, clock: Clock) {
+    this.#journal = journal;
+    this.#leases = new LeaseTable(1, clock);
+    this.#deadLetters = journal.deadLetters?.() ?? new MemoryDeadLetters();
+  }
+
+  get id(): string {
+    return this.#journal.id;
+  }
+
+  partitionOf(key: string): number {
+    checkText('key', key, true);
+    return 0;
+  }
+
+  append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
+    return rejecting(() => {
+      this.#open();
+      return this.#journal.append(records, options);
+    });
+  }
+
+  readPartition(
+    partition: number,
+    after: PartitionCursor,
+    options: { limit: number; maxBytes?: number },
+  ): Promise<PartitionRead> {
+    return rejecting(async () => {
+      this.#open();
+      const { limit, maxBytes } = checkPartitionRead(partition, after, options, 1);
+      const entries = await this.#journal.read(after.position, {
+        limit,
+        ...(maxBytes === Infinity ? {} : { maxBytes }),
+      });
+      return { entries, cursors: entries.map((e) => cursorAt(e.position)) };
+    });
+  }
+
+  onAppend(listener: (partitions: readonly number[]) => void): () => void {
+    this.#open();
+    const wrapped = (partitions: readonly number[]): void => listener(partitions);
+    this.#appendListeners.add(wrapped);
+    if (this.#watching === undefined) void this.#watch();
+    return () => {
+      this.#appendListeners.delete(wrapped);
+      if (this.#appendListeners.size === 0) this.#watching?.abort();
+    };
+  }
+
+  /** Wakes the append listeners after each append, until none is left or the journal closes. */
+  async #watch(): Promise<void> {
+    const watching = new AbortController();
+    this.#watching = watching;
+    try {
+      let head = (await this.#journal.stats()).head;
+      while (!watching.signal.aborted && !this.#closed) {
+        await this.#journal.waitForAppend(head, { signal: watching.signal });
+        if (watching.signal.aborted || this.#closed) break;
+        head = (await this.#journal.stats()).head;
+        for (const listener of this.#appendListeners) listener([0]);
+      }
+    } catch {
+      // Aborted, or the journal closed under the wait: nothing is left to wake. A read
+      // failure here would only delay a reader until its next poll, never lose an entry.
+    } finally {
+      if (this.#watching === watching) this.#watching = undefined;
+    }
+  }
+
+  onMembership(listener: () => void): () => void {
+    this.#open();
+    const wrapped = (): void => listener();
+    this.#membership.add(wrapped);
+    return () => this.#membership.delete(wrapped);
+  }
+
+  heartbeat(consumer: string, node: string, ttlMs: number): Promise<string[]> {
+    return rejecting(async () => {
+      this.#open();
+      checkLeaseCall(consumer, node, ttlMs);
+      if (!this.#known.has(consumer)) {
+        // A checkpoint from the start, as a shared journal's lease rows: until the consumer
+        // commits, truncation keeps everything.
+        if ((await this.#journal.committed(consumer)) === 0)
+          await this.#journal.commit(consumer, 0);
+        this.#known.add(consumer);
+      }
+      const { nodes, joined } = this.#leases.heartbeat(consumer, node, ttlMs);
+      if (joined) this.#membershipChanged();
+      return nodes;
+    });
+  }
+
+  leave(consumer: string, node: string): Promise<void> {
+    return rejecting(() => {
+      this.#open();
+      checkLeaseCall(consumer, node);
+      this.#leases.leave(consumer, node);
+      this.#membershipChanged();
+      return Promise.resolve();
+    });
+  }
+
+  takeLease(
+    consumer: string,
+    partition: number,
+    node: string,
+    ttlMs: number,
+  ): Promise<PartitionLease | undefined> {
+    return rejecting(async () => {
+      this.#open();
+      checkLeaseCall(consumer, node, ttlMs);
+      checkPartition(partition, 1);
+      if (!this.#holds.has(consumer)) {
+        try {
+          this.#holds.set(consumer, await this.#journal.acquire(consumer));
+        } catch (error) {
+          // Another process works this consumer: the partition is taken.
+          if (error instanceof JournalLockedError) return undefined;
+          throw error;
+        }
+      }
+      const lease = this.#leases.take(consumer, partition, node, ttlMs);
+      if (lease === undefined) return undefined;
+      const checkpoint = cursorAt(await this.#journal.committed(consumer));
+      this.#leases.setCheckpoint(consumer, partition, checkpoint);
+      return { ...lease, checkpoint };
+    });
+  }
+
+  renewLeases(
+    consumer: string,
+    node: string,
+    leases: readonly PartitionLease[],
+    ttlMs: number,
+  ): Promise<number[]> {
+    return rejecting(() => {
+      this.#open();
+      checkLeaseCall(consumer, node, ttlMs);
+      for (const lease of leases) checkLease(lease, 1);
+      return Promise.resolve(this.#leases.renew(consumer, node, leases, ttlMs));
+    });
+  }
+
+  releaseLease(consumer: string, node: string, lease: PartitionLease): Promise<void> {
+    return rejecting(async () => {
+      this.#open();
+      checkLeaseCall(consumer, node);
+      checkLease(lease, 1);
+      if (!this.#leases.release(consumer, node, lease)) return;
+      // Free for other processes too.
+      const hold = this.#holds.get(consumer);
+      this.#holds.delete(consumer);
+      await hold?.release();
+      this.#membershipChanged();
+    });
+  }
+
+  commitPartition(
+    consumer: string,
+    node: string,
+    lease: PartitionLease,
+    cursor: PartitionCursor,
+  ): Promise<void> {
+    return rejecting(async () => {
+      this.#open();
+      checkLeaseCall(consumer, node);
+      checkLease(lease, 1);
+      checkCursor(cursor);
+      if (!this.#leases.holds(consumer, node, lease) || !this.#holds.has(consumer)) {
+        throw new LeaseLostError(consumer, lease.partition, lease.epoch);
+      }
+      await this.#journal.commit(consumer, cursor.position);
+      this.#leases.setCheckpoint(consumer, lease.partition, cursor);
+    });
+  }
+
+  trimPartition(partition: number, upTo: PartitionCursor, max: number): Promise<number> {
+    return rejecting(async () => {
+      this.#open();
+      checkPartition(partition, 1);
+      checkCursor(upTo);
+      checkPosition('max', max);
+      const { first } = await this.#journal.stats();
+      // `truncate` keeps what any consumer has not committed past.
+      const before = Math.min(upTo.position + 1, first + max);
+      return (await this.#journal.truncate(before)).removed;
+    });
+  }
+
+  entryState(consumer: string, position: number): Promise<EntryState> {
+    return rejecting(async () => {
+      this.#open();
+      checkConsumer(consumer);
+      checkPosition('position', position);
+      const [{ head, first }, committed] = await Promise.all([
+        this.#journal.stats(),
+        this.#journal.committed(consumer),
+      ]);
+      const exists = position >= first && position <= head;
+      if (exists && position > committed) return { state: 'pending' };
+      let error: string | undefined;
+      for (let after = 0; ;) {
+        const page = await this.#deadLetters.list({ after, limit: 1000 });
+        for (const l of page) if (l.position === position) error = l.error;
+        if (page.length < 1000) break;
+        after = (page[page.length - 1] as { id: number }).id;
+      }
+      if (error !== undefined) return { state: 'deadLettered', error };
+      return { state: exists ? 'done' : 'unknown' };
+    });
+  }
+
+  pendingUpTo(consumer: string, position: number): Promise<number> {
+    return rejecting(async () => {
+      this.#open();
+      checkConsumer(consumer);
+      checkPosition('position', position);
+      const [{ head }, committed] = await Promise.all([
+        this.#journal.stats(),
+        this.#journal.committed(consumer),
+      ]);
+      return committed < Math.min(position, head) ? 1 : 0;
+    });
+  }
+
+  stats(): Promise<JournalStats> {
+    return rejecting(() => {
+      this.#open();
+      return this.#journal.stats();
+    });
+  }
+
+  clusterStats(consumer = 'write-behind'): Promise<ClusterStats> {
+    return rejecting(async () => {
+      this.#open();
+      checkConsumer(consumer);
+      const stats = await this.#journal.stats();
+      const mine = stats.consumers.find((c) => c.consumer === consumer);
+      const { nodes, leases } = this.#leases.stats(consumer, () => 0);
+      const partition = {
+        partition: 0,
+        owner: null,
+        epoch: 0,
+        expiresInMs: null,
+        ...leases[0],
+        // The journal's checkpoint: another process may have committed it.
+        checkpoint: mine?.position ?? 0,
+        lag: mine?.lag ?? stats.entries,
+      };
+      return {
+        consumer,
+        partitions: 1,
+        head: stats.head,
+        nodes,
+        leases: [partition],
+        deadLetters: await this.#deadLetters.count(),
+      };
+    });
+  }
+
+  deadLetters(): DeadLetterStore {
+    return this.#deadLetters;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watching?.abort();
+    this.#appendListeners.clear();
+    this.#membership.clear();
+    for (const hold of this.#holds.values()) await hold.release();
+    this.#holds.clear();
+    await this.#journal.close();
+  }
+
+  #membershipChanged(): void {
+    queueMicrotask(() => {
+      for (const listener of this.#membership) listener();
+    });
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClosedError('the journal is closed');
+  }
+}
