@@ -290,6 +290,35 @@ if (db.skip !== undefined) {
       await heard;
       assert.deepEqual(seen[0], [j.partitionOf('k')]);
     });
+
+    test('the listening connection comes back after the server drops it: readers are woken for everything, then named partitions again', async () => {
+      const j = await journal(4);
+      const seen: number[][] = [];
+      j.onAppend((parts) => seen.push([...parts]));
+      const until = async (what: string, check: () => boolean) => {
+        const deadline = Date.now() + 10_000;
+        while (!check()) {
+          if (Date.now() > deadline) assert.fail(`${what}: not within 10 s`);
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      const { rows } = await pool.query<{ ok: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND query LIKE $1`,
+        [`%${j.schema}:%`],
+      );
+      assert.deepEqual(
+        rows.map((r) => r.ok),
+        [true],
+        'one listening connection, dropped',
+      );
+      // Whatever was notified while it was gone is unknown: [] wakes every partition's reader.
+      await until('the reconnect wake-up', () => seen.some((parts) => parts.length === 0));
+      const p = j.partitionOf('after');
+      await j.append([{ key: 'after', payload: 2 }]);
+      await until('a notification after the reconnect', () =>
+        seen.some((parts) => parts.length === 1 && parts[0] === p),
+      );
+    });
   });
 
   describe('PostgresJournal: leases', () => {
