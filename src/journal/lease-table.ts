@@ -49,6 +49,18 @@ export class LeaseTable {
     this.#nodes.get(consumer)?.delete(node);
   }
 
+  /** Whether `take` would succeed now: the rows exist; free, expired or `node`'s own. */
+  takeable(consumer: string, partition: number, node: string): boolean {
+    const row = this.#leases.get(consumer)?.[partition];
+    if (row === undefined) return false;
+    return row.owner === null || row.owner === node || row.expiresAt < this.#clock.now();
+  }
+
+  /** Whether any node holds a lease of `consumer` (live, or expired and not taken over). */
+  held(consumer: string): boolean {
+    return (this.#leases.get(consumer) ?? []).some((row) => row.owner !== null);
+  }
+
   /** Takes the partition if free, expired or `node`'s own: the epoch grows by one. */
   take(
     consumer: string,
@@ -56,10 +68,9 @@ export class LeaseTable {
     node: string,
     ttlMs: number,
   ): PartitionLease | undefined {
-    const row = this.#leases.get(consumer)?.[partition];
-    if (row === undefined) return undefined;
+    if (!this.takeable(consumer, partition, node)) return undefined;
+    const row = this.#leases.get(consumer)?.[partition] as LeaseRow;
     const now = this.#clock.now();
-    if (row.owner !== null && row.owner !== node && row.expiresAt >= now) return undefined;
     row.owner = node;
     row.epoch += 1;
     row.expiresAt = now + ttlMs;

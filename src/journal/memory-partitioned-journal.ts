@@ -75,8 +75,10 @@ class Shared {
   readonly versionBase = Date.now() * 1000;
   readonly parts: Stored[][];
   readonly byPosition = new Map<number, Stored>();
-  /** Position by entry id, for committed and still-open entries. */
+  /** Position by entry id, for committed entries. */
   readonly ids = new Map<string, number>();
+  /** Ids appended in transactions still open: their position, and when they end. */
+  readonly held = new Map<string, { position: number; done: Promise<void> }>();
   /** Transactions begun and not yet ended. */
   readonly open = new Set<number>();
   readonly leases: LeaseTable;
@@ -185,64 +187,88 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
     });
   }
 
-  /** Begins a transaction: its entries are appended now and become visible at `commit()`. */
+  /**
+   * Begins a transaction: its entries get positions when appended and become visible at
+   * `commit()`. Like a database transaction, it takes its place in the delivery order at
+   * its first append, and an id another open transaction holds waits for that one to end.
+   */
   begin(): MemoryJournalTransaction {
     this.#open();
     const shared = this.#shared;
-    const tx = shared.nextTx++;
-    shared.open.add(tx);
+    let tx: number | undefined;
     let pending: Stored[] = [];
     let ended = false;
+    let endedSignal: () => void = () => {};
+    const done = new Promise<void>((resolve) => (endedSignal = resolve));
     const end = (): void => {
       if (ended) throw new ClosedError('the transaction has ended');
       ended = true;
-      shared.open.delete(tx);
+      if (tx !== undefined) shared.open.delete(tx);
+      for (const e of pending) if (e.id !== undefined) shared.held.delete(e.id);
+      endedSignal();
+    };
+    const append = async (
+      records: readonly JournalRecord[],
+      options?: AppendOptions,
+    ): Promise<number[]> => {
+      this.#open();
+      if (ended) throw new ClosedError('the transaction has ended');
+      const encoded = encodeRecords(records, shared.codec, options);
+      if (tx === undefined && encoded.length > 0) {
+        tx = shared.nextTx++;
+        shared.open.add(tx);
+      }
+      const now = Date.now();
+      const positions: number[] = [];
+      for (const r of encoded) {
+        // An id in another open transaction: wait for it, as a unique index makes one wait.
+        for (let other = r.id && shared.held.get(r.id); other && other.done !== done; ) {
+          await other.done;
+          other = shared.held.get(r.id as string);
+        }
+        const existing = r.id === undefined ? undefined : (shared.ids.get(r.id) ?? mine(r.id));
+        if (existing !== undefined) {
+          positions.push(existing);
+          continue;
+        }
+        const position = shared.nextPosition++;
+        if (r.id !== undefined) shared.held.set(r.id, { position, done });
+        pending.push({
+          ...r,
+          position,
+          tx: tx as number,
+          partition: partitionOfKey(r.key, shared.partitions),
+          appendedAt: now,
+          version: r.version ?? position + shared.versionBase,
+        });
+        positions.push(position);
+      }
+      return positions;
+    };
+    const mine = (id: string): number | undefined => {
+      const held = shared.held.get(id);
+      return held?.done === done ? held.position : undefined;
     };
     return {
-      append: (records, options) =>
-        rejecting(() => {
-          this.#open();
-          if (ended) throw new ClosedError('the transaction has ended');
-          const encoded = encodeRecords(records, shared.codec, options);
-          const now = Date.now();
-          return Promise.resolve(
-            encoded.map((r) => {
-              const existing = r.id === undefined ? undefined : shared.ids.get(r.id);
-              if (existing !== undefined) return existing;
-              const position = shared.nextPosition++;
-              if (r.id !== undefined) shared.ids.set(r.id, position);
-              pending.push({
-                ...r,
-                position,
-                tx,
-                partition: partitionOfKey(r.key, shared.partitions),
-                appendedAt: now,
-                version: r.version ?? position + shared.versionBase,
-              });
-              return position;
-            }),
-          );
-        }),
+      append: (records, options) => rejecting(() => append(records, options)),
       commit: () => {
-        end();
+        if (ended) throw new ClosedError('the transaction has ended');
         const touched = new Set<number>();
         for (const e of pending) {
           const part = shared.parts[e.partition] as Stored[];
           part.splice(shared.after(part, e.tx, e.position), 0, e);
           shared.byPosition.set(e.position, e);
+          if (e.id !== undefined) shared.ids.set(e.id, e.position);
           touched.add(e.partition);
         }
+        end();
         pending = [];
         if (touched.size > 0) {
-          shared.notify(
-            shared.appendListeners,
-            [...touched].sort((a, b) => a - b),
-          );
+          shared.notify(shared.appendListeners, [...touched].sort((a, b) => a - b));
         }
       },
       rollback: () => {
         end();
-        for (const e of pending) if (e.id !== undefined) shared.ids.delete(e.id);
         pending = [];
       },
     };
@@ -384,8 +410,10 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
       checkPosition('max', max);
       const shared = this.#shared;
       const part = shared.parts[partition] as Stored[];
-      let end = shared.after(part, Number(upTo.tx), upTo.position);
-      for (const cp of shared.leases.checkpoints(partition)) {
+      const checkpoints = shared.leases.checkpoints(partition);
+      // Without a consumer nothing is known to be handled: nothing goes.
+      let end = checkpoints.length === 0 ? 0 : shared.after(part, Number(upTo.tx), upTo.position);
+      for (const cp of checkpoints) {
         end = Math.min(end, shared.after(part, Number(cp.tx), cp.position));
       }
       const gone = part.splice(0, Math.min(end, max));

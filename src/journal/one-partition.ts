@@ -57,6 +57,8 @@ export function onePartition(
   );
 }
 
+const WATCH_RETRY_MIN_MS = 50;
+const WATCH_RETRY_MAX_MS = 5_000;
 const cursorAt = (position: number): PartitionCursor => ({ tx: '0', position });
 
 class OnePartition implements PartitionedJournal {
@@ -115,30 +117,52 @@ class OnePartition implements PartitionedJournal {
     this.#open();
     const wrapped = (partitions: readonly number[]): void => listener(partitions);
     this.#appendListeners.add(wrapped);
-    if (this.#watching === undefined) void this.#watch();
+    if (this.#watching === undefined || this.#watching.signal.aborted) void this.#watch();
     return () => {
       this.#appendListeners.delete(wrapped);
       if (this.#appendListeners.size === 0) this.#watching?.abort();
     };
   }
 
-  /** Wakes the append listeners after each append, until none is left or the journal closes. */
+  /**
+   * Wakes the append listeners after each append, until none is left or the journal closes.
+   * A failed look at the head is tried again with backoff, and then wakes everyone: what
+   * was appended in between is not known.
+   */
   async #watch(): Promise<void> {
     const watching = new AbortController();
     this.#watching = watching;
-    try {
-      let head = (await this.#journal.stats()).head;
-      while (!watching.signal.aborted && !this.#closed) {
-        await this.#journal.waitForAppend(head, { signal: watching.signal });
-        if (watching.signal.aborted || this.#closed) break;
+    const { signal } = watching;
+    let head: number | undefined;
+    let delayMs = WATCH_RETRY_MIN_MS;
+    while (!signal.aborted && !this.#closed) {
+      try {
+        if (head !== undefined) await this.#journal.waitForAppend(head, { signal });
+        if (signal.aborted || this.#closed) break;
+        const known = head;
         head = (await this.#journal.stats()).head;
-        for (const listener of this.#appendListeners) listener([0]);
+        delayMs = WATCH_RETRY_MIN_MS;
+        if (known !== undefined) this.#wake([0]);
+      } catch (error) {
+        if (signal.aborted || this.#closed || error instanceof ClosedError) break;
+        head = undefined;
+        await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+        delayMs = Math.min(delayMs * 2, WATCH_RETRY_MAX_MS);
+        this.#wake([0]);
       }
-    } catch {
-      // Aborted, or the journal closed under the wait: nothing is left to wake. A read
-      // failure here would only delay a reader until its next poll, never lose an entry.
-    } finally {
-      if (this.#watching === watching) this.#watching = undefined;
+    }
+  }
+
+  #wake(partitions: readonly number[]): void {
+    for (const listener of this.#appendListeners) {
+      try {
+        listener(partitions);
+      } catch (error) {
+        // A listener's own failure is its caller's, as with an event emitter.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
     }
   }
 
@@ -150,19 +174,12 @@ class OnePartition implements PartitionedJournal {
   }
 
   heartbeat(consumer: string, node: string, ttlMs: number): Promise<string[]> {
-    return rejecting(async () => {
+    return rejecting(() => {
       this.#open();
       checkLeaseCall(consumer, node, ttlMs);
-      if (!this.#known.has(consumer)) {
-        // A checkpoint from the start, as a shared journal's lease rows: until the consumer
-        // commits, truncation keeps everything.
-        if ((await this.#journal.committed(consumer)) === 0)
-          await this.#journal.commit(consumer, 0);
-        this.#known.add(consumer);
-      }
       const { nodes, joined } = this.#leases.heartbeat(consumer, node, ttlMs);
       if (joined) this.#membershipChanged();
-      return nodes;
+      return Promise.resolve(nodes);
     });
   }
 
@@ -186,6 +203,7 @@ class OnePartition implements PartitionedJournal {
       this.#open();
       checkLeaseCall(consumer, node, ttlMs);
       checkPartition(partition, 1);
+      if (!this.#leases.takeable(consumer, partition, node)) return undefined;
       if (!this.#holds.has(consumer)) {
         try {
           this.#holds.set(consumer, await this.#journal.acquire(consumer));
@@ -196,8 +214,19 @@ class OnePartition implements PartitionedJournal {
         }
       }
       const lease = this.#leases.take(consumer, partition, node, ttlMs);
-      if (lease === undefined) return undefined;
-      const checkpoint = cursorAt(await this.#journal.committed(consumer));
+      if (lease === undefined) {
+        // Another node of this process took it while the hold was being taken.
+        if (!this.#leases.held(consumer)) await this.#letGo(consumer);
+        return undefined;
+      }
+      const committed = await this.#journal.committed(consumer);
+      if (committed === 0 && !this.#known.has(consumer)) {
+        // A checkpoint from the start, as a shared journal's lease rows: until the consumer
+        // commits, truncation keeps everything. Only the hold's owner writes it.
+        await this.#journal.commit(consumer, 0);
+      }
+      this.#known.add(consumer);
+      const checkpoint = cursorAt(committed);
       this.#leases.setCheckpoint(consumer, partition, checkpoint);
       return { ...lease, checkpoint };
     });
@@ -223,10 +252,7 @@ class OnePartition implements PartitionedJournal {
       checkLeaseCall(consumer, node);
       checkLease(lease, 1);
       if (!this.#leases.release(consumer, node, lease)) return;
-      // Free for other processes too.
-      const hold = this.#holds.get(consumer);
-      this.#holds.delete(consumer);
-      await hold?.release();
+      await this.#letGo(consumer);
       this.#membershipChanged();
     });
   }
@@ -256,8 +282,10 @@ class OnePartition implements PartitionedJournal {
       checkPartition(partition, 1);
       checkCursor(upTo);
       checkPosition('max', max);
-      const { first } = await this.#journal.stats();
-      // `truncate` keeps what any consumer has not committed past.
+      const { first, consumers } = await this.#journal.stats();
+      // Without a consumer nothing is known to be handled; `truncate` keeps what any
+      // consumer has not committed past.
+      if (consumers.length === 0) return 0;
       const before = Math.min(upTo.position + 1, first + max);
       return (await this.#journal.truncate(before)).removed;
     });
@@ -347,6 +375,13 @@ class OnePartition implements PartitionedJournal {
     for (const hold of this.#holds.values()) await hold.release();
     this.#holds.clear();
     await this.#journal.close();
+  }
+
+  /** Gives the consumer's hold back: free for other processes too. */
+  async #letGo(consumer: string): Promise<void> {
+    const hold = this.#holds.get(consumer);
+    this.#holds.delete(consumer);
+    await hold?.release();
   }
 
   #membershipChanged(): void {

@@ -11,9 +11,12 @@
  *   (a slow transaction, an outbox append): it returns only entries whose place in that order
  *   is final.
  * - Ownership is a lease per (consumer, partition) with an expiry and an epoch that grows on
- *   every takeover. Only a live lease's holder can move the partition's checkpoint
- *   (`commitPartition` is fenced by the epoch: LeaseLostError otherwise). Expiry is judged by
- *   the backend's clock, so the nodes' clocks need not agree.
+ *   every takeover. Only the holder at the current epoch can move the partition's checkpoint
+ *   (`commitPartition` is fenced by the epoch: LeaseLostError otherwise); a lease that
+ *   expired but that nobody has taken yet still commits and renews, since nobody else can
+ *   have worked the partition. Expiry is judged by the backend's clock, so the nodes' clocks
+ *   need not agree. `takeLease` and `trimPartition` know only consumers that have sent a
+ *   heartbeat; `trimPartition` deletes nothing while none has.
  * - Nodes announce themselves with `heartbeat`; which partitions a node should hold is the
  *   caller's decision (see `assign` in `src/cluster/coordinator.ts`), not the journal's. A
  *   consumer's lease rows exist once one of its nodes has sent a heartbeat.

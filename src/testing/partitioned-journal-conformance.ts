@@ -244,6 +244,15 @@ export function partitionedJournalConformance(
           bounded.entries.map((e) => e.bytes),
           [302],
         );
+        const bound = 2 * at(0).bytes + 10;
+        const small = await j.readPartition(p, PARTITION_START, { limit: 10, maxBytes: bound });
+        const total = small.entries.reduce((sum, e) => sum + e.bytes, 0);
+        const next = entries[small.entries.length];
+        assert.ok(small.entries.length >= 1 && total <= bound);
+        assert.ok(
+          next === undefined || total + next.bytes > bound,
+          'stops only when the next would not fit',
+        );
       }));
 
     const begin = harness.begin?.bind(harness);
@@ -269,9 +278,20 @@ export function partitionedJournalConformance(
           await dropped.append([rec(key as string, 'rolled back')]);
           await dropped.rollback();
           await j.append([rec(key as string, 'last')]);
+
+          // An id held by an open transaction: a second append of it waits for the end, and
+          // after a rollback it is written.
+          const holding = await begin(j);
+          await holding.append([rec(key as string, 'held', { id: 'contested' })]);
+          const second = j.append([rec(key as string, 'kept', { id: 'contested' })]);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          await holding.rollback();
+          const [kept] = (await second) as [number];
+          const all = await everything(j);
+          assert.equal(all.find((e) => e.position === kept)?.payload, 'kept');
           assert.deepEqual(
-            (await everything(j)).map((e) => e.payload),
-            ['late', 'after', 'last'],
+            all.map((e) => e.payload),
+            ['late', 'after', 'last', 'kept'],
             'a rolled-back append leaves nothing',
           );
         }));
@@ -320,6 +340,21 @@ export function partitionedJournalConformance(
         await j.commitPartition(c, 'n3', l4, cursor);
       }));
 
+    test('a consumer no node has sent a heartbeat for has no leases to take; an expired lease nobody took still commits', () =>
+      withJournal(harness, async (j) => {
+        assert.equal(await j.takeLease('c', 0, 'early', TTL), undefined);
+        await j.heartbeat('c', 'n1', TTL);
+        const lease = await j.takeLease('c', 0, 'n1', TTL);
+        assert.ok(lease !== undefined, 'the early call left the partition free');
+        await j.append([rec(keysIn(j, 0, 1)[0] as string, 1)]);
+        const { cursor } = await readAll(j, 0);
+        await harness.expire(j, 'c');
+        // Nobody else can have worked the partition: its holder's commit still counts.
+        await j.commitPartition('c', 'n1', lease, cursor);
+        assert.deepEqual(await j.renewLeases('c', 'n1', [lease], TTL), [0]);
+        assert.equal(await j.takeLease('c', 0, 'n2', TTL), undefined, 'renewed: live again');
+      }));
+
     test('consumers are independent: their own leases and checkpoints', () =>
       withJournal(harness, async (j) => {
         await j.heartbeat('a', 'n1', TTL);
@@ -353,10 +388,15 @@ export function partitionedJournalConformance(
         const stop = j.onAppend((partitions) => woke.push([...partitions]));
         const last = j.partitions - 1;
         await j.append([rec(keysIn(j, last, 1)[0] as string, 1)]);
-        // [] means "every partition" (a backend that cannot tell which).
-        await eventually('the append notification', () =>
-          woke.some((ps) => ps.length === 0 || ps.includes(last)),
-        );
+        await eventually('the append notification', () => woke.length > 0);
+        assert.deepEqual(woke, [[last]], 'the touched partition, and only it');
+        // An append whose ids are all known writes nothing and wakes nobody.
+        await j.append([rec('dup', 1, { id: 'only-once' })]);
+        await eventually('the first append of an id', () => woke.length > 1);
+        await j.append([rec('dup', 2, { id: 'only-once' })]);
+        await j.append([rec(keysIn(j, 0, 1)[0] as string, 3)]);
+        await eventually('the next append', () => woke.length > 2);
+        assert.deepEqual(woke.slice(2), [[0]], 'nothing for the append that wrote nothing');
         const membership: string[] = [];
         const stopMembers = j.onMembership(() => membership.push('changed'));
         await j.heartbeat('c', 'n1', TTL);
@@ -368,6 +408,19 @@ export function partitionedJournalConformance(
         const released = membership.length;
         await j.leave('c', 'n1');
         await eventually('a leave', () => membership.length > released);
+        // A node back after its heartbeat expired has joined again: the others rebalance.
+        await j.heartbeat('c', 'n3', TTL);
+        await eventually('n3 joining', () => membership.length > released + 1);
+        await harness.expire(j, 'c');
+        const expired = membership.length;
+        await j.heartbeat('c', 'n3', TTL);
+        await eventually('n3 back after expiring', () => membership.length > expired);
+        // A stale release changes nothing and tells nobody.
+        const stale = membership.length;
+        await j.releaseLease('c', 'n1', lease as NonNullable<typeof lease>);
+        await j.heartbeat('c', 'n4', TTL);
+        await eventually('n4 joining', () => membership.length > stale);
+        assert.equal(membership.length, stale + 1, 'one call: the join, not the stale release');
 
         stop();
         stopMembers();
@@ -381,6 +434,12 @@ export function partitionedJournalConformance(
         probe();
         assert.equal(woke.length, count, 'no append notification after unsubscribing');
         assert.equal(membership.length, members, 'no membership call after unsubscribing');
+        // Subscribing again after the last listener left still hears appends.
+        const again: number[][] = [];
+        const resubscribed = j.onAppend((ps) => again.push([...ps]));
+        await j.append([rec(keysIn(j, last, 1)[0] as string, 4)]);
+        await eventually('an append, to a listener subscribed again', () => again.length > 0);
+        resubscribed();
       }));
 
     test('trimming deletes only what every consumer has committed past, in bounded steps', () =>
@@ -390,6 +449,11 @@ export function partitionedJournalConformance(
         const { entries } = await readAll(j, 0);
         const cursors = (await j.readPartition(0, PARTITION_START, { limit: 6 })).cursors;
         const at = (i: number) => cursors[i] as PartitionCursor;
+        assert.equal(
+          await j.trimPartition(0, at(5), 100),
+          0,
+          'no consumer yet: nothing is handled',
+        );
         await j.heartbeat('a', 'n1', TTL);
         await j.heartbeat('b', 'n2', TTL);
         const la = await j.takeLease('a', 0, 'n1', TTL);
@@ -422,12 +486,17 @@ export function partitionedJournalConformance(
         const lease = await j.takeLease(c, 0, 'n1', TTL);
         assert.ok(lease !== undefined);
         assert.deepEqual(await j.entryState(c, p1), { state: 'pending' });
-        assert.ok((await j.pendingUpTo(c, p2)) >= 1);
+        assert.equal(await j.pendingUpTo(c, p2), 1, 'one partition holds them');
+        assert.equal(
+          await j.pendingUpTo('nobody-yet', p2),
+          1,
+          'a consumer without leases starts at 0',
+        );
         await j.commitPartition(c, 'n1', lease, cursors[0] as PartitionCursor);
         assert.deepEqual(await j.entryState(c, p1), { state: 'done' });
         assert.deepEqual(await j.entryState(c, p2), { state: 'pending' });
         assert.equal(await j.pendingUpTo(c, p1), 0);
-        assert.ok((await j.pendingUpTo(c, p2)) >= 1);
+        assert.equal(await j.pendingUpTo(c, p2), 1);
         await j.deadLetters().add([
           {
             position: p2,
@@ -522,6 +591,11 @@ export function partitionedJournalConformance(
       await assert.rejects(j.readPartition(0, PARTITION_START, { limit: 1 }), ClosedError);
       await assert.rejects(j.heartbeat('c', 'n', TTL), ClosedError);
       await assert.rejects(j.takeLease('c', 0, 'n', TTL), ClosedError);
+      const lease = { partition: 0, epoch: 1, checkpoint: PARTITION_START };
+      await assert.rejects(j.commitPartition('c', 'n', lease, PARTITION_START), ClosedError);
+      await assert.rejects(j.stats(), ClosedError);
+      assert.throws(() => j.onAppend(() => {}), ClosedError);
+      assert.throws(() => j.onMembership(() => {}), ClosedError);
     });
 
     const connect = harness.connect?.bind(harness);
@@ -563,6 +637,13 @@ export function partitionedJournalConformance(
             await j.releaseLease('c', 'n1', l1 as NonNullable<typeof l1>);
             const l2 = await other.takeLease('c', 0, 'n2', TTL);
             assert.deepEqual(l2?.checkpoint, read.cursors[0]);
+            await other.releaseLease('c', 'n2', l2 as NonNullable<typeof l2>);
+            // Two nodes racing for a free partition: exactly one wins.
+            const race = await Promise.all([
+              j.takeLease('c', 0, 'n1', TTL),
+              other.takeLease('c', 0, 'n2', TTL),
+            ]);
+            assert.equal(race.filter((l) => l !== undefined).length, 1);
           } finally {
             await other.close();
           }

@@ -75,6 +75,8 @@ export function journalSchemaSql(schema: string): string[] {
     deadLetterTableSql(s),
     `CREATE OR REPLACE FUNCTION ${s}.notify_append() RETURNS trigger LANGUAGE plpgsql AS $f$
      BEGIN
+       -- An append whose ids were all known wrote nothing: nobody needs waking.
+       IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
        -- A notification carries 8,000 bytes at most: past 1,000 partitions, '' means all.
        PERFORM pg_notify(${literal(appendChannel(schema))},
          (SELECT CASE WHEN count(DISTINCT part) > 1000 THEN ''

@@ -532,6 +532,7 @@ export class PostgresJournal implements PartitionedJournal {
   }
 
   onAppend(listener: (partitions: readonly number[]) => void): () => void {
+    this.#assertOpen();
     return this.#listener.on(appendChannel(this.schema), (payload) => {
       // No payload (a reconnect) or an empty one (too many to name): every partition.
       listener(payload === undefined || payload === '' ? [] : payload.split(',').map(Number));
@@ -539,6 +540,7 @@ export class PostgresJournal implements PartitionedJournal {
   }
 
   onMembership(listener: () => void): () => void {
+    this.#assertOpen();
     return this.#listener.on(clusterChannel(this.schema), () => listener());
   }
 
@@ -557,9 +559,11 @@ export class PostgresJournal implements PartitionedJournal {
     }
     const result = await this.#control.query<{ node: string; joined: boolean }>({
       text:
-        `WITH hb AS (INSERT INTO ${s}.nodes (consumer, node, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond') ` +
-        `ON CONFLICT (consumer, node) DO UPDATE SET expires_at = excluded.expires_at RETURNING node, (xmax = 0) AS joined) ` +
-        `SELECT node, joined FROM hb UNION ALL ` +
+        // Joined: new, or back after its heartbeat expired (the CTE sees the row as it was).
+        `WITH prev AS (SELECT expires_at FROM ${s}.nodes WHERE consumer = $1 AND node = $2), ` +
+        `hb AS (INSERT INTO ${s}.nodes (consumer, node, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond') ` +
+        `ON CONFLICT (consumer, node) DO UPDATE SET expires_at = excluded.expires_at RETURNING node) ` +
+        `SELECT node, coalesce((SELECT expires_at <= now() FROM prev), true) AS joined FROM hb UNION ALL ` +
         `SELECT node, false FROM ${s}.nodes WHERE consumer = $1 AND node <> $2 AND expires_at > now()`,
       values: [consumer, node, ttlMs],
       query_timeout: ttlMs,
@@ -629,11 +633,12 @@ export class PostgresJournal implements PartitionedJournal {
     this.#assertOpen();
     checkLeaseCall(consumer, node);
     checkLease(lease, this.partitions);
-    await this.#control.query({
+    const result = await this.#control.query({
       text: `UPDATE ${this.#s}.leases SET owner = NULL, expires_at = NULL WHERE consumer = $1 AND part = $2 AND owner = $3 AND epoch = $4`,
       values: [consumer, lease.partition, node, lease.epoch],
     });
-    await this.#notifyCluster(consumer);
+    // A stale release changed nothing: nobody needs to look again.
+    if (result.rowCount === 1) await this.#notifyCluster(consumer);
   }
 
   async commitPartition(
@@ -711,9 +716,12 @@ export class PostgresJournal implements PartitionedJournal {
     const s = this.#s;
     const result = await this.#pool.query<{ pending: string }>({
       text:
-        `SELECT count(*) AS pending FROM ${s}.leases l WHERE l.consumer = $1 AND EXISTS (` +
-        `SELECT 1 FROM ${s}.entries e WHERE e.part = l.part AND (e.tx, e.position) > (l.cp_tx, l.cp_pos) AND e.position <= $2)`,
-      values: [consumer, position],
+        // A partition without a lease row (no heartbeat yet) counts from its start.
+        `SELECT count(*) AS pending FROM generate_series(0, $3::int - 1) AS p(part) ` +
+        `LEFT JOIN ${s}.leases l ON l.consumer = $1 AND l.part = p.part WHERE EXISTS (` +
+        `SELECT 1 FROM ${s}.entries e WHERE e.part = p.part ` +
+        `AND (e.tx, e.position) > (coalesce(l.cp_tx, '0'::xid8), coalesce(l.cp_pos, 0)) AND e.position <= $2)`,
+      values: [consumer, position, this.partitions],
     });
     return Number(result.rows[0]?.pending ?? 0);
   }
@@ -787,7 +795,7 @@ export class PostgresJournal implements PartitionedJournal {
       const expiresInMs = r.left === null ? null : Math.round(Number(r.left));
       return {
         partition: r.part,
-        owner: r.owner !== null && expiresInMs !== null && expiresInMs > 0 ? r.owner : r.owner,
+        owner: r.owner,
         epoch: Number(r.epoch),
         expiresInMs,
         checkpoint: Number(r.cp_pos),
