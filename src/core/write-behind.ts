@@ -187,9 +187,12 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     }
     const o = resolveWriteBehindOptions(options as WriteBehindOptions<V>);
     let wb: WriteBehind<V> | undefined;
-    const source = await openSource(o, (attempt, delayMs, error) =>
-      wb?.emit('journal:readFailed', { attempt, delayMs, error }),
-    );
+    const source = await openSource(o, {
+      onReadFailed: (attempt, delayMs, error) =>
+        wb?.emit('journal:readFailed', { attempt, delayMs, error }),
+      // The tail and what the reader holds stay within the backlog's byte bound together.
+      tailRoom: () => o.maxBacklogBytes - (wb === undefined ? 0 : wb.#reader.heldBytes),
+    });
     try {
       wb = new WriteBehind(o, source, source.committed, await source.head());
       return wb;

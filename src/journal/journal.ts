@@ -208,6 +208,15 @@ export interface Journal {
   acquire(consumer: string): Promise<ConsumerHold>;
   /** Where entries that cannot be written are kept, beside this journal (optional). */
   deadLetters?(): DeadLetterStore;
+  /**
+   * Optional: calls `listener` after each transaction of this handle's appends commits,
+   * before those appends resolve, with the entries it wrote (a record whose id was already
+   * stored writes none), in position order and exactly as `read` would return them (payloads
+   * decoded from what was stored, never the caller's objects). Not entries other processes
+   * append. A pipeline in this process takes them from memory instead of reading them back.
+   * Returns the unsubscribe.
+   */
+  onAppended?(listener: (entries: readonly JournalEntry[]) => void): () => void;
   /** Waits for pending appends, then releases the backend. Idempotent. */
   close(): Promise<void>;
 }

@@ -18,6 +18,10 @@ interface LeaseRow {
   checkpoint: PartitionCursor;
 }
 
+/**
+ * The nodes, leases and checkpoints of a partitioned journal, held in one process and judged
+ * by one clock: what a backend without a database keeps its ownership in.
+ */
 export class LeaseTable {
   readonly #partitions: number;
   readonly #clock: Clock;
@@ -32,7 +36,16 @@ export class LeaseTable {
   }
 
   /** Records `node` as live for `ttlMs`; returns the live nodes and whether `node` is new. */
-  heartbeat(consumer: string, node: string, ttlMs: number): { nodes: string[]; joined: boolean } {
+  heartbeat(
+    consumer: string,
+    node: string,
+    ttlMs: number,
+  ): {
+    /** Every live node of the consumer. */
+    nodes: string[];
+    /** Whether `node` is new, or back after its heartbeat expired. */
+    joined: boolean;
+  } {
     this.#rows(consumer);
     const now = this.#clock.now();
     let nodes = this.#nodes.get(consumer);
@@ -133,7 +146,12 @@ export class LeaseTable {
   stats(
     consumer: string,
     lag: (partition: number, checkpoint: PartitionCursor) => number,
-  ): { nodes: ClusterNodeStats[]; leases: ClusterLeaseStats[] } {
+  ): {
+    /** The live nodes. */
+    nodes: ClusterNodeStats[];
+    /** Every partition's lease. */
+    leases: ClusterLeaseStats[];
+  } {
     const now = this.#clock.now();
     const rows = this.#leases.get(consumer) ?? [];
     const leases = rows.map((row, partition) => ({

@@ -65,6 +65,7 @@ export class MemoryJournal implements Journal {
   readonly #ids = new Map<string, number>();
   readonly #checkpoints = new Map<string, number>();
   readonly #waiters = new AppendWaiters();
+  readonly #appended = new Set<(entries: readonly JournalEntry[]) => void>();
   readonly #deadLetters = new MemoryDeadLetters();
   #bytes = 0;
   #closed = false;
@@ -83,21 +84,64 @@ export class MemoryJournal implements Journal {
       this.#open();
       const encoded = encodeRecords(records, this.#codec, options);
       const now = Date.now();
+      const first = this.#head + 1;
       const positions = encoded.map((r) => {
         if (r.id !== undefined) {
           const existing = this.#ids.get(r.id);
           if (existing !== undefined) return existing;
         }
         const version = r.version ?? (this.#version = Math.max(this.#version + 1, now * 1000));
-        this.#entries.push({ ...r, appendedAt: now, version });
+        // Bytes are copied: what is stored must not change with the caller's buffer.
+        const payload = typeof r.payload === 'string' ? r.payload : Uint8Array.from(r.payload);
+        this.#entries.push({ ...r, payload, appendedAt: now, version });
         this.#bytes += payloadBytes(r.payload);
         const position = this.#head;
         if (r.id !== undefined) this.#ids.set(r.id, position);
         return position;
       });
+      if (this.#appended.size > 0 && this.#head >= first) this.#handOver(first);
       this.#waiters.notify(this.#head);
       return Promise.resolve(positions);
     });
+  }
+
+  onAppended(listener: (entries: readonly JournalEntry[]) => void): () => void {
+    this.#open();
+    const wrapped = (entries: readonly JournalEntry[]): void => listener(entries);
+    this.#appended.add(wrapped);
+    return () => this.#appended.delete(wrapped);
+  }
+
+  /** The entries from `first` to the head, to the `onAppended` listeners, as read returns them. */
+  #handOver(first: number): void {
+    const entries: JournalEntry[] = [];
+    const base = this.#first - this.#offset;
+    for (let i = first - base; i < this.#entries.length; i++) entries.push(this.#entry(base + i));
+    for (const listener of this.#appended) {
+      try {
+        listener(entries);
+      } catch (error) {
+        // The append is stored whatever a listener does; its failure is its caller's.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  #entry(position: number): JournalEntry {
+    const e = this.#entries[position - this.#first + this.#offset] as Stored;
+    return {
+      position,
+      key: e.key,
+      type: e.type,
+      id: e.id,
+      payload: this.#codec.decode(e.payload),
+      appendedAt: e.appendedAt,
+      bytes: payloadBytes(e.payload),
+      version: e.version,
+      origin: e.origin,
+    };
   }
 
   read(after: number, options: ReadOptions = {}): Promise<JournalEntry[]> {
@@ -113,17 +157,7 @@ export class MemoryJournal implements Journal {
         const size = payloadBytes(e.payload);
         if (out.length > 0 && bytes + size > maxBytes) break;
         bytes += size;
-        out.push({
-          position: base + i,
-          key: e.key,
-          type: e.type,
-          id: e.id,
-          payload: this.#codec.decode(e.payload),
-          appendedAt: e.appendedAt,
-          bytes: size,
-          version: e.version,
-          origin: e.origin,
-        });
+        out.push(this.#entry(base + i));
         if (out.length >= limit) break;
       }
       return Promise.resolve(out);

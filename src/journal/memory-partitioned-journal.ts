@@ -222,7 +222,7 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
       const positions: number[] = [];
       for (const r of encoded) {
         // An id in another open transaction: wait for it, as a unique index makes one wait.
-        for (let other = r.id && shared.held.get(r.id); other && other.done !== done; ) {
+        for (let other = r.id && shared.held.get(r.id); other && other.done !== done;) {
           await other.done;
           other = shared.held.get(r.id as string);
         }
@@ -264,7 +264,10 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
         end();
         pending = [];
         if (touched.size > 0) {
-          shared.notify(shared.appendListeners, [...touched].sort((a, b) => a - b));
+          shared.notify(
+            shared.appendListeners,
+            [...touched].sort((a, b) => a - b),
+          );
         }
       },
       rollback: () => {

@@ -246,7 +246,12 @@ export function checkPartitionRead(
   after: unknown,
   options: unknown,
   partitions: number,
-): { limit: number; maxBytes: number } {
+): {
+  /** Most entries to return. */
+  limit: number;
+  /** Payload bytes to stop at; `Infinity` for no limit. */
+  maxBytes: number;
+} {
   checkPartition(partition, partitions);
   checkCursor(after);
   const o = options as { limit?: unknown; maxBytes?: unknown } | null;

@@ -368,6 +368,40 @@ export function journalConformance(name: string, harness: JournalHarness): void 
         await assert.rejects(j.acquire(''), InputError);
       }));
 
+    test('.onAppended(), where a backend has it, hands over what each append wrote, as read() returns it, before the append resolves', () =>
+      withJournal(harness, async (j) => {
+        if (j.onAppended === undefined) return;
+        const handed: JournalEntry[][] = [];
+        let resolved = 0;
+        const stop = j.onAppended((entries) => {
+          assert.equal(resolved, 0, 'handed over before the append resolved');
+          handed.push([...entries]);
+        });
+        const bytes = new Uint8Array([1, 2, 3]);
+        await j
+          .append([
+            rec('a', { n: 1, at: new Date(0) } as never, { id: 'x', type: 't' }),
+            rec('b', bytes, { version: 9, origin: 'o:1' }),
+          ])
+          .then(() => resolved++);
+        bytes[0] = 99; // the caller's buffer changes afterwards: what was handed over does not
+        resolved = 0;
+        await j.append([rec('a', 'again', { id: 'x' }), rec('c', 3)]).then(() => resolved++);
+        resolved = 0;
+        await j.append([rec('a', 'only a known id', { id: 'x' })]);
+        assert.deepEqual(
+          handed.map((entries) => entries.map((e) => e.position)),
+          [[1, 2], [3]],
+          'the rows each append wrote, none for a known id',
+        );
+        assert.deepEqual(handed.flat(), await j.read(0), 'exactly what a read returns');
+        assert.deepEqual(handed[0]?.[0]?.payload, { n: 1, at: '1970-01-01T00:00:00.000Z' });
+        assert.deepEqual([...(handed[0]?.[1]?.payload as Uint8Array)], [1, 2, 3]);
+        stop();
+        await j.append([rec('d', 4)]);
+        assert.equal(handed.length, 2, 'nothing after unsubscribing');
+      }));
+
     const reopen = harness.reopen?.bind(harness);
     if (reopen !== undefined) {
       test('a reopened journal keeps entries, checkpoints and ids, and continues positions', () =>

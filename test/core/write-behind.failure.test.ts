@@ -19,6 +19,7 @@ import {
 } from '../../src/index.js';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
 import { damagedJournal } from '../helpers/damage.js';
+import { withoutTail } from '../helpers/read-back.js';
 import { tempDir } from '../helpers/temp.js';
 import { trackedPipelines } from '../helpers/tracked-pipelines.js';
 
@@ -91,7 +92,8 @@ test(
     noUnhandled(t);
     const journal = new FlakyJournal();
     const sink = new MemorySink<Row>({ mode: 'insert' });
-    const wb = await h.open<Row>({ journal, sink, ...fast });
+    // Read back: this process's own entries would come from memory, past the failing reads.
+    const wb = await h.open<Row>({ journal: withoutTail(journal), sink, ...fast });
     const failed: number[] = [];
     wb.on('journal:readFailed', ({ attempt }) => failed.push(attempt));
     journal.failing = 3;
@@ -110,7 +112,7 @@ test(
     noUnhandled(t);
     const journal = new FlakyJournal();
     const sink = new MemorySink<Row>({ mode: 'insert' });
-    const wb = await h.open<Row>({ journal, sink, ...fast });
+    const wb = await h.open<Row>({ journal: withoutTail(journal), sink, ...fast });
     let stopped: unknown;
     wb.on('pipeline:failed', ({ error }) => (stopped = error));
     journal.failing = Infinity;

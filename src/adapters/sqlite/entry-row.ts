@@ -101,6 +101,15 @@ export function decodeEntry(row: EntryRow, codec: Codec): JournalEntry {
   return decodedEntry({ ...row, appendedAt: row.appended_at }, storedBytes(row.payload), codec);
 }
 
+/**
+ * The entry a row just written holds, as a read would return it: its payload decoded from
+ * the stored form, bytes copied (the written row's bytes may still be the caller's).
+ */
+export function writtenEntry(row: EntryRow, codec: Codec): JournalEntry {
+  const stored = typeof row.payload === 'string' ? row.payload : Buffer.from(row.payload);
+  return decodedEntry({ ...row, appendedAt: row.appended_at }, stored, codec);
+}
+
 /** Read statements kept per handle; past this many shapes the least recently used goes. */
 const MAX_READ_SHAPES = 64;
 

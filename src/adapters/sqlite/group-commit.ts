@@ -15,7 +15,7 @@
  */
 import { sqliteError, type SqliteDatabase } from './driver.js';
 import type { EncodedRecord } from '../../backend.js';
-import { entryRow, type EntryStatements } from './entry-row.js';
+import { entryRow, type EntryRow, type EntryStatements } from './entry-row.js';
 import { writeError } from './journal-errors.js';
 import type { JournalMeta } from './journal-meta.js';
 
@@ -30,15 +30,20 @@ interface PendingCommit {
   readonly waiters: { resolve: () => void; reject: (error: unknown) => void }[];
 }
 
-/** What one write transaction did: the positions of each call, and the head after it. */
+/** What one write transaction did: the positions of each call, the head after it, its rows. */
 interface Written {
   readonly positions: number[][];
   readonly head: number;
+  /** The rows it inserted, in position order (a known id inserts none). */
+  readonly rows: EntryRow[];
 }
 
 export interface GroupCommitHooks {
-  /** After each transaction that committed, with the head it left. */
-  committed(head: number): void;
+  /**
+   * After each transaction that committed, before its callers are settled: the head it left
+   * and the rows it inserted.
+   */
+  committed(head: number, rows: readonly EntryRow[]): void;
   /** After the callers of a group were settled and something of it was written. */
   settled(): void;
 }
@@ -146,7 +151,7 @@ export class GroupCommit {
   /** After a write transaction committed (not before: a failed COMMIT rolls it all back). */
   #committed(written: Written): void {
     this.#transactions++;
-    this.#hooks.committed(written.head);
+    this.#hooks.committed(written.head, written.rows);
   }
 
   /**
@@ -187,13 +192,16 @@ export class GroupCommit {
     const start = this.#meta.version();
     let version = start;
     const out = new Array<number[]>(group.length);
+    const rows: EntryRow[] = [];
     for (let g = 0; g < group.length; g++) {
       const records = (group[g] as PendingAppend).records;
       const positions = new Array<number>(records.length);
       for (let i = 0; i < records.length; i++) {
         const r = records[i] as EncodedRecord;
         const next = r.version ?? Math.max(version + 1, now * 1000);
-        if (this.#entries.insert(entryRow(r, head + 1, now, next))) {
+        const row = entryRow(r, head + 1, now, next);
+        if (this.#entries.insert(row)) {
+          rows.push(row);
           positions[i] = ++head;
           if (r.version === undefined) version = next;
         } else {
@@ -205,7 +213,7 @@ export class GroupCommit {
     this.#meta.setHead(head);
     if (version !== start) this.#meta.setVersion(version);
     for (const [consumer, c] of commits) this.#meta.commit(consumer, c.position, now);
-    return { positions: out, head };
+    return { positions: out, head, rows };
   }
 }
 

@@ -59,7 +59,7 @@ import {
 } from '../../backend.js';
 import { takeConsumer } from './consumer-lock.js';
 import type { SqliteDatabase } from './driver.js';
-import { EntryStatements } from './entry-row.js';
+import { EntryStatements, writtenEntry, type EntryRow } from './entry-row.js';
 import { GroupCommit } from './group-commit.js';
 import { reading, writeError } from './journal-errors.js';
 import { JournalMeta } from './journal-meta.js';
@@ -94,6 +94,7 @@ export class SqliteJournal implements Journal {
   readonly #pollIntervalMs: number;
   readonly #clock: Clock;
   readonly #waiters = new AppendWaiters();
+  readonly #appended = new Set<(entries: readonly JournalEntry[]) => void>();
   readonly #entries: EntryStatements;
   readonly #meta: JournalMeta;
   readonly #writer: GroupCommit;
@@ -121,7 +122,10 @@ export class SqliteJournal implements Journal {
       { entries: this.#entries, meta: this.#meta },
       options.maxGroupRecords,
       {
-        committed: (head) => (this.#head = head),
+        committed: (head, rows) => {
+          this.#head = head;
+          if (this.#appended.size > 0 && rows.length > 0) this.#handOver(rows);
+        },
         settled: () => this.#waiters.notify(this.#head),
       },
     );
@@ -217,6 +221,28 @@ export class SqliteJournal implements Journal {
       checkConsumer(consumer);
       return Promise.resolve(this.#meta.committed(consumer));
     });
+  }
+
+  onAppended(listener: (entries: readonly JournalEntry[]) => void): () => void {
+    this.#open();
+    const wrapped = (entries: readonly JournalEntry[]): void => listener(entries);
+    this.#appended.add(wrapped);
+    return () => this.#appended.delete(wrapped);
+  }
+
+  /** The rows a transaction wrote, to the `onAppended` listeners, decoded as a read would. */
+  #handOver(rows: readonly EntryRow[]): void {
+    const entries = rows.map((row) => writtenEntry(row, this.#codec));
+    for (const listener of this.#appended) {
+      try {
+        listener(entries);
+      } catch (error) {
+        // The appends are committed whatever a listener does; its failure is its caller's.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   waitForAppend(after: number, options: { signal?: AbortSignal } = {}): Promise<void> {

@@ -3,6 +3,13 @@
  * reads from the consumer's checkpoint; the checkpoint moves to the watermark and handled
  * entries are trimmed behind it, in bounded steps.
  *
+ * The tail from memory: a journal that hands over what this process appends
+ * (`Journal.onAppended`) lets the reader take those entries without reading them back.
+ * They are the same entries a read returns (decoded from what was stored), taken only where
+ * they continue the cursor exactly; anything else (a restart's backlog, another process's
+ * appends, a tail dropped because it outgrew the room the backlog bound leaves) is read from
+ * the journal, which stays the only source of truth: a crash loses nothing the tail held.
+ *
  * A failed read is tried again with backoff (a disk that errs for a moment), READ_ATTEMPTS
  * times in a row; then, or when the journal is closed under the pipeline, `take` rejects
  * with a typed error and the pipeline stops.
@@ -20,6 +27,7 @@ import type {
   JournalStats,
 } from '../../journal/journal.js';
 import { sleep, type Clock } from '../clock.js';
+import { Deque } from '../deque.js';
 import { computeDelay, retry, type RetryPolicy } from '../retry.js';
 import type { EntrySource, Prepared } from './source.js';
 
@@ -37,6 +45,18 @@ export interface JournalSourceOptions {
   readonly clock: Clock;
   /** A read failed and is tried again after `delayMs`. */
   readonly onReadFailed: (attempt: number, delayMs: number, error: unknown) => void;
+  /** Payload bytes the in-memory tail may hold now; past it, the tail is dropped. */
+  readonly tailRoom: () => number;
+}
+
+/** Where the reader's entries came from, since the source opened. */
+export interface SourceCounts {
+  /** Entries taken from the in-memory tail. */
+  readonly fromMemory: number;
+  /** Entries read back from the journal. */
+  readonly readBack: number;
+  /** Times the tail was dropped because it outgrew its room. */
+  readonly tailDrops: number;
 }
 
 export class JournalSource implements EntrySource {
@@ -50,6 +70,11 @@ export class JournalSource implements EntrySource {
   #retainedFrom: number;
   /** No trim before the mark reaches this: set when another consumer held the last one back. */
   #nextTrimAt = 0;
+  /** What this process appended and the reader has not taken: consecutive positions. */
+  readonly #tail = new Deque<JournalEntry>();
+  #tailBytes = 0;
+  readonly #stopTail: (() => void) | undefined;
+  #counts = { fromMemory: 0, readBack: 0, tailDrops: 0 };
 
   private constructor(
     journal: Journal,
@@ -65,6 +90,7 @@ export class JournalSource implements EntrySource {
     this.#cursor = new Cursor(journal, { position: committed });
     this.committed = committed;
     this.#retainedFrom = first;
+    this.#stopTail = journal.onAppended?.((entries) => this.#keep(entries));
   }
 
   /** Takes the consumer (JournalLockedError while another pipeline holds it). */
@@ -102,9 +128,17 @@ export class JournalSource implements EntrySource {
     }
   }
 
+  /** Where the reader's entries came from so far. */
+  get counts(): SourceCounts {
+    return { ...this.#counts };
+  }
+
   async take(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]> {
     while (!signal.aborted) {
+      const fromMemory = this.#fromTail(limit, maxBytes);
+      if (fromMemory.length > 0) return fromMemory;
       const entries = await this.#read(limit, maxBytes, signal);
+      this.#counts.readBack += entries.length;
       if (entries.length > 0) return entries;
       try {
         await this.#cursor.waitForMore({ signal });
@@ -119,6 +153,56 @@ export class JournalSource implements EntrySource {
       }
     }
     return [];
+  }
+
+  /** Keeps entries this process appended, while they continue the tail. */
+  #keep(entries: readonly JournalEntry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    const last = this.#tail.peekLast();
+    // Not the next ones (another process appended between): the reader reads the gap, and
+    // what was kept before it, from the journal.
+    if (last !== undefined && first.position !== last.position + 1) this.#dropTail();
+    let bytes = 0;
+    for (const e of entries) bytes += e.bytes;
+    if (this.#tailBytes + bytes > this.#options.tailRoom()) {
+      this.#dropTail();
+      this.#counts.tailDrops++;
+      return;
+    }
+    for (const e of entries) this.#tail.push(e);
+    this.#tailBytes += bytes;
+  }
+
+  #dropTail(): void {
+    this.#tail.drain();
+    this.#tailBytes = 0;
+  }
+
+  /**
+   * The next entries from the tail, if it continues the cursor exactly (within `limit` and,
+   * past the first, `maxBytes`); the cursor moves past them as if it had read them.
+   */
+  #fromTail(limit: number, maxBytes: number): JournalEntry[] {
+    const at = this.#cursor.position;
+    // Entries a read from the journal already returned.
+    for (let e = this.#tail.peek(); e !== undefined && e.position <= at; e = this.#tail.peek()) {
+      this.#tail.shift();
+      this.#tailBytes -= e.bytes;
+    }
+    if (this.#tail.peek()?.position !== at + 1) return [];
+    const out: JournalEntry[] = [];
+    let bytes = 0;
+    for (let e = this.#tail.peek(); e !== undefined && out.length < limit; e = this.#tail.peek()) {
+      if (out.length > 0 && bytes + e.bytes > maxBytes) break;
+      this.#tail.shift();
+      bytes += e.bytes;
+      out.push(e);
+    }
+    this.#tailBytes -= bytes;
+    this.#cursor.restore((out[out.length - 1] as JournalEntry).position);
+    this.#counts.fromMemory += out.length;
+    return out;
   }
 
   /** One read through the cursor, tried again with backoff while it fails. */
@@ -185,6 +269,8 @@ export class JournalSource implements EntrySource {
   }
 
   release(): Promise<void> {
+    this.#stopTail?.();
+    this.#dropTail();
     return this.#hold.release();
   }
 }

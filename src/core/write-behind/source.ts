@@ -25,12 +25,12 @@ import type { ResolvedOptions } from './options.js';
 /** The journal's source, holding its consumer, or a memory source for `journal: 'memory'`. */
 export async function openSource(
   o: ResolvedOptions<unknown>,
-  onReadFailed: JournalSourceOptions['onReadFailed'],
+  hooks: Pick<JournalSourceOptions, 'onReadFailed' | 'tailRoom'>,
 ): Promise<EntrySource> {
   if (o.journal === 'memory') {
     return new MemorySource({ capacity: o.maxBacklog, consumer: o.consumer });
   }
-  return JournalSource.open(o.journal, { ...o, onReadFailed });
+  return JournalSource.open(o.journal, { ...o, ...hooks });
 }
 
 export interface EntrySource {
