@@ -4,7 +4,8 @@
  *
  * - naive: one INSERT ... ON CONFLICT per row over 1 connection (the floor to beat);
  * - postgresSink upsert and insert over 1 connection, and over 4 connections writing
- *   4 batches at a time (as 4 workers would);
+ *   4 batches at a time (as 4 workers would); insert by COPY (the default with
+ *   pg-copy-streams) and by the `unnest` statement (`copy: false`);
  * - mysqlSink the same, into MySQL or MariaDB (InnoDB, the server's defaults);
  * - sqliteSink upsert and insert (file, WAL, synchronous=FULL).
  *
@@ -21,6 +22,7 @@ import type { Sink, SinkEntry } from '../src/index.js';
 import { postgresSink } from '../src/adapters/postgres/index.js';
 import { mysqlSink } from '../src/adapters/mysql/index.js';
 import { sqliteSink } from '../src/adapters/sqlite/index.js';
+import { findServer, startCost, type ServerProcesses } from './lib/cost.js';
 import { printTable, save, smoke, toRow, type Result } from './lib/report.js';
 
 const ROWS = smoke ? 5_000 : 200_000;
@@ -51,9 +53,15 @@ const entries: SinkEntry<Row>[] = Array.from({ length: ROWS }, (_, i) => ({
 const batches: SinkEntry<Row>[][] = [];
 for (let i = 0; i < ROWS; i += BATCH) batches.push(entries.slice(i, i + BATCH));
 
-async function run(variant: string, sink: Sink<Row>, parallel: number): Promise<Result> {
+async function run(
+  variant: string,
+  sink: Sink<Row>,
+  parallel: number,
+  servers?: ServerProcesses[],
+): Promise<Result> {
   const latenciesMs: number[] = [];
   let next = 0;
+  const meter = servers === undefined ? undefined : startCost(servers);
   const start = performance.now();
   await Promise.all(
     Array.from({ length: parallel }, async () => {
@@ -65,7 +73,9 @@ async function run(variant: string, sink: Sink<Row>, parallel: number): Promise<
       }
     }),
   );
-  return { variant, items: ROWS, seconds: (performance.now() - start) / 1000, latenciesMs };
+  const seconds = (performance.now() - start) / 1000;
+  const cost = meter === undefined ? undefined : (await meter.stop(ROWS)).cost;
+  return { variant, items: ROWS, seconds, latenciesMs, ...(cost === undefined ? {} : { cost }) };
 }
 
 const pool = new pg.Pool({ connectionString, max: 4 });
@@ -80,6 +90,11 @@ const pgTable = async (name: string, mode: 'upsert' | 'insert'): Promise<string>
   return name;
 };
 const columns = ['account', 'seq', 'amount', 'note'];
+// Whose CPU the pg column counts: the server behind these connections.
+const backendPid = (await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!
+  .pid;
+const postgres = findServer('postgres', backendPid, 'postgres');
+const pgServers: ServerProcesses[] = 'root' in postgres ? [postgres] : [];
 const results: Result[] = [];
 
 // naive: a statement per row
@@ -103,9 +118,13 @@ const results: Result[] = [];
     latenciesMs,
   });
 }
-for (const mode of ['upsert', 'insert'] as const) {
+for (const [mode, copy] of [
+  ['upsert', false],
+  ['insert', true],
+  ['insert', false],
+] as const) {
   for (const parallel of [1, 4]) {
-    const table = await pgTable(`${mode}_${parallel}`, mode);
+    const table = await pgTable(`${mode}_${copy}_${parallel}`, mode);
     const sink = await postgresSink<Row>({
       pool,
       schema,
@@ -113,12 +132,16 @@ for (const mode of ['upsert', 'insert'] as const) {
       columns,
       mode,
       conflict: ['account'],
+      ...(mode === 'insert' ? { copy } : {}),
     });
+    await pool.query('CHECKPOINT');
+    const how = mode === 'insert' ? (copy ? ' by COPY' : ' by statement') : '';
     results.push(
       await run(
-        `postgresSink ${mode}, ${parallel} connection${parallel > 1 ? 's' : ''}`,
+        `postgresSink ${mode}${how}, ${parallel} connection${parallel > 1 ? 's' : ''}`,
         sink,
         parallel,
+        pgServers,
       ),
     );
   }
@@ -180,11 +203,22 @@ const rows = results.map(toRow);
 console.log(
   `bench/sink: ${ROWS.toLocaleString('en-US')} rows of ~200 bytes over ${KEYS.toLocaleString('en-US')} keys, batches of ${BATCH} (naive: ${NAIVE_ROWS.toLocaleString('en-US')} rows); latency is per batch (per row for naive)`,
 );
-printTable('sink ingest', rows, rows[0]!.variant, 'vs naive');
-const one = rows.find((r) => r.variant === 'postgresSink insert, 1 connection')!;
-const four = rows.find((r) => r.variant === 'postgresSink insert, 4 connections')!;
+printTable('sink ingest', rows, rows[0]!.variant, 'vs naive', {
+  serverCpuLabel: 'pg CPU µs/item',
+});
+console.log(
+  "CPU per row (PostgreSQL rows only): node is this process's user + system time; pg is the PostgreSQL cluster's (utime + stime from /proc).",
+);
+const one = rows.find((r) => r.variant === 'postgresSink insert by COPY, 1 connection')!;
+const four = rows.find((r) => r.variant === 'postgresSink insert by COPY, 4 connections')!;
+const statement = rows.find((r) => r.variant === 'postgresSink insert by statement, 1 connection')!;
 console.log(
   `postgres insert: 4 connections ingest ${(four.itemsPerSec / one.itemsPerSec).toFixed(2)}x one; ${(one.itemsPerSec / rows[0]!.itemsPerSec).toFixed(0)}x naive`,
+);
+console.log(
+  `postgres insert by COPY against the statement, 1 connection: ${(one.itemsPerSec / statement.itemsPerSec).toFixed(2)}x the rows/s; ` +
+    `pg CPU per row ${one.cost?.serverCpuUs.toFixed(1) ?? '-'} against ${statement.cost?.serverCpuUs.toFixed(1) ?? '-'} µs, ` +
+    `node ${one.cost?.nodeCpuUs.toFixed(1) ?? '-'} against ${statement.cost?.nodeCpuUs.toFixed(1) ?? '-'} µs`,
 );
 const myOne = rows.find((r) => r.variant === 'mysqlSink insert, 1 connection')!;
 const myFour = rows.find((r) => r.variant === 'mysqlSink insert, 4 connections')!;

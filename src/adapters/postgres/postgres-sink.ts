@@ -22,6 +22,7 @@
  * ```
  */
 import type pg from 'pg';
+import type { from as CopyFrom } from 'pg-copy-streams';
 import {
   ClosedError,
   ConfigError,
@@ -36,6 +37,7 @@ import {
 import {
   coalesce,
   coalesceEntries,
+  booleanOption,
   identifier,
   integerOption,
   objectOption,
@@ -48,6 +50,15 @@ import {
   type ResolvedTable,
 } from '../../backend.js';
 import { classifyPostgresError } from './classify.js';
+import {
+  copyableColumns,
+  copyRows,
+  copyStatement,
+  copyText,
+  loadCopyFrom,
+  refused,
+  STATEMENT_AFTER_CONFLICT,
+} from './copy-rows.js';
 import { PostgresJournal } from './postgres-journal.js';
 
 /** Options of {@link postgresSink}: the table options and the connection. */
@@ -83,6 +94,13 @@ export interface PostgresSinkOptions<V> extends Omit<TableSinkOptions<V>, 'idCol
   connectTimeoutMs?: number;
   /** The schema the table is in. @default 'public' */
   schema?: string;
+  /**
+   * Insert mode: stream each batch with COPY first, PostgreSQL's cheapest way in, and write
+   * a batch that meets an id already in the table (a redelivery) with the statement instead.
+   * Needs the pg-copy-streams package; not with `exactlyOnce`.
+   * @default true when pg-copy-streams is installed (insert mode)
+   */
+  copy?: boolean;
 }
 
 /** What {@link postgresSink} resolves with: a sink, and the pool it writes through. */
@@ -95,6 +113,7 @@ export type PostgresSink<V> = Sink<V> & {
 
 const ADAPTER_OPTIONS: readonly (keyof PostgresSinkOptions<unknown>)[] = [
   'exactlyOnce',
+  'copy',
   'pool',
   'connectionString',
   'maxConnections',
@@ -112,6 +131,10 @@ interface ResolvedPostgresSink<V> {
   readonly pool: pg.Pool;
   /** Whether the sink opened the pool (and so ends it). */
   readonly owned: boolean;
+  /** `copy` as given, or `undefined` for the default. */
+  readonly copy: boolean | undefined;
+  /** How long a write may wait for an answer, in ms. */
+  readonly timeoutMs: number;
 }
 
 function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgresSink<V> {
@@ -151,6 +174,10 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
         : (() => {
             throw new ConfigError('exactlyOnce', 'a PostgresJournal', o.exactlyOnce);
           })();
+  const copy = o.copy === undefined ? undefined : booleanOption('copy', o.copy, true);
+  if (copy === true && (table.mode !== 'insert' || exactlyOnce !== undefined)) {
+    throw new ConfigError('copy', 'set only in insert mode without `exactlyOnce`', copy);
+  }
   if ((o.pool === undefined) === (o.connectionString === undefined)) {
     throw new ConfigError('pool', 'a pg Pool, or `connectionString` instead (exactly one)', o.pool);
   }
@@ -161,19 +188,24 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
         throw new ConfigError(name, 'unset when `pool` is given (its owner sets it)', o[name]);
       }
     }
-    return { table, schema, pool, owned: false, exactlyOnce };
+    // The owner's query timeout bounds a COPY too.
+    const timeoutMs =
+      (pool as unknown as { options?: { query_timeout?: number } }).options?.query_timeout ??
+      30_000;
+    return { table, schema, pool, owned: false, exactlyOnce, copy, timeoutMs };
   }
   const { Pool } = requireOptional<typeof pg>('pg', 'postgresSink()');
+  const timeoutMs = integerOption('queryTimeoutMs', o.queryTimeoutMs, 30_000, 1);
   const pool = new Pool({
     connectionString: stringOption('connectionString', o.connectionString),
     max: integerOption('maxConnections', o.maxConnections, 4, 1),
-    query_timeout: integerOption('queryTimeoutMs', o.queryTimeoutMs, 30_000, 1),
+    query_timeout: timeoutMs,
     connectionTimeoutMillis: integerOption('connectTimeoutMs', o.connectTimeoutMs, 10_000, 1),
     // Idle connections do not keep the process alive: once the pipeline is closed, a
     // service can exit without closing the sink first.
     allowExitOnIdle: true,
   });
-  return { table, schema, pool, owned: true, exactlyOnce };
+  return { table, schema, pool, owned: true, exactlyOnce, copy, timeoutMs };
 }
 
 /**
@@ -193,7 +225,14 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
 export async function postgresSink<V = Record<string, unknown>>(
   options: PostgresSinkOptions<V>,
 ): Promise<PostgresSink<V>> {
-  const { table, schema, pool, owned, exactlyOnce } = resolvePostgresSink(options);
+  const { table, schema, pool, owned, exactlyOnce, copy, timeoutMs } = resolvePostgresSink(options);
+  // COPY where it applies and pg-copy-streams is there (or asked for: then it must be).
+  const copyFrom =
+    copy === false || table.mode !== 'insert' || exactlyOnce !== undefined
+      ? undefined
+      : copy === true
+        ? requireOptional<{ from: typeof CopyFrom }>('pg-copy-streams', 'postgresSink `copy`').from
+        : loadCopyFrom();
   // An idle client whose connection breaks emits 'error' on the pool; without a listener
   // that would crash the process. The next write simply gets a fresh connection.
   if (owned) pool.on('error', () => {});
@@ -230,6 +269,12 @@ export async function postgresSink<V = Record<string, unknown>>(
   const into = `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')})`;
   const arrays = written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`);
   const text = `${into} SELECT * FROM unnest(${arrays.join(', ')}) ${table.onConflict}`;
+  const copySql =
+    copyFrom !== undefined && copyableColumns(types, written)
+      ? copyStatement(schema, table.table, written)
+      : undefined;
+  /** Batches left to write by the statement after one met a known id. */
+  let statementBatches = 0;
   let closed = false;
   const fenced =
     exactlyOnce === undefined
@@ -249,6 +294,24 @@ export async function postgresSink<V = Record<string, unknown>>(
         return writeFenced(pool, table, fenced, exactlyOnce as PostgresJournal, entries, context);
       }
       const rows = coalesce(table, entries);
+      if (copySql !== undefined && statementBatches === 0) {
+        const text = copyText(rows, written);
+        if (text !== undefined) {
+          try {
+            await copyRows(pool, copyFrom as typeof CopyFrom, copySql, text, timeoutMs);
+            return skippedResult(table, rows.length, rows.length);
+          } catch (error) {
+            // The connection failed: retried as any write would be. Refused by the server:
+            // the statement writes the batch (skipping known ids) or says why it cannot.
+            if (!refused(error)) throw error;
+            if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
+              statementBatches = STATEMENT_AFTER_CONFLICT;
+            }
+          }
+        }
+      } else if (statementBatches > 0) {
+        statementBatches--;
+      }
       const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
       const result = await pool.query({ text, values: columns });
       return skippedResult(table, rows.length, result.rowCount ?? 0);
@@ -265,6 +328,9 @@ export async function postgresSink<V = Record<string, unknown>>(
     },
   };
 }
+
+/** SQLSTATE of a unique index refusing a row. */
+const UNIQUE_VIOLATION = '23505';
 
 /** Array elements as node-postgres sends them: objects as JSON text, undefined as null. */
 function toParameter(value: unknown): unknown {
