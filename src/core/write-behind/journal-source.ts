@@ -75,6 +75,8 @@ export class JournalSource implements EntrySource {
   #tailBytes = 0;
   readonly #stopTail: (() => void) | undefined;
   #counts = { fromMemory: 0, readBack: 0, tailDrops: 0 };
+  /** The last take came from the tail. */
+  #tailed = false;
 
   private constructor(
     journal: Journal,
@@ -134,12 +136,19 @@ export class JournalSource implements EntrySource {
   }
 
   async take(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]> {
+    // After a take from the tail, the journal has more only if its head is past the cursor,
+    // which the wait below sees at once: no read just to find nothing.
+    let read = !this.#tailed;
     while (!signal.aborted) {
       const fromMemory = this.#fromTail(limit, maxBytes);
-      if (fromMemory.length > 0) return fromMemory;
-      const entries = await this.#read(limit, maxBytes, signal);
-      this.#counts.readBack += entries.length;
-      if (entries.length > 0) return entries;
+      this.#tailed = fromMemory.length > 0;
+      if (this.#tailed) return fromMemory;
+      if (read) {
+        const entries = await this.#read(limit, maxBytes, signal);
+        this.#counts.readBack += entries.length;
+        if (entries.length > 0) return entries;
+      }
+      read = true;
       try {
         await this.#cursor.waitForMore({ signal });
       } catch (error) {
