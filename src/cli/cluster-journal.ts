@@ -46,6 +46,9 @@ export async function openClusterJournal(
   const shown = redactUrl(url);
   const { Client } = requireOptional<typeof pg>('pg', `${command} postgres://`);
   const client = new Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  // A connection lost mid-query fails that query, which reports it; the client's own
+  // 'error' event must not end the process first.
+  client.on('error', () => {});
   let connected = false;
   try {
     await client.connect();

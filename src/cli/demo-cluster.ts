@@ -498,6 +498,9 @@ async function recreateSchema(url: string, schema: string): Promise<void> {
     throw new UsageError('--journal postgres:// needs the pg package: npm install pg');
   }
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  // A connection lost mid-query fails that query, which reports it; the client's own
+  // 'error' event must not end the process first.
+  client.on('error', () => {});
   await client.connect();
   try {
     const found = await client.query<{ comment: string | null; relations: string[] }>({

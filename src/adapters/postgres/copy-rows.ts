@@ -18,7 +18,8 @@
  */
 import type pg from 'pg';
 import type { from as CopyFrom } from 'pg-copy-streams';
-import { NETWORK_ERROR_CODES, quote, requireOptional } from '../../backend.js';
+import { quote, requireOptional } from '../../backend.js';
+import { withClient } from './client.js';
 import { MissingDependencyError } from '../../index.js';
 
 /** Batches written by the statement after one met a known id, before COPY is tried again. */
@@ -104,41 +105,31 @@ function escape(text: string): string {
  * within `timeoutMs` fails (as a query timeout does, so it is retried) and its connection is
  * dropped; so is the connection of any failure but the server's own refusal.
  */
-export async function copyRows(
+export function copyRows(
   pool: pg.Pool,
   copyFrom: typeof CopyFrom,
   statement: string,
   text: string,
   timeoutMs: number,
 ): Promise<void> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const stream = client.query(copyFrom(statement));
-      const timer = setTimeout(() => {
-        broken = new Error(`Query read timeout: COPY got no answer within ${timeoutMs} ms`);
-        reject(broken);
-      }, timeoutMs);
-      stream.on('finish', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      stream.on('error', (error: Error) => {
-        clearTimeout(timer);
-        // The server refused the rows (a SQLSTATE): the connection is still good.
-        if (!refused(error)) broken = error;
-        reject(error);
-      });
-      stream.end(text);
-    });
-  } finally {
-    client.release(broken);
-  }
-}
-
-/** Whether the server refused the COPY (a SQLSTATE), rather than the connection failing. */
-export function refused(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !NETWORK_ERROR_CODES.has(code);
+  return withClient(
+    pool,
+    (client) =>
+      new Promise<void>((resolve, reject) => {
+        const stream = client.query(copyFrom(statement));
+        const timer = setTimeout(
+          () => reject(new Error(`Query read timeout: COPY got no answer within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        stream.on('finish', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        stream.on('error', (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        stream.end(text);
+      }),
+  );
 }

@@ -30,6 +30,7 @@
  * ```
  */
 import type pg from 'pg';
+import { withClient } from './client.js';
 import {
   InputError,
   jsonCodec,
@@ -173,29 +174,27 @@ export class PostgresDeadLetters implements DeadLetterStore {
         columns.text.push(typeof stored === 'string' ? stored : null);
         columns.bytes.push(typeof stored === 'string' ? null : toBuffer(stored));
       });
-      const client = await this.#pool.connect();
-      let broken: unknown;
-      try {
-        await client.query(this.#lock);
-        const { rows } = await client.query<{ id: string | number }>(this.#add, [
-          columns.position,
-          columns.entryId,
-          columns.key,
-          columns.text,
-          columns.bytes,
-          columns.version,
-          columns.error,
-          columns.attempts,
-        ]);
-        await client.query('COMMIT');
-        return rows.map((r) => Number(r.id));
-      } catch (error) {
-        // The caller gets `error`; a connection that cannot even roll back is dropped.
-        await client.query('ROLLBACK').catch((rollback: unknown) => (broken = rollback));
-        throw error;
-      } finally {
-        client.release(broken !== undefined);
-      }
+      return withClient(this.#pool, async (client, drop) => {
+        try {
+          await client.query(this.#lock);
+          const { rows } = await client.query<{ id: string | number }>(this.#add, [
+            columns.position,
+            columns.entryId,
+            columns.key,
+            columns.text,
+            columns.bytes,
+            columns.version,
+            columns.error,
+            columns.attempts,
+          ]);
+          await client.query('COMMIT');
+          return rows.map((r) => Number(r.id));
+        } catch (error) {
+          // The caller gets `error`; a connection that cannot even roll back is dropped.
+          await client.query('ROLLBACK').catch(drop);
+          throw error;
+        }
+      });
     });
   }
 

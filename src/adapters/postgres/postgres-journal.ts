@@ -61,6 +61,7 @@ import {
   type EncodedRecord,
 } from '../../backend.js';
 import { PostgresDeadLetters } from './postgres-dead-letters.js';
+import { withClient } from './client.js';
 import { appendChannel, clusterChannel, journalSchemaSql, literal } from './journal-schema.js';
 import { JournalListener } from './journal-listener.js';
 
@@ -863,56 +864,55 @@ async function setUp(
       version.rows[0]?.v,
     );
   }
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`sluice:${schema}`]);
-    for (const statement of journalSchemaSql(schema)) await client.query(statement);
-    const s = quote(schema);
-    await client.query({
-      text: `INSERT INTO ${s}.meta (name, value) VALUES ('id', $1), ('partitions', $2), ('version_base', $3) ON CONFLICT (name) DO NOTHING`,
-      values: [randomUUID(), String(partitions ?? DEFAULT_PARTITIONS), String(Date.now() * 1000)],
-    });
-    const rows = await client.query<{ name: string; value: string }>(
-      `SELECT name, value FROM ${s}.meta`,
-    );
-    // Transaction ids order the journal. A journal restored onto another server (or a
-    // switch-over) comes with ids from the old server's counter, ahead of the new one's:
-    // new entries would sort before every checkpoint and never be read. Refuse it.
-    const ahead = await client.query<{ ahead: boolean }>(
-      `SELECT greatest((SELECT max(cp_tx) FROM ${s}.leases), ` +
-        // The newest transaction of each partition, from its index.
-        `(SELECT max(newest.tx) FROM generate_series(0, (SELECT value::int FROM ${s}.meta WHERE name = 'partitions') - 1) AS p(part), ` +
-        `LATERAL (SELECT tx FROM ${s}.entries e WHERE e.part = p.part ORDER BY tx DESC LIMIT 1) AS newest)) ` +
-        `>= pg_snapshot_xmax(pg_current_snapshot()) AS ahead`,
-    );
-    await client.query('COMMIT');
-    const meta = new Map(rows.rows.map((r) => [r.name, r.value]));
-    if (ahead.rows[0]?.ahead === true) {
-      throw new ConfigError(
-        'connectionString',
-        `the server the journal in schema ${schema} was written on: its transaction ids are ahead of this server's ` +
-          '(restored from another server?); drain it where it was written, then start a new journal here',
-        schema,
+  return withClient(pool, async (client, drop) => {
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`sluice:${schema}`]);
+      for (const statement of journalSchemaSql(schema)) await client.query(statement);
+      const s = quote(schema);
+      await client.query({
+        text: `INSERT INTO ${s}.meta (name, value) VALUES ('id', $1), ('partitions', $2), ('version_base', $3) ON CONFLICT (name) DO NOTHING`,
+        values: [randomUUID(), String(partitions ?? DEFAULT_PARTITIONS), String(Date.now() * 1000)],
+      });
+      const rows = await client.query<{ name: string; value: string }>(
+        `SELECT name, value FROM ${s}.meta`,
       );
-    }
-    const stored = Number(meta.get('partitions'));
-    if (partitions !== undefined && stored !== partitions) {
-      throw new ConfigError(
-        'partitions',
-        `${stored}, the count the journal in schema ${schema} was created with`,
-        partitions,
+      // Transaction ids order the journal. A journal restored onto another server (or a
+      // switch-over) comes with ids from the old server's counter, ahead of the new one's:
+      // new entries would sort before every checkpoint and never be read. Refuse it.
+      const ahead = await client.query<{ ahead: boolean }>(
+        `SELECT greatest((SELECT max(cp_tx) FROM ${s}.leases), ` +
+          // The newest transaction of each partition, from its index.
+          `(SELECT max(newest.tx) FROM generate_series(0, (SELECT value::int FROM ${s}.meta WHERE name = 'partitions') - 1) AS p(part), ` +
+          `LATERAL (SELECT tx FROM ${s}.entries e WHERE e.part = p.part ORDER BY tx DESC LIMIT 1) AS newest)) ` +
+          `>= pg_snapshot_xmax(pg_current_snapshot()) AS ahead`,
       );
+      await client.query('COMMIT');
+      const meta = new Map(rows.rows.map((r) => [r.name, r.value]));
+      if (ahead.rows[0]?.ahead === true) {
+        throw new ConfigError(
+          'connectionString',
+          `the server the journal in schema ${schema} was written on: its transaction ids are ahead of this server's ` +
+            '(restored from another server?); drain it where it was written, then start a new journal here',
+          schema,
+        );
+      }
+      const stored = Number(meta.get('partitions'));
+      if (partitions !== undefined && stored !== partitions) {
+        throw new ConfigError(
+          'partitions',
+          `${stored}, the count the journal in schema ${schema} was created with`,
+          partitions,
+        );
+      }
+      return {
+        id: meta.get('id') as string,
+        partitions: stored,
+        versionBase: Number(meta.get('version_base')),
+      };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(drop);
+      throw error;
     }
-    return {
-      id: meta.get('id') as string,
-      partitions: stored,
-      versionBase: Number(meta.get('version_base')),
-    };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -56,9 +56,9 @@ import {
   copyStatement,
   copyText,
   loadCopyFrom,
-  refused,
   STATEMENT_AFTER_CONFLICT,
 } from './copy-rows.js';
+import { refused } from './client.js';
 import { PostgresJournal } from './postgres-journal.js';
 
 /** Options of {@link postgresSink}: the table options and the connection. */
