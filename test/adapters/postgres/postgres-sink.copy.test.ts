@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { ConfigError, type SinkEntry } from '../../../src/index.js';
 import { classifyPostgresError, postgresSink } from '../../../src/adapters/postgres/index.js';
 import { postgresForFile } from '../../helpers/postgres.js';
+import { TcpProxy } from '../../helpers/tcp-proxy.js';
 
 const db = await postgresForFile();
 
@@ -184,6 +185,47 @@ if (db.skip !== undefined) {
     );
     await sink.close();
   });
+
+  test(
+    'a connection dropped under a COPY fails the batch as retryable, and the process lives on',
+    { timeout: 20_000 },
+    async () => {
+      const name = await table();
+      const proxy = new TcpProxy(5432);
+      await proxy.start();
+      const sink = await postgresSink<Row>({
+        connectionString: `postgres://postgres@127.0.0.1:${proxy.port}/test`,
+        schema,
+        table: name,
+        columns,
+        mode: 'insert',
+      });
+      const locker = await pool.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE ${schema}.${name} IN ACCESS EXCLUSIVE MODE`);
+        // The COPY waits on the lock; then the network drops it (no goodbye from the server),
+        // which pg reports as an 'error' event on the client that was lent out.
+        const writing = sink.writeBatch([entry('t1', { note: 'x' })]).catch((e: unknown) => e);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        proxy.down();
+        const failed = await writing;
+        assert.ok(failed instanceof Error);
+        assert.equal(sink.classify(failed), 'unavailable', String(failed));
+      } finally {
+        await locker.query('ROLLBACK');
+        locker.release();
+      }
+      proxy.heal();
+      const retried = await sink.writeBatch([entry('t1', { note: 'x' })]);
+      assert.ok(
+        ['{}', '{"duplicates":1}'].includes(JSON.stringify(retried)),
+        JSON.stringify(retried),
+      );
+      await sink.close();
+      await proxy.stop();
+    },
+  );
 
   test('`copy` is only for insert mode without exactlyOnce', async () => {
     await assert.rejects(
