@@ -8,6 +8,7 @@
  */
 export { AppendWaiters } from './journal/append-waiters.js';
 export { requireOptional } from './core/optional-dependency.js';
+export { callEach, callSafely } from './core/callbacks.js';
 export { NETWORK_ERROR_CODES } from './sink/network-errors.js';
 export { checkRegion, inRegion } from './journal/region.js';
 export {

@@ -30,3 +30,11 @@ export function callSafely<A extends unknown[]>(
     });
   }
 }
+
+/** Calls each of `listeners` with `args` through {@link callSafely}: one that throws stops none. */
+export function callEach<A extends unknown[]>(
+  listeners: Iterable<(...args: A) => void>,
+  ...args: A
+): void {
+  for (const listener of listeners) callSafely(listener, ...args);
+}

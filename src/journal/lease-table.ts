@@ -2,10 +2,17 @@
  * LeaseTable: the nodes, leases and checkpoints of a partitioned journal kept in one
  * process, judged by one clock. MemoryPartitionedJournal and `onePartition` keep their
  * ownership here; PostgresJournal keeps the same rows in its `nodes` and `leases` tables.
+ * Each call checks its arguments as every backend does (InputError), and a change of
+ * membership (a join, a leave, a release) calls `onChange`.
  */
 import type { Clock } from '../core/clock.js';
+import { LeaseLostError } from '../errors.js';
 import type { ClusterLeaseStats, ClusterNodeStats } from './cluster-stats.js';
 import {
+  checkCursor,
+  checkLease,
+  checkLeaseCall,
+  checkPartition,
   PARTITION_START,
   type PartitionCursor,
   type PartitionLease,
@@ -25,27 +32,24 @@ interface LeaseRow {
 export class LeaseTable {
   readonly #partitions: number;
   readonly #clock: Clock;
+  readonly #onChange: () => void;
   /** Lease rows per consumer, one per partition. */
   readonly #leases = new Map<string, LeaseRow[]>();
   /** Heartbeat expiry per consumer and node. */
   readonly #nodes = new Map<string, Map<string, number>>();
 
-  constructor(partitions: number, clock: Clock) {
+  constructor(partitions: number, clock: Clock, onChange: () => void = () => {}) {
     this.#partitions = partitions;
     this.#clock = clock;
+    this.#onChange = onChange;
   }
 
-  /** Records `node` as live for `ttlMs`; returns the live nodes and whether `node` is new. */
-  heartbeat(
-    consumer: string,
-    node: string,
-    ttlMs: number,
-  ): {
-    /** Every live node of the consumer. */
-    nodes: string[];
-    /** Whether `node` is new, or back after its heartbeat expired. */
-    joined: boolean;
-  } {
+  /**
+   * Records `node` as live for `ttlMs`; returns the live nodes. A node that is new, or back
+   * after its heartbeat expired, has joined (`onChange`).
+   */
+  heartbeat(consumer: string, node: string, ttlMs: number): string[] {
+    checkLeaseCall(consumer, node, ttlMs);
     this.#rows(consumer);
     const now = this.#clock.now();
     let nodes = this.#nodes.get(consumer);
@@ -53,17 +57,21 @@ export class LeaseTable {
     const before = nodes.get(node);
     const joined = before === undefined || before <= now;
     nodes.set(node, now + ttlMs);
-    const live = [...nodes].filter(([, expiresAt]) => expiresAt > now).map(([name]) => name);
-    return { nodes: live, joined };
+    if (joined) this.#onChange();
+    return [...nodes].filter(([, expiresAt]) => expiresAt > now).map(([name]) => name);
   }
 
   /** Forgets `node` at once. */
   leave(consumer: string, node: string): void {
+    checkLeaseCall(consumer, node);
     this.#nodes.get(consumer)?.delete(node);
+    this.#onChange();
   }
 
   /** Whether `take` would succeed now: the rows exist; free, expired or `node`'s own. */
   takeable(consumer: string, partition: number, node: string): boolean {
+    checkLeaseCall(consumer, node);
+    checkPartition(partition, this.#partitions);
     const row = this.#leases.get(consumer)?.[partition];
     if (row === undefined) return false;
     return row.owner === null || row.owner === node || row.expiresAt < this.#clock.now();
@@ -81,6 +89,7 @@ export class LeaseTable {
     node: string,
     ttlMs: number,
   ): PartitionLease | undefined {
+    checkLeaseCall(consumer, node, ttlMs);
     if (!this.takeable(consumer, partition, node)) return undefined;
     const row = this.#leases.get(consumer)?.[partition] as LeaseRow;
     const now = this.#clock.now();
@@ -97,6 +106,8 @@ export class LeaseTable {
     leases: readonly PartitionLease[],
     ttlMs: number,
   ): number[] {
+    checkLeaseCall(consumer, node, ttlMs);
+    for (const lease of leases) checkLease(lease, this.#partitions);
     const renewed: number[] = [];
     const until = this.#clock.now() + ttlMs;
     for (const lease of leases) {
@@ -110,18 +121,38 @@ export class LeaseTable {
 
   /** Frees the lease if `node` still holds it at that epoch; returns whether it did. */
   release(consumer: string, node: string, lease: PartitionLease): boolean {
+    checkLeaseCall(consumer, node);
+    checkLease(lease, this.#partitions);
     const row = this.#held(consumer, node, lease);
     if (row === undefined) return false;
     row.owner = null;
+    this.#onChange();
     return true;
   }
 
-  /** Whether `node` may still commit under `lease`: the owner at that epoch. */
-  holds(consumer: string, node: string, lease: PartitionLease): boolean {
-    return this.#held(consumer, node, lease) !== undefined;
+  /**
+   * Checks that `node` may still commit under `lease` (the owner at that epoch, else
+   * LeaseLostError) and that `cursor` is one; then runs `commit` and, once it has, moves the
+   * checkpoint.
+   */
+  async commit(
+    consumer: string,
+    node: string,
+    lease: PartitionLease,
+    cursor: PartitionCursor,
+    commit: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<void> {
+    checkLeaseCall(consumer, node);
+    checkLease(lease, this.#partitions);
+    checkCursor(cursor);
+    if (this.#held(consumer, node, lease) === undefined) {
+      throw new LeaseLostError(consumer, lease.partition, lease.epoch);
+    }
+    await commit();
+    this.setCheckpoint(consumer, lease.partition, cursor);
   }
 
-  /** Moves the checkpoint (the caller has checked `holds`). */
+  /** Moves the checkpoint unfenced: a lease just taken starts from the journal's own. */
   setCheckpoint(consumer: string, partition: number, cursor: PartitionCursor): void {
     const row = this.#leases.get(consumer)?.[partition];
     if (row !== undefined) row.checkpoint = { tx: cursor.tx, position: cursor.position };

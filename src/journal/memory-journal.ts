@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { checkNames, knownOptions, serviceOption } from '../core/options.js';
 import { ClosedError, InputError, JournalLockedError, type JournalHolder } from '../errors.js';
 import { AppendWaiters } from './append-waiters.js';
+import { callEach } from '../core/callbacks.js';
 import { jsonCodec, type Codec } from './codec.js';
 import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
 import type {
@@ -117,16 +118,7 @@ export class MemoryJournal implements Journal {
     const entries: JournalEntry[] = [];
     const base = this.#first - this.#offset;
     for (let i = first - base; i < this.#entries.length; i++) entries.push(this.#entry(base + i));
-    for (const listener of this.#appended) {
-      try {
-        listener(entries);
-      } catch (error) {
-        // The append is stored whatever a listener does; its failure is its caller's.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    callEach(this.#appended, entries);
   }
 
   #entry(position: number): JournalEntry {

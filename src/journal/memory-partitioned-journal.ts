@@ -11,7 +11,8 @@
 import { randomBytes } from 'node:crypto';
 import { knownOptions, integerOption, serviceOption } from '../core/options.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { ClosedError, LeaseLostError } from '../errors.js';
+import { ClosedError } from '../errors.js';
+import { callEach } from '../core/callbacks.js';
 import { jsonCodec, type Codec } from './codec.js';
 import type { ClusterStats } from './cluster-stats.js';
 import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
@@ -19,8 +20,6 @@ import type { AppendOptions, JournalRecord, JournalStats } from './journal.js';
 import { LeaseTable } from './lease-table.js';
 import {
   checkCursor,
-  checkLease,
-  checkLeaseCall,
   checkPartition,
   checkPartitionRead,
   PARTITION_START,
@@ -94,7 +93,7 @@ class Shared {
     readonly codec: Codec,
   ) {
     this.parts = Array.from({ length: partitions }, () => []);
-    this.leases = new LeaseTable(partitions, clock);
+    this.leases = new LeaseTable(partitions, clock, () => this.notify(this.membershipListeners));
   }
 
   /** Transactions at or past this one are not readable yet. */
@@ -123,10 +122,9 @@ class Shared {
     return part.length - this.after(part, Number(checkpoint.tx), checkpoint.position);
   }
 
+  /** Calls the listeners after the call that changed something has returned. */
   notify<A extends unknown[]>(listeners: Set<(...args: A) => void>, ...args: A): void {
-    queueMicrotask(() => {
-      for (const listener of listeners) listener(...args);
-    });
+    queueMicrotask(() => callEach(listeners, ...args));
   }
 }
 
@@ -326,23 +324,11 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
   }
 
   heartbeat(consumer: string, node: string, ttlMs: number): Promise<string[]> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node, ttlMs);
-      const { nodes, joined } = this.#shared.leases.heartbeat(consumer, node, ttlMs);
-      if (joined) this.#shared.notify(this.#shared.membershipListeners);
-      return Promise.resolve(nodes);
-    });
+    return this.#leaseCall((leases) => leases.heartbeat(consumer, node, ttlMs));
   }
 
   leave(consumer: string, node: string): Promise<void> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node);
-      this.#shared.leases.leave(consumer, node);
-      this.#shared.notify(this.#shared.membershipListeners);
-      return Promise.resolve();
-    });
+    return this.#leaseCall((leases) => leases.leave(consumer, node));
   }
 
   takeLease(
@@ -351,12 +337,7 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
     node: string,
     ttlMs: number,
   ): Promise<PartitionLease | undefined> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node, ttlMs);
-      checkPartition(partition, this.partitions);
-      return Promise.resolve(this.#shared.leases.take(consumer, partition, node, ttlMs));
-    });
+    return this.#leaseCall((leases) => leases.take(consumer, partition, node, ttlMs));
   }
 
   renewLeases(
@@ -365,24 +346,11 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
     leases: readonly PartitionLease[],
     ttlMs: number,
   ): Promise<number[]> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node, ttlMs);
-      for (const lease of leases) checkLease(lease, this.partitions);
-      return Promise.resolve(this.#shared.leases.renew(consumer, node, leases, ttlMs));
-    });
+    return this.#leaseCall((table) => table.renew(consumer, node, leases, ttlMs));
   }
 
-  releaseLease(consumer: string, node: string, lease: PartitionLease): Promise<void> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node);
-      checkLease(lease, this.partitions);
-      if (this.#shared.leases.release(consumer, node, lease)) {
-        this.#shared.notify(this.#shared.membershipListeners);
-      }
-      return Promise.resolve();
-    });
+  async releaseLease(consumer: string, node: string, lease: PartitionLease): Promise<void> {
+    await this.#leaseCall((leases) => leases.release(consumer, node, lease));
   }
 
   commitPartition(
@@ -391,17 +359,14 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
     lease: PartitionLease,
     cursor: PartitionCursor,
   ): Promise<void> {
+    return this.#leaseCall((leases) => leases.commit(consumer, node, lease, cursor));
+  }
+
+  /** A call on the lease table, on an open handle; what it throws rejects. */
+  #leaseCall<T>(call: (leases: LeaseTable) => T | Promise<T>): Promise<T> {
     return rejecting(() => {
       this.#open();
-      checkLeaseCall(consumer, node);
-      checkLease(lease, this.partitions);
-      checkCursor(cursor);
-      const leases = this.#shared.leases;
-      if (!leases.holds(consumer, node, lease)) {
-        throw new LeaseLostError(consumer, lease.partition, lease.epoch);
-      }
-      leases.setCheckpoint(consumer, lease.partition, cursor);
-      return Promise.resolve();
+      return Promise.resolve(call(this.#shared.leases));
     });
   }
 

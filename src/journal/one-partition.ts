@@ -9,6 +9,7 @@
  * released. The checkpoint is the journal's (`commit`/`committed`), so a restart resumes
  * where the last owner committed.
  */
+import { callEach } from '../core/callbacks.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { knownOptions, serviceOption } from '../core/options.js';
 import { ClosedError, JournalLockedError, LeaseLostError } from '../errors.js';
@@ -24,7 +25,6 @@ import type {
 import { LeaseTable } from './lease-table.js';
 import {
   checkCursor,
-  checkLease,
   checkLeaseCall,
   checkPartition,
   checkPartitionRead,
@@ -77,7 +77,8 @@ class OnePartition implements PartitionedJournal {
 
   constructor(journal: Journal, clock: Clock) {
     this.#journal = journal;
-    this.#leases = new LeaseTable(1, clock);
+    // Membership calls come after the call that changed it has returned.
+    this.#leases = new LeaseTable(1, clock, () => queueMicrotask(() => callEach(this.#membership)));
     this.#deadLetters = journal.deadLetters?.() ?? new MemoryDeadLetters();
   }
 
@@ -154,16 +155,7 @@ class OnePartition implements PartitionedJournal {
   }
 
   #wake(partitions: readonly number[]): void {
-    for (const listener of this.#appendListeners) {
-      try {
-        listener(partitions);
-      } catch (error) {
-        // A listener's own failure is its caller's, as with an event emitter.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    callEach(this.#appendListeners, partitions);
   }
 
   onMembership(listener: () => void): () => void {
@@ -174,23 +166,11 @@ class OnePartition implements PartitionedJournal {
   }
 
   heartbeat(consumer: string, node: string, ttlMs: number): Promise<string[]> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node, ttlMs);
-      const { nodes, joined } = this.#leases.heartbeat(consumer, node, ttlMs);
-      if (joined) this.#membershipChanged();
-      return Promise.resolve(nodes);
-    });
+    return this.#leaseCall((leases) => leases.heartbeat(consumer, node, ttlMs));
   }
 
   leave(consumer: string, node: string): Promise<void> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node);
-      this.#leases.leave(consumer, node);
-      this.#membershipChanged();
-      return Promise.resolve();
-    });
+    return this.#leaseCall((leases) => leases.leave(consumer, node));
   }
 
   takeLease(
@@ -202,7 +182,6 @@ class OnePartition implements PartitionedJournal {
     return rejecting(async () => {
       this.#open();
       checkLeaseCall(consumer, node, ttlMs);
-      checkPartition(partition, 1);
       if (!this.#leases.takeable(consumer, partition, node)) return undefined;
       if (!this.#holds.has(consumer)) {
         try {
@@ -238,22 +217,12 @@ class OnePartition implements PartitionedJournal {
     leases: readonly PartitionLease[],
     ttlMs: number,
   ): Promise<number[]> {
-    return rejecting(() => {
-      this.#open();
-      checkLeaseCall(consumer, node, ttlMs);
-      for (const lease of leases) checkLease(lease, 1);
-      return Promise.resolve(this.#leases.renew(consumer, node, leases, ttlMs));
-    });
+    return this.#leaseCall((table) => table.renew(consumer, node, leases, ttlMs));
   }
 
   releaseLease(consumer: string, node: string, lease: PartitionLease): Promise<void> {
-    return rejecting(async () => {
-      this.#open();
-      checkLeaseCall(consumer, node);
-      checkLease(lease, 1);
-      if (!this.#leases.release(consumer, node, lease)) return;
-      await this.#letGo(consumer);
-      this.#membershipChanged();
+    return this.#leaseCall(async (leases) => {
+      if (leases.release(consumer, node, lease)) await this.#letGo(consumer);
     });
   }
 
@@ -263,17 +232,15 @@ class OnePartition implements PartitionedJournal {
     lease: PartitionLease,
     cursor: PartitionCursor,
   ): Promise<void> {
-    return rejecting(async () => {
-      this.#open();
-      checkLeaseCall(consumer, node);
-      checkLease(lease, 1);
-      checkCursor(cursor);
-      if (!this.#leases.holds(consumer, node, lease) || !this.#holds.has(consumer)) {
-        throw new LeaseLostError(consumer, lease.partition, lease.epoch);
-      }
-      await this.#journal.commit(consumer, cursor.position);
-      this.#leases.setCheckpoint(consumer, lease.partition, cursor);
-    });
+    return this.#leaseCall((leases) =>
+      leases.commit(consumer, node, lease, cursor, async () => {
+        // The journal's hold is the fence between processes: without it, nothing commits.
+        if (!this.#holds.has(consumer)) {
+          throw new LeaseLostError(consumer, lease.partition, lease.epoch);
+        }
+        await this.#journal.commit(consumer, cursor.position);
+      }),
+    );
   }
 
   trimPartition(partition: number, upTo: PartitionCursor, max: number): Promise<number> {
@@ -384,9 +351,11 @@ class OnePartition implements PartitionedJournal {
     await hold?.release();
   }
 
-  #membershipChanged(): void {
-    queueMicrotask(() => {
-      for (const listener of this.#membership) listener();
+  /** A call on the lease table, on an open journal; what it throws rejects. */
+  #leaseCall<T>(call: (leases: LeaseTable) => T | Promise<T>): Promise<T> {
+    return rejecting(() => {
+      this.#open();
+      return Promise.resolve(call(this.#leases));
     });
   }
 

@@ -49,6 +49,7 @@ import {
 } from '../../index.js';
 import {
   AppendWaiters,
+  callEach,
   checkConsumer,
   checkNames,
   checkPosition,
@@ -233,16 +234,7 @@ export class SqliteJournal implements Journal {
   /** The rows a transaction wrote, to the `onAppended` listeners, decoded as a read would. */
   #handOver(rows: readonly EntryRow[]): void {
     const entries = rows.map((row) => writtenEntry(row, this.#codec));
-    for (const listener of this.#appended) {
-      try {
-        listener(entries);
-      } catch (error) {
-        // The appends are committed whatever a listener does; its failure is its caller's.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    callEach(this.#appended, entries);
   }
 
   waitForAppend(after: number, options: { signal?: AbortSignal } = {}): Promise<void> {
