@@ -127,6 +127,37 @@ if (db.skip !== undefined) {
       );
     });
 
+    test('nodes racing to append the same ids: each id is written once, and every caller gets its position', async () => {
+      const schema = `${base}_${++n}`;
+      const nodes = [await journal(2, schema), await journal(2, schema), await journal(2, schema)];
+      // Every node appends ids 0..199 in its own order, in turns of 20, all at once.
+      const results = await Promise.all(
+        nodes.map(async (j, node) => {
+          const got = new Map<string, number>();
+          for (let turn = 0; turn < 10; turn++) {
+            const ids = Array.from(
+              { length: 20 },
+              (_, i) => `id-${(turn * 20 + i + node * 67) % 200}`,
+            );
+            const positions = await Promise.all(
+              ids.map((id) => j.append([{ key: `k${id.length}`, id, payload: { id, node } }])),
+            );
+            ids.forEach((id, i) => got.set(id, (positions[i] as number[])[0] as number));
+          }
+          return got;
+        }),
+      );
+      const all = [
+        ...(await readAll(nodes[0] as PostgresJournal, 0)).entries,
+        ...(await readAll(nodes[0] as PostgresJournal, 1)).entries,
+      ];
+      assert.equal(all.length, 200, 'one entry per id');
+      const stored = new Map(all.map((e) => [e.id as string, e.position]));
+      for (const got of results) {
+        for (const [id, position] of got) assert.equal(position, stored.get(id), id);
+      }
+    });
+
     test('bytes come back as bytes; the appends of one turn share one transaction', async () => {
       const j = await journal(1);
       const bytes = new Uint8Array([0, 1, 2, 255]);
