@@ -115,10 +115,13 @@ export class MemoryJournal implements Journal {
 
   /** The entries from `first` to the head, to the `onAppended` listeners, as read returns them. */
   #handOver(first: number): void {
-    const entries: JournalEntry[] = [];
     const base = this.#first - this.#offset;
-    for (let i = first - base; i < this.#entries.length; i++) entries.push(this.#entry(base + i));
-    callEach(this.#appended, entries);
+    // Each listener its own entries, as each read decodes its own.
+    for (const listener of this.#appended) {
+      const entries: JournalEntry[] = [];
+      for (let i = first - base; i < this.#entries.length; i++) entries.push(this.#entry(base + i));
+      callEach([listener], entries);
+    }
   }
 
   #entry(position: number): JournalEntry {

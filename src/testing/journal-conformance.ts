@@ -400,6 +400,19 @@ export function journalConformance(name: string, harness: JournalHarness): void 
         stop();
         await j.append([rec('d', 4)]);
         assert.equal(handed.length, 2, 'nothing after unsubscribing');
+        // Two listeners get entries of their own: one changing a value changes nothing else.
+        const first: JournalEntry[] = [];
+        const second: JournalEntry[] = [];
+        const stopFirst = j.onAppended((entries) => {
+          first.push(...entries);
+          (entries[0]?.payload as { n: number }).n = 100;
+        });
+        const stopSecond = j.onAppended((entries) => second.push(...entries));
+        await j.append([rec('e', { n: 1 })]);
+        stopFirst();
+        stopSecond();
+        assert.deepEqual(second[0]?.payload, { n: 1 });
+        assert.equal(first.length, 1);
       }));
 
     const reopen = harness.reopen?.bind(harness);

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { MemorySink, type SinkEntry } from '../../src/index.js';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
+import { JournalSource } from '../../src/core/write-behind/journal-source.js';
+import { resolveRetryPolicy } from '../../src/core/retry.js';
 import { countingReads } from '../helpers/read-back.js';
 import { tempDir } from '../helpers/temp.js';
 import { trackedPipelines } from '../helpers/tracked-pipelines.js';
@@ -156,5 +158,54 @@ test(
     assert.equal(readBack(), 100, 'new writes from memory');
     assert.equal(sink.rows.size, 150);
     assert.ok(later.every((p) => p > 100));
+  },
+);
+
+test(
+  'what is read back and the tail stay within the byte room together; a tail that leaves none is dropped',
+  within,
+  async () => {
+    const journal = await SqliteJournal.open(freshPath());
+    h.defer(() => journal.close());
+    const pad = 'x'.repeat(1_000);
+    // A backlog from before (read back), then writes of this process (the tail).
+    await journal.append(
+      Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, payload: { pad, i } })),
+    );
+    const bound = 8_000;
+    let held = 0;
+    const source = await JournalSource.open(journal, {
+      consumer: 'write-behind',
+      retain: 0,
+      retry: resolveRetryPolicy({ minDelayMs: 1, maxDelayMs: 5 }),
+      clock: h.clock,
+      onReadFailed: () => {},
+      tailRoom: () => bound - held,
+    });
+    h.defer(() => source.release());
+    await source.append(
+      Array.from({ length: 7 }, (_, i) => ({ key: `n${i}`, payload: { pad, i } })),
+    );
+    assert.ok(source.tailBytes > 7_000, 'the new writes wait in the tail');
+    const largest = 1_020;
+    const signal = new AbortController().signal;
+    const positions: number[] = [];
+    while (positions.length < 57) {
+      const entries = await source.take(1_000, bound - held, signal);
+      for (const e of entries) {
+        held += e.bytes;
+        positions.push(e.position);
+      }
+      assert.ok(
+        held + source.tailBytes <= bound + largest,
+        `${held} held + ${source.tailBytes} in the tail`,
+      );
+      held = 0; // handed on: the next take has the whole room again
+    }
+    assert.deepEqual(
+      positions,
+      Array.from({ length: 57 }, (_, i) => i + 1),
+    );
+    assert.ok(source.counts.tailDrops >= 1, 'the tail gave way to the backlog');
   },
 );

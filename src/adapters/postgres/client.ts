@@ -38,8 +38,17 @@ export async function withClient<T>(
   }
 }
 
-/** Whether the server refused a statement (a SQLSTATE), rather than the connection failing. */
+/**
+ * Whether the server refused a statement (a SQLSTATE), rather than the connection failing:
+ * not a socket error, not a connection exception (class 08), not a shutdown (57P01-57P03).
+ */
 export function refused(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !NETWORK_ERROR_CODES.has(code);
+  return (
+    typeof code === 'string' &&
+    /^[0-9A-Z]{5}$/.test(code) &&
+    !NETWORK_ERROR_CODES.has(code) &&
+    !code.startsWith('08') &&
+    !/^57P0[1-3]$/.test(code)
+  );
 }

@@ -19,7 +19,7 @@
 import type pg from 'pg';
 import type { from as CopyFrom } from 'pg-copy-streams';
 import { quote, requireOptional } from '../../backend.js';
-import { withClient } from './client.js';
+import { refused, withClient } from './client.js';
 import { MissingDependencyError } from '../../index.js';
 
 /** Batches written by the statement after one met a known id, before COPY is tried again. */
@@ -112,10 +112,9 @@ export function copyRows(
   text: string,
   timeoutMs: number,
 ): Promise<void> {
-  return withClient(
-    pool,
-    (client) =>
-      new Promise<void>((resolve, reject) => {
+  return withClient(pool, async (client) => {
+    try {
+      await new Promise<void>((resolve, reject) => {
         const stream = client.query(copyFrom(statement));
         const timer = setTimeout(
           () => reject(new Error(`Query read timeout: COPY got no answer within ${timeoutMs} ms`)),
@@ -130,6 +129,20 @@ export function copyRows(
           reject(error);
         });
         stream.end(text);
-      }),
-  );
+      });
+    } catch (error) {
+      // Given up on (a timeout) or cut off: the connection is dropped, but its server session
+      // may still be waiting (behind a lock, say), holding a connection slot: cancel it.
+      if (!refused(error)) {
+        const pid = (client as unknown as { processID: number | null }).processID;
+        // Not awaited: with the network down it would hold the failure for a connect timeout.
+        if (pid !== null) {
+          pool.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => {
+            // Best effort: unreachable too, and the session ends once its socket is found gone.
+          });
+        }
+      }
+      throw error;
+    }
+  });
 }

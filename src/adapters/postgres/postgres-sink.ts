@@ -188,10 +188,10 @@ function resolvePostgresSink<V>(options: PostgresSinkOptions<V>): ResolvedPostgr
         throw new ConfigError(name, 'unset when `pool` is given (its owner sets it)', o[name]);
       }
     }
-    // The owner's query timeout bounds a COPY too.
-    const timeoutMs =
-      (pool as unknown as { options?: { query_timeout?: number } }).options?.query_timeout ??
-      30_000;
+    // The owner's query timeout bounds a COPY too (none set, or 0: node-postgres's none).
+    const given = (pool as unknown as { options?: { query_timeout?: unknown } }).options
+      ?.query_timeout;
+    const timeoutMs = typeof given === 'number' && given > 0 ? given : 30_000;
     return { table, schema, pool, owned: false, exactlyOnce, copy, timeoutMs };
   }
   const { Pool } = requireOptional<typeof pg>('pg', 'postgresSink()');
@@ -275,6 +275,8 @@ export async function postgresSink<V = Record<string, unknown>>(
       : undefined;
   /** Batches left to write by the statement after one met a known id. */
   let statementBatches = 0;
+  /** Off for good once the server says COPY cannot fill the table. */
+  let copying = true;
   let closed = false;
   const fenced =
     exactlyOnce === undefined
@@ -294,7 +296,7 @@ export async function postgresSink<V = Record<string, unknown>>(
         return writeFenced(pool, table, fenced, exactlyOnce as PostgresJournal, entries, context);
       }
       const rows = coalesce(table, entries);
-      if (copySql !== undefined && statementBatches === 0) {
+      if (copySql !== undefined && copying && statementBatches === 0) {
         const text = copyText(rows, written);
         if (text !== undefined) {
           try {
@@ -304,9 +306,10 @@ export async function postgresSink<V = Record<string, unknown>>(
             // The connection failed: retried as any write would be. Refused by the server:
             // the statement writes the batch (skipping known ids) or says why it cannot.
             if (!refused(error)) throw error;
-            if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
-              statementBatches = STATEMENT_AFTER_CONFLICT;
-            }
+            const code = (error as { code?: string }).code;
+            if (code === UNIQUE_VIOLATION) statementBatches = STATEMENT_AFTER_CONFLICT;
+            // Not a table COPY can fill (a view) or not allowed here: the statement from now on.
+            if (code === WRONG_OBJECT_TYPE || code === FEATURE_NOT_SUPPORTED) copying = false;
           }
         }
       } else if (statementBatches > 0) {
@@ -314,6 +317,10 @@ export async function postgresSink<V = Record<string, unknown>>(
       }
       const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
       const result = await pool.query({ text, values: columns });
+      // Still meeting known ids: the redelivery goes on, and so does the statement.
+      if (copySql !== undefined && (result.rowCount ?? 0) < rows.length) {
+        statementBatches = STATEMENT_AFTER_CONFLICT;
+      }
       return skippedResult(table, rows.length, result.rowCount ?? 0);
     },
     // Under `exactlyOnce`, a lost lease waits (the partition's pipeline is being stopped).
@@ -331,6 +338,9 @@ export async function postgresSink<V = Record<string, unknown>>(
 
 /** SQLSTATE of a unique index refusing a row. */
 const UNIQUE_VIOLATION = '23505';
+/** SQLSTATEs of a COPY that can never work on this table (a view; COPY not allowed). */
+const WRONG_OBJECT_TYPE = '42809';
+const FEATURE_NOT_SUPPORTED = '0A000';
 
 /** Array elements as node-postgres sends them: objects as JSON text, undefined as null. */
 function toParameter(value: unknown): unknown {

@@ -233,8 +233,14 @@ export class SqliteJournal implements Journal {
 
   /** The rows a transaction wrote, to the `onAppended` listeners, decoded as a read would. */
   #handOver(rows: readonly EntryRow[]): void {
-    const entries = rows.map((row) => writtenEntry(row, this.#codec));
-    callEach(this.#appended, entries);
+    // Each listener its own entries, as each read decodes its own: one consumer changing a
+    // value cannot change another's.
+    for (const listener of this.#appended) {
+      callEach(
+        [listener],
+        rows.map((row) => writtenEntry(row, this.#codec)),
+      );
+    }
   }
 
   waitForAppend(after: number, options: { signal?: AbortSignal } = {}): Promise<void> {

@@ -130,6 +130,11 @@ export class JournalSource implements EntrySource {
     }
   }
 
+  /** Payload bytes the tail holds now. */
+  get tailBytes(): number {
+    return this.#tailBytes;
+  }
+
   /** Where the reader's entries came from so far. */
   get counts(): SourceCounts {
     return { ...this.#counts };
@@ -144,7 +149,14 @@ export class JournalSource implements EntrySource {
       this.#tailed = fromMemory.length > 0;
       if (this.#tailed) return fromMemory;
       if (read) {
-        const entries = await this.#read(limit, maxBytes, signal);
+        // What is read back and the tail share the backlog's byte bound. A tail that takes
+        // more than half the room would squeeze every read until they reach it: it is
+        // dropped (the journal has it).
+        if (this.#tailBytes > maxBytes / 2) {
+          this.#dropTail();
+          this.#counts.tailDrops++;
+        }
+        const entries = await this.#read(limit, Math.max(1, maxBytes - this.#tailBytes), signal);
         this.#counts.readBack += entries.length;
         if (entries.length > 0) return entries;
       }

@@ -10,6 +10,7 @@ import { ConfigError, type SinkEntry } from '../../../src/index.js';
 import { classifyPostgresError, postgresSink } from '../../../src/adapters/postgres/index.js';
 import { postgresForFile } from '../../helpers/postgres.js';
 import { TcpProxy } from '../../helpers/tcp-proxy.js';
+import { refused } from '../../../src/adapters/postgres/client.js';
 
 const db = await postgresForFile();
 
@@ -168,6 +169,20 @@ if (db.skip !== undefined) {
       assert.ok(stuck instanceof Error, 'it failed');
       assert.equal(sink.classify(stuck), 'unavailable', String(stuck));
       assert.ok(tookMs < 3_000, `gave up after ${tookMs} ms`);
+      // The server session of the COPY that gave up was cancelled, not left behind the lock.
+      const lingering = async () =>
+        Number(
+          (
+            await pool.query<{ n: string }>(
+              `SELECT count(*) AS n FROM pg_stat_activity WHERE query LIKE $1 AND state = 'active'`,
+              [`COPY %${name}%`],
+            )
+          ).rows[0]?.n,
+        );
+      for (let tries = 0; (await lingering()) > 0 && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(await lingering(), 0, 'no COPY session left waiting on the lock');
     } finally {
       await locker.query('ROLLBACK');
       locker.release();
@@ -226,6 +241,87 @@ if (db.skip !== undefined) {
       await proxy.stop();
     },
   );
+
+  test('a pool without a query timeout (0) gives COPY the default one, not none', async () => {
+    const name = await table();
+    const { Pool } = (await import('pg')).default;
+    const noTimeout = new Pool({
+      connectionString: 'postgres://postgres@127.0.0.1:5432/test',
+      query_timeout: 0,
+      max: 2,
+    });
+    try {
+      const sink = await postgresSink<Row>({
+        pool: noTimeout,
+        schema,
+        table: name,
+        columns,
+        mode: 'insert',
+      });
+      assert.deepEqual(await sink.writeBatch([entry('q1', { note: 'x' })]), {});
+      assert.equal((await read(name)).length, 1);
+    } finally {
+      await noTimeout.end();
+    }
+  });
+
+  test('a table with row-level security refuses COPY (0A000): the statement writes it, and COPY is not tried again', async () => {
+    const name = await table();
+    const role = 'sluice_test_rls';
+    await pool.query(
+      `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN CREATE ROLE ${role} LOGIN; END IF; END $$`,
+    );
+    await pool.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+    await pool.query(`GRANT SELECT, INSERT ON ${schema}.${name} TO ${role}`);
+    await pool.query(`ALTER TABLE ${schema}.${name} ENABLE ROW LEVEL SECURITY`);
+    await pool.query(`CREATE POLICY anyone ON ${schema}.${name} USING (true) WITH CHECK (true)`);
+    const { Pool } = (await import('pg')).default;
+    const asRole = new Pool({ connectionString: `postgres://${role}@127.0.0.1:5432/test`, max: 2 });
+    try {
+      const c = { connects: 0 };
+      const counting = new Proxy(asRole, {
+        get(target, key) {
+          if (key === 'connect') {
+            return () => {
+              c.connects++;
+              return target.connect();
+            };
+          }
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+        },
+      });
+      const sink = await postgresSink<Row>({
+        pool: counting,
+        schema,
+        table: name,
+        columns,
+        mode: 'insert',
+      });
+      await sink.writeBatch([entry('r1', { note: 'x' })]);
+      assert.equal(c.connects, 1, 'COPY tried once');
+      await sink.writeBatch([entry('r2', { note: 'y' })]);
+      assert.equal(c.connects, 1, 'and not again');
+      assert.deepEqual(
+        (await read(name)).map((r) => r['sluice_id']),
+        ['r1', 'r2'],
+      );
+    } finally {
+      await asRole.end();
+      await pool.query(`DROP TABLE ${schema}.${name}`);
+      await pool.query(`REVOKE USAGE ON SCHEMA ${schema} FROM ${role}`);
+      await pool.query(`DROP ROLE ${role}`);
+    }
+  });
+
+  test('a lost connection or a server shutting down is not a refusal: the batch is retried, not rewritten', () => {
+    for (const code of ['08006', '08003', '57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE']) {
+      assert.equal(refused({ code }), false, code);
+    }
+    for (const code of ['23505', '22P02', '42809', '55P03'])
+      assert.equal(refused({ code }), true, code);
+    assert.equal(refused(new Error('Connection terminated unexpectedly')), false);
+  });
 
   test('`copy` is only for insert mode without exactlyOnce', async () => {
     await assert.rejects(
