@@ -30,11 +30,8 @@ export {
   checkCursor,
   checkLease,
   checkLeaseCall,
-  checkNode,
   checkPartition,
   checkPartitionRead,
-  checkTtl,
-  compareCursors,
 } from './journal/partitioned-journal.js';
 export { LeaseTable } from './journal/lease-table.js';
 export {

@@ -129,6 +129,24 @@ export function deadLetterView(
   };
 }
 
+/**
+ * Why the newest letter for the entry at `position` failed, or `undefined` when the store
+ * holds none (a scan of the store, for backends without an index on positions).
+ */
+export async function letterError(
+  store: DeadLetterStore,
+  position: number,
+): Promise<string | undefined> {
+  let error: string | undefined;
+  for (let after = 0; ;) {
+    const page = await store.list({ after, limit: 1000 });
+    // Oldest first: the last match is the newest.
+    for (const l of page) if (l.position === position) error = l.error;
+    if (page.length < 1000) return error;
+    after = (page[page.length - 1] as DeadLetter).id;
+  }
+}
+
 /** MemoryDeadLetters: the store's reference semantics, in memory. */
 export class MemoryDeadLetters implements DeadLetterStore {
   readonly #letters = new Map<number, DeadLetter>();

@@ -145,10 +145,15 @@ export class LeaseTable {
     checkLeaseCall(consumer, node);
     checkLease(lease, this.#partitions);
     checkCursor(cursor);
-    if (this.#held(consumer, node, lease) === undefined) {
-      throw new LeaseLostError(consumer, lease.partition, lease.epoch);
-    }
+    const fence = (): void => {
+      if (this.#held(consumer, node, lease) === undefined) {
+        throw new LeaseLostError(consumer, lease.partition, lease.epoch);
+      }
+    };
+    fence();
     await commit();
+    // Taken over while `commit` ran: the new holder's checkpoint stands.
+    fence();
     this.setCheckpoint(consumer, lease.partition, cursor);
   }
 

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { checkNames, knownOptions, serviceOption } from '../core/options.js';
 import { ClosedError, InputError, JournalLockedError, type JournalHolder } from '../errors.js';
 import { AppendWaiters } from './append-waiters.js';
-import { callEach } from '../core/callbacks.js';
+import { callSafely } from '../core/callbacks.js';
 import { jsonCodec, type Codec } from './codec.js';
 import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
 import type {
@@ -120,7 +120,7 @@ export class MemoryJournal implements Journal {
     for (const listener of this.#appended) {
       const entries: JournalEntry[] = [];
       for (let i = first - base; i < this.#entries.length; i++) entries.push(this.#entry(base + i));
-      callEach([listener], entries);
+      callSafely(listener, entries);
     }
   }
 

@@ -15,7 +15,7 @@ import { ClosedError } from '../errors.js';
 import { callEach } from '../core/callbacks.js';
 import { jsonCodec, type Codec } from './codec.js';
 import type { ClusterStats } from './cluster-stats.js';
-import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
+import { letterError, MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
 import type { AppendOptions, JournalRecord, JournalStats } from './journal.js';
 import { LeaseTable } from './lease-table.js';
 import {
@@ -62,7 +62,7 @@ interface Stored extends EncodedRecord {
 export interface MemoryJournalTransaction {
   /** Adds records to the transaction; resolves with their positions (not yet visible). */
   append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]>;
-  /** Makes the transaction's entries visible, in the place their transaction began. */
+  /** Makes the transaction's entries visible, in the place its first append took. */
   commit(): void;
   /** Drops the transaction's entries; their positions stay unused. */
   rollback(): void;
@@ -233,6 +233,8 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
         if (r.id !== undefined) shared.held.set(r.id, { position, done });
         pending.push({
           ...r,
+          // Bytes are copied: what is stored must not change with the caller's buffer.
+          payload: typeof r.payload === 'string' ? r.payload : Uint8Array.from(r.payload),
           position,
           tx: tx as number,
           partition: partitionOfKey(r.key, shared.partitions),
@@ -399,14 +401,7 @@ export class MemoryPartitionedJournal implements PartitionedJournal {
     checkPosition('position', position);
     const e = this.#shared.byPosition.get(position);
     if (e !== undefined && !this.#behind(consumer, e)) return { state: 'pending' };
-    // A letter for the position, newest first: the store lists oldest first.
-    let error: string | undefined;
-    for (let after = 0; ;) {
-      const page = await this.#shared.deadLetters.list({ after, limit: 1000 });
-      for (const l of page) if (l.position === position) error = l.error;
-      if (page.length < 1000) break;
-      after = (page[page.length - 1] as { id: number }).id;
-    }
+    const error = await letterError(this.#shared.deadLetters, position);
     if (error !== undefined) return { state: 'deadLettered', error };
     return { state: e === undefined ? 'unknown' : 'done' };
   }

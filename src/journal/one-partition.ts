@@ -14,7 +14,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { knownOptions, serviceOption } from '../core/options.js';
 import { ClosedError, JournalLockedError, LeaseLostError } from '../errors.js';
 import type { ClusterStats } from './cluster-stats.js';
-import { MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
+import { letterError, MemoryDeadLetters, type DeadLetterStore } from './dead-letters.js';
 import type {
   AppendOptions,
   ConsumerHold,
@@ -67,7 +67,7 @@ class OnePartition implements PartitionedJournal {
   readonly #leases: LeaseTable;
   /** The journal's consumer holds this process took, by consumer. */
   readonly #holds = new Map<string, ConsumerHold>();
-  /** Consumers whose checkpoint the journal holds (see `heartbeat`). */
+  /** Consumers whose checkpoint the journal holds (written at their first `takeLease`). */
   readonly #known = new Set<string>();
   readonly #appendListeners = new Set<(partitions: readonly number[]) => void>();
   readonly #membership = new Set<() => void>();
@@ -269,13 +269,7 @@ class OnePartition implements PartitionedJournal {
       ]);
       const exists = position >= first && position <= head;
       if (exists && position > committed) return { state: 'pending' };
-      let error: string | undefined;
-      for (let after = 0; ;) {
-        const page = await this.#deadLetters.list({ after, limit: 1000 });
-        for (const l of page) if (l.position === position) error = l.error;
-        if (page.length < 1000) break;
-        after = (page[page.length - 1] as { id: number }).id;
-      }
+      const error = await letterError(this.#deadLetters, position);
       if (error !== undefined) return { state: 'deadLettered', error };
       return { state: exists ? 'done' : 'unknown' };
     });

@@ -31,7 +31,7 @@ import type { AppendOptions, JournalEntry, JournalRecord, JournalStats } from '.
 import type { ClusterStats } from './cluster-stats.js';
 import { hashKey } from '../core/pool/routing.js';
 import { InputError, show } from '../errors.js';
-import { checkConsumer, checkLimit, checkPosition } from './validate.js';
+import { checkConsumer, checkLimit, checkMaxBytes, checkPosition, checkText } from './validate.js';
 
 /**
  * Where a reader stands in one partition: the delivery order's last entry taken. Opaque to
@@ -202,16 +202,8 @@ export function checkPartition(partition: unknown, partitions: number): number {
   return partition as number;
 }
 
-/** A node name: a non-empty string, else InputError. */
-export function checkNode(node: unknown): string {
-  if (typeof node !== 'string' || node.length === 0) {
-    throw new InputError(`node must be a non-empty string, got ${show(node)}`);
-  }
-  return node;
-}
-
 /** A lease or heartbeat duration: an integer number of ms >= 1, else InputError. */
-export function checkTtl(ttlMs: unknown): number {
+function checkTtl(ttlMs: unknown): number {
   if (!Number.isSafeInteger(ttlMs) || (ttlMs as number) < 1) {
     throw new InputError(`ttlMs must be an integer >= 1, got ${show(ttlMs)}`);
   }
@@ -258,24 +250,12 @@ export function checkPartitionRead(
   if (typeof o !== 'object' || o === null) {
     throw new InputError(`readPartition options must be an object, got ${show(options)}`);
   }
-  const maxBytes = o.maxBytes ?? Infinity;
-  if (typeof maxBytes !== 'number' || !(maxBytes >= 1)) {
-    throw new InputError(`maxBytes must be a number >= 1, got ${show(o.maxBytes)}`);
-  }
-  return { limit: checkLimit(o.limit), maxBytes };
+  return { limit: checkLimit(o.limit), maxBytes: checkMaxBytes(o.maxBytes) };
 }
 
 /** Checks the (consumer, node, ttl) every lease call takes. */
 export function checkLeaseCall(consumer: unknown, node: unknown, ttlMs?: unknown): void {
   checkConsumer(consumer);
-  checkNode(node);
+  checkText('node', node, true);
   if (ttlMs !== undefined) checkTtl(ttlMs);
-}
-
-/** Orders two cursors: negative when `a` comes first in delivery order. */
-export function compareCursors(a: PartitionCursor, b: PartitionCursor): number {
-  const ta = BigInt(a.tx);
-  const tb = BigInt(b.tx);
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  return a.position - b.position;
 }

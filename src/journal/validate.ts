@@ -139,11 +139,20 @@ export function checkRead(
     throw new InputError(`read options must be an object when given, got ${show(options)}`);
   }
   checkNames('read options', options, ['region', 'limit', 'maxBytes']);
-  const maxBytes = options.maxBytes ?? Infinity;
+  return {
+    limit: checkLimit(options.limit),
+    region: checkRegion(options.region),
+    maxBytes: checkMaxBytes(options.maxBytes),
+  };
+}
+
+/** A read's byte bound: a number >= 1, else InputError; `undefined` gives no bound. */
+export function checkMaxBytes(maxBytes: unknown): number {
+  if (maxBytes === undefined) return Infinity;
   if (typeof maxBytes !== 'number' || !(maxBytes >= 1)) {
-    throw new InputError(`maxBytes must be a number >= 1, got ${show(options.maxBytes)}`);
+    throw new InputError(`maxBytes must be a number >= 1, got ${show(maxBytes)}`);
   }
-  return { limit: checkLimit(options.limit), region: checkRegion(options.region), maxBytes };
+  return maxBytes;
 }
 
 /** Rejects instead of throwing, so a bad call surfaces where it is awaited. */

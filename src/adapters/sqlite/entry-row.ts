@@ -106,8 +106,10 @@ export function decodeEntry(row: EntryRow, codec: Codec): JournalEntry {
  * the stored form, bytes copied (the written row's bytes may still be the caller's).
  */
 export function writtenEntry(row: EntryRow, codec: Codec): JournalEntry {
-  const stored = typeof row.payload === 'string' ? row.payload : Buffer.from(row.payload);
-  return decodedEntry({ ...row, appendedAt: row.appended_at }, stored, codec);
+  return decodeEntry(
+    typeof row.payload === 'string' ? row : { ...row, payload: Buffer.from(row.payload) },
+    codec,
+  );
 }
 
 /** Read statements kept per handle; past this many shapes the least recently used goes. */

@@ -49,7 +49,7 @@ import {
 } from '../../index.js';
 import {
   AppendWaiters,
-  callEach,
+  callSafely,
   checkConsumer,
   checkNames,
   checkPosition,
@@ -236,8 +236,8 @@ export class SqliteJournal implements Journal {
     // Each listener its own entries, as each read decodes its own: one consumer changing a
     // value cannot change another's.
     for (const listener of this.#appended) {
-      callEach(
-        [listener],
+      callSafely(
+        listener,
         rows.map((row) => writtenEntry(row, this.#codec)),
       );
     }

@@ -49,16 +49,6 @@ export interface JournalSourceOptions {
   readonly tailRoom: () => number;
 }
 
-/** Where the reader's entries came from, since the source opened. */
-export interface SourceCounts {
-  /** Entries taken from the in-memory tail. */
-  readonly fromMemory: number;
-  /** Entries read back from the journal. */
-  readonly readBack: number;
-  /** Times the tail was dropped because it outgrew its room. */
-  readonly tailDrops: number;
-}
-
 export class JournalSource implements EntrySource {
   readonly journal: Journal;
   readonly heldBytes = 0;
@@ -74,7 +64,6 @@ export class JournalSource implements EntrySource {
   readonly #tail = new Deque<JournalEntry>();
   #tailBytes = 0;
   readonly #stopTail: (() => void) | undefined;
-  #counts = { fromMemory: 0, readBack: 0, tailDrops: 0 };
   /** The last take came from the tail. */
   #tailed = false;
 
@@ -135,11 +124,6 @@ export class JournalSource implements EntrySource {
     return this.#tailBytes;
   }
 
-  /** Where the reader's entries came from so far. */
-  get counts(): SourceCounts {
-    return { ...this.#counts };
-  }
-
   async take(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]> {
     // After a take from the tail, the journal has more only if its head is past the cursor,
     // which the wait below sees at once: no read just to find nothing.
@@ -152,12 +136,8 @@ export class JournalSource implements EntrySource {
         // What is read back and the tail share the backlog's byte bound. A tail that takes
         // more than half the room would squeeze every read until they reach it: it is
         // dropped (the journal has it).
-        if (this.#tailBytes > maxBytes / 2) {
-          this.#dropTail();
-          this.#counts.tailDrops++;
-        }
+        if (this.#tailBytes > maxBytes / 2) this.#dropTail();
         const entries = await this.#read(limit, Math.max(1, maxBytes - this.#tailBytes), signal);
-        this.#counts.readBack += entries.length;
         if (entries.length > 0) return entries;
       }
       read = true;
@@ -188,7 +168,6 @@ export class JournalSource implements EntrySource {
     for (const e of entries) bytes += e.bytes;
     if (this.#tailBytes + bytes > this.#options.tailRoom()) {
       this.#dropTail();
-      this.#counts.tailDrops++;
       return;
     }
     for (const e of entries) this.#tail.push(e);
@@ -222,7 +201,6 @@ export class JournalSource implements EntrySource {
     }
     this.#tailBytes -= bytes;
     this.#cursor.restore((out[out.length - 1] as JournalEntry).position);
-    this.#counts.fromMemory += out.length;
     return out;
   }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import {
+  LeaseLostError,
   ManualClock,
   MemorySink,
   WriteBehind,
@@ -80,5 +81,79 @@ test('the cluster pipeline runs on a SQLite file as one partition, and a restart
     );
   } finally {
     await wb.close();
+  }
+});
+
+/** `journal` with some of its methods replaced. */
+function overriding<J extends object>(journal: J, methods: Partial<Record<keyof J, unknown>>): J {
+  return new Proxy(journal, {
+    get(target, name) {
+      if (name in methods) return methods[name as keyof J];
+      const value: unknown = Reflect.get(target, name, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+}
+
+test('a failed look at the head is tried again, and then every listener is woken', async () => {
+  const sqlite = await SqliteJournal.open(fresh());
+  let failing = 2;
+  const journal = onePartition(
+    overriding(sqlite, {
+      stats: () => (failing-- > 0 ? Promise.reject(new Error('disk I/O error')) : sqlite.stats()),
+    }),
+  );
+  try {
+    const woke: number[][] = [];
+    journal.onAppend((partitions) => woke.push([...partitions]));
+    // Two failed looks, then one that works: the listener hears of it (what happened
+    // meanwhile is unknown), and of appends after.
+    const deadline = Date.now() + 5_000;
+    while (woke.length === 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(woke.length > 0, 'woken after the failed looks');
+    const before = woke.length;
+    await journal.append([{ key: 'k', payload: 1 }]);
+    while (woke.length === before && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(woke.length > before, 'and for the append after');
+    assert.equal(failing, -1);
+  } finally {
+    await journal.close();
+  }
+});
+
+test('a lease taken over while its holder’s commit was being written: the commit is refused', async () => {
+  const clock = new ManualClock();
+  const sqlite = await SqliteJournal.open(fresh());
+  let open: () => void = () => {};
+  let gated = false;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const journal = onePartition(
+    overriding(sqlite, {
+      commit: async (consumer: string, position: number) => {
+        if (gated) await gate;
+        return sqlite.commit(consumer, position);
+      },
+    }),
+    { clock },
+  );
+  try {
+    await journal.heartbeat('c', 'n1', 1_000);
+    await journal.append([{ key: 'k', payload: 1 }]);
+    const n1 = await journal.takeLease('c', 0, 'n1', 1_000);
+    assert.ok(n1 !== undefined);
+    gated = true;
+    const committing = journal.commitPartition('c', 'n1', n1, { tx: '0', position: 1 });
+    await clock.advance(5_000);
+    const n2 = await journal.takeLease('c', 0, 'n2', 1_000);
+    assert.ok(n2 !== undefined && n2.epoch > n1.epoch, 'n2 took it over');
+    open();
+    await assert.rejects(committing, LeaseLostError);
+  } finally {
+    open();
+    await journal.close();
   }
 });
