@@ -218,7 +218,8 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     checkKey(key, 'key');
     const id = resolveWriteOptions(options);
     // open() bound V by Encodable; the codec checks the value itself (EncodeError).
-    const record = { key, payload: value as Payload, ...(id === undefined ? {} : { id }) };
+    const payload = value as Payload;
+    const record: JournalRecord = id === undefined ? { key, payload } : { key, payload, id };
     const [position] = await this.#append([record]);
     return position as number;
   }
@@ -249,7 +250,8 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
         }
       }
       const { key, value, id } = e;
-      return { key, payload: value as Payload, ...(id === undefined ? {} : { id }) };
+      const payload = value as Payload;
+      return id === undefined ? { key, payload } : { key, payload, id };
     });
     if (records.length === 0) return [];
     return this.#append(records);
