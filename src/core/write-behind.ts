@@ -262,10 +262,15 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     const n = records.length;
     // Checked and measured first: bad input fails at once, and room is found for its bytes.
     const prepared = this.#source.prepare(records, this.#appendOptions);
-    await this.#admission.enter(this.#full, () => this.#assertOpen(true), n, prepared.bytes);
+    // Room is taken without a promise when there is some (the common case).
+    const waiting = this.#admission.enter(this.#full, this.#assertWriting, n, prepared.bytes);
+    if (waiting !== undefined) await waiting;
     const known = this.#head; // new entries land past it; a deduplicated id does not
+    const appending = this.#source.append(records, this.#appendOptions, prepared);
+    // The source counts the bytes it holds as soon as it has them (memory mode).
+    this.#admission.handedOver(prepared.bytes);
     try {
-      const positions = await this.#source.append(records, this.#appendOptions, prepared);
+      const positions = await appending;
       const now = this.#o.clock.now();
       for (const p of positions) {
         if (p > this.#acknowledged) this.#acknowledged = p;
@@ -274,7 +279,7 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
       }
       return positions;
     } finally {
-      this.#admission.leave(n, prepared.bytes);
+      this.#admission.leave(n);
     }
   }
 
@@ -422,6 +427,8 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     }
     await done;
   }
+
+  readonly #assertWriting = (): void => this.#assertOpen(true);
 
   /** Throws the failure, or ClosedError once closing (`writes`: as soon as close() is called). */
   #assertOpen(writes = false): void {

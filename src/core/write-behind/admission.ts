@@ -29,37 +29,73 @@ export class Admission {
   }
 
   /**
-   * Waits for room for `entries` (and `bytes` held in memory), then takes it.
-   * `full(appending, bytes, alone)` says which bound is reached with that many entries and
-   * bytes in flight (`alone`: nothing else is); `check()` throws when the pipeline no longer
-   * accepts (closed, failed) after a wait.
+   * Takes room for `entries` (and `bytes` held in memory) at once when there is room, and
+   * returns `undefined`: no promise on the common path. Otherwise returns a promise that
+   * waits for room, then takes it; under `overflow: 'reject'` it throws QueueFullError
+   * instead. `full(appending, bytes, alone)` says which bound is reached with that many
+   * entries and bytes in flight (`alone`: nothing else is); `check()` throws when the
+   * pipeline no longer accepts (closed, failed) after a wait.
    */
-  async enter(
+  enter(
     full: (appending: number, bytes: number, alone: boolean) => Fullness,
     check: () => void,
     entries = 1,
     bytes = 0,
+  ): Promise<void> | undefined {
+    const reached = this.#reach(full, entries, bytes);
+    if (reached === undefined) {
+      this.#take(entries, bytes);
+      return undefined;
+    }
+    this.#refuse(reached);
+    return this.#wait(full, check, entries, bytes);
+  }
+
+  async #wait(
+    full: (appending: number, bytes: number, alone: boolean) => Fullness,
+    check: () => void,
+    entries: number,
+    bytes: number,
   ): Promise<void> {
-    const reach = (): Fullness =>
-      full(this.#appending + entries - 1, this.#appendingBytes + bytes, this.#appending === 0);
-    for (let reached = reach(); reached !== undefined;) {
-      if (this.overflow === 'reject') {
-        throw reached === 'entries'
-          ? new QueueFullError('write-behind backlog', this.limits.maxBacklog)
-          : new QueueFullError('write-behind backlog bytes', this.limits.maxBacklogBytes);
-      }
+    for (;;) {
       await new Promise<void>((resolve) => this.#roomWaiters.push(resolve));
       check();
-      reached = reach();
+      const reached = this.#reach(full, entries, bytes);
+      if (reached === undefined) break;
+      this.#refuse(reached);
     }
+    this.#take(entries, bytes);
+  }
+
+  #reach(
+    full: (appending: number, bytes: number, alone: boolean) => Fullness,
+    entries: number,
+    bytes: number,
+  ): Fullness {
+    return full(this.#appending + entries - 1, this.#appendingBytes + bytes, this.#appending === 0);
+  }
+
+  /** Under `overflow: 'reject'`, a reached bound is refused rather than waited for. */
+  #refuse(reached: 'entries' | 'bytes'): void {
+    if (this.overflow !== 'reject') return;
+    throw reached === 'entries'
+      ? new QueueFullError('write-behind backlog', this.limits.maxBacklog)
+      : new QueueFullError('write-behind backlog bytes', this.limits.maxBacklogBytes);
+  }
+
+  #take(entries: number, bytes: number): void {
     this.#appending += entries;
     this.#appendingBytes += bytes;
   }
 
-  /** An append of `entries` (and `bytes`) let in by `enter` settled. */
-  leave(entries = 1, bytes = 0): void {
-    this.#appending -= entries;
+  /** The source holds `bytes` of an append let in by `enter` from now on: not counted twice. */
+  handedOver(bytes: number): void {
     this.#appendingBytes -= bytes;
+  }
+
+  /** An append of `entries` let in by `enter` settled. */
+  leave(entries = 1): void {
+    this.#appending -= entries;
     if (this.#appending === 0) for (const settled of this.#settledWaiters.splice(0)) settled();
   }
 

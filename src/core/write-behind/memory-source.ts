@@ -18,7 +18,7 @@ import type {
   JournalRecord,
   JournalStats,
 } from '../../journal/journal.js';
-import { encodeRecords, payloadBytes } from '../../journal/validate.js';
+import { encodeRecords, payloadBytes, type EncodedRecord } from '../../journal/validate.js';
 import { Channel } from '../channel.js';
 import { Deque } from '../deque.js';
 import type { EntrySource, Prepared } from './source.js';
@@ -71,11 +71,17 @@ export class MemorySource implements EntrySource {
     const encoded = prepared?.encoded ?? this.prepare(records, options).encoded ?? [];
     // Wall time, as a journal's: versions must order writes across restarts, not ticks.
     const now = Date.now();
-    const sends: Promise<boolean>[] = [];
-    const positions = encoded.map((r, i) => {
-      if (r.id !== undefined) {
-        const existing = this.#ids.get(r.id);
-        if (existing !== undefined) return existing;
+    // Sent in position order, in this synchronous step: the channel keeps that order. The
+    // channel has room for what admission let in; a send that must wait (and every one
+    // after it, to keep the order) is awaited.
+    let sends: Promise<boolean>[] | undefined;
+    const positions = new Array<number>(encoded.length);
+    for (let i = 0; i < encoded.length; i++) {
+      const r = encoded[i] as EncodedRecord;
+      const known = r.id === undefined ? undefined : this.#ids.get(r.id);
+      if (known !== undefined) {
+        positions[i] = known;
+        continue;
       }
       const position = ++this.#head;
       const version = r.version ?? (this.#version = Math.max(this.#version + 1, now * 1000));
@@ -85,23 +91,25 @@ export class MemorySource implements EntrySource {
         this.#idOrder.push({ position, id: r.id });
       }
       this.#queuedBytes += bytes;
-      // Sent in position order, in this synchronous step: the channel keeps that order.
-      sends.push(
-        this.#channel.send({
-          position,
-          key: r.key,
-          type: r.type,
-          id: r.id,
-          payload: (records[i] as JournalRecord).payload,
-          appendedAt: now,
-          bytes,
-          version,
-          origin: r.origin,
-        }),
-      );
-      return position;
-    });
-    await Promise.all(sends);
+      const entry: JournalEntry = {
+        position,
+        key: r.key,
+        type: r.type,
+        id: r.id,
+        payload: (records[i] as JournalRecord).payload,
+        appendedAt: now,
+        bytes,
+        version,
+        origin: r.origin,
+      };
+      if (sends === undefined && this.#channel.trySend(entry)) {
+        positions[i] = position;
+        continue;
+      }
+      (sends ??= []).push(this.#channel.send(entry));
+      positions[i] = position;
+    }
+    if (sends !== undefined) await Promise.all(sends);
     return positions;
   }
 

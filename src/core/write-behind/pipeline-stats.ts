@@ -25,20 +25,18 @@ export class PipelineStats {
   readonly flushLatency = new Histogram();
   readonly endToEnd = new Histogram();
   /** Append time by position, for the entries this process wrote and that are unfinished. */
-  readonly #appendedAt = new Map<number, number>();
+  readonly #appendedAt = new AppendTimes();
 
   /** This process wrote a new entry (`finished`: it is already through the pipeline). */
   appended(position: number, now: number, finished: boolean): void {
     this.written++;
     if (finished) this.endToEnd.record(0);
-    else this.#appendedAt.set(position, now);
+    else this.#appendedAt.add(position, now);
   }
 
   finished(position: number, now: number): void {
-    const appendedAt = this.#appendedAt.get(position);
-    if (appendedAt === undefined) return;
-    this.#appendedAt.delete(position);
-    this.endToEnd.record(now - appendedAt);
+    const appendedAt = this.#appendedAt.take(position);
+    if (appendedAt !== undefined) this.endToEnd.record(now - appendedAt);
   }
 
   flushed(size: number, latencyMs: number): void {
@@ -68,5 +66,82 @@ export class PipelineStats {
       endToEndLatencyMs: this.endToEnd.snapshot(),
       workers: p.lanes.stats(since !== undefined),
     };
+  }
+}
+
+/**
+ * Append times by position, without an allocation per entry: positions come in increasing
+ * order (a journal hands them out so), kept in a ring of two number arrays and found by
+ * binary search when they finish, in any order; a finished slot is marked and the ring's
+ * front moves past marked slots. A position that does not come in order (a journal that
+ * settles appends out of order) goes to a Map instead.
+ */
+class AppendTimes {
+  #positions = new Float64Array(1024);
+  #times = new Float64Array(1024);
+  #front = 0;
+  #length = 0;
+  readonly #late = new Map<number, number>();
+
+  add(position: number, time: number): void {
+    const last = this.#length === 0 ? -Infinity : this.#at(this.#length - 1);
+    if (position <= last) {
+      this.#late.set(position, time);
+      return;
+    }
+    if (this.#length === this.#positions.length) this.#grow();
+    const slot = (this.#front + this.#length) & (this.#positions.length - 1);
+    this.#positions[slot] = position;
+    this.#times[slot] = time;
+    this.#length++;
+  }
+
+  /** The append time of `position`, forgotten; `undefined` if it is not kept. */
+  take(position: number): number | undefined {
+    let lo = 0;
+    let hi = this.#length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = this.#at(mid);
+      if (at < position) lo = mid + 1;
+      else if (at > position) hi = mid - 1;
+      else {
+        const slot = (this.#front + mid) & (this.#positions.length - 1);
+        const time = this.#times[slot] as number;
+        if (Number.isNaN(time)) return undefined;
+        this.#times[slot] = NaN;
+        this.#dropFinished();
+        return time;
+      }
+    }
+    const late = this.#late.get(position);
+    if (late !== undefined) this.#late.delete(position);
+    return late;
+  }
+
+  #at(index: number): number {
+    return this.#positions[(this.#front + index) & (this.#positions.length - 1)] as number;
+  }
+
+  #dropFinished(): void {
+    const mask = this.#positions.length - 1;
+    while (this.#length > 0 && Number.isNaN(this.#times[this.#front])) {
+      this.#front = (this.#front + 1) & mask;
+      this.#length--;
+    }
+  }
+
+  #grow(): void {
+    const size = this.#positions.length;
+    const positions = new Float64Array(size * 2);
+    const times = new Float64Array(size * 2);
+    for (let i = 0; i < this.#length; i++) {
+      const slot = (this.#front + i) & (size - 1);
+      positions[i] = this.#positions[slot] as number;
+      times[i] = this.#times[slot] as number;
+    }
+    this.#positions = positions;
+    this.#times = times;
+    this.#front = 0;
   }
 }

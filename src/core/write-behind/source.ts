@@ -48,7 +48,10 @@ export interface EntrySource {
    * `append` then takes without checking again. Throws what `append` would (EncodeError...).
    */
   prepare(records: readonly JournalRecord[], options?: AppendOptions): Prepared;
-  /** Stores the records, in order; resolves with their positions once stored. */
+  /**
+   * Stores the records, in order; resolves with their positions once stored. What the
+   * source holds of them in memory is in `heldBytes` as soon as the call returns.
+   */
   append(
     records: readonly JournalRecord[],
     options?: AppendOptions,
