@@ -100,8 +100,26 @@ const MAX_DEPTH = 1000;
 
 /** Refuses, with an EncodeError naming where, anything JSON would not carry as it is. */
 export function checkJson(value: unknown): void {
-  walk(value, [], []);
+  // The stacks are reused (a walk leaves them empty): a fresh pair per payload was a few
+  // hundred bytes of garbage per entry. A walk inside a walk (a toJSON that encodes) gets
+  // its own.
+  if (walking) {
+    walk(value, [], []);
+    return;
+  }
+  walking = true;
+  try {
+    walk(value, path, parents);
+  } finally {
+    walking = false;
+    path.length = 0;
+    parents.length = 0;
+  }
 }
+
+let walking = false;
+const path: (string | number)[] = [];
+const parents: object[] = [];
 
 /**
  * `path` holds the property names and indexes down to `value`; `parents` the objects that

@@ -64,7 +64,10 @@ export interface ResolvedTable<V> {
    * skipped.
    */
   readonly skipped: 'superseded' | 'duplicates' | undefined;
-  /** The row for an entry: `toRow(entry)` (or the value), plus the id in insert mode. */
+  /**
+   * The row for an entry: `toRow(entry)` (or the value); with an id or version column, its
+   * `written` columns, the id and version filled in.
+   */
   readonly rowOf: (entry: SinkEntry<V>) => Record<string, unknown>;
 }
 
@@ -175,16 +178,18 @@ export function resolveTable<V>(
     onConflict = `ON CONFLICT (${target}) DO UPDATE SET ${set}${guard}`;
     skipped = versionColumn === undefined ? undefined : 'superseded';
   }
-  const extra = (entry: SinkEntry<V>): Record<string, unknown> => {
-    const row: Record<string, unknown> = {};
-    if (idColumn !== undefined) row[idColumn] = entry.id;
-    if (versionColumn !== undefined) row[versionColumn] = entry.version;
-    return row;
-  };
+  // The written columns only, with no spread: this runs once per entry.
   const rowOf =
     idColumn === undefined && versionColumn === undefined
       ? toRow
-      : (entry: SinkEntry<V>) => ({ ...toRow(entry), ...extra(entry) });
+      : (entry: SinkEntry<V>): Record<string, unknown> => {
+          const value = toRow(entry);
+          const row: Record<string, unknown> = {};
+          for (const c of written) {
+            row[c] = c === idColumn ? entry.id : c === versionColumn ? entry.version : value[c];
+          }
+          return row;
+        };
   return {
     table,
     columns,

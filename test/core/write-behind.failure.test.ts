@@ -12,9 +12,12 @@ import {
   ClosedError,
   DeadLetteredError,
   JournalReadError,
+  JournalWriteError,
   MemoryJournal,
   MemorySink,
+  type AppendOptions,
   type JournalEntry,
+  type JournalRecord,
   type ReadOptions,
 } from '../../src/index.js';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
@@ -240,5 +243,43 @@ test(
       assert.equal(error.cause, raw);
       return true;
     });
+  },
+);
+
+test(
+  'an append the journal refuses with a foreign error, rejected or thrown, fails that write alone as a JournalWriteError',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    class Refusing extends MemoryJournal {
+      refuse: 'reject' | 'throw' | undefined;
+      override append(records: readonly JournalRecord[], options?: AppendOptions) {
+        const refuse = this.refuse;
+        this.refuse = undefined;
+        if (refuse === 'throw') throw new Error('disk gone');
+        if (refuse === 'reject') return Promise.reject(new Error('disk gone'));
+        return super.append(records, options);
+      }
+    }
+    const journal = new Refusing();
+    const sink = new MemorySink<Row>({ mode: 'insert' });
+    const wb = await h.open<Row>({ journal, sink, ...fast });
+    for (const refuse of ['reject', 'throw'] as const) {
+      journal.refuse = refuse;
+      await assert.rejects(wb.write('k', { account: 'k', seq: 0 }), (error: unknown) => {
+        assert.ok(error instanceof JournalWriteError, String(error));
+        assert.match(error.message, /the journal refused the write: Error: disk gone/);
+        assert.equal((error.cause as Error).message, 'disk gone');
+        return true;
+      });
+    }
+    // The pipeline goes on: later writes land.
+    await wb.write('k', { account: 'k', seq: 1 });
+    await h.drive(wb.flush());
+    assert.deepEqual(
+      [...sink.rows.values()].map((r) => r.value.seq),
+      [1],
+    );
+    await h.drive(wb.close());
   },
 );

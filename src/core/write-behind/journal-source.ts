@@ -108,14 +108,12 @@ export class JournalSource implements EntrySource {
     return NOTHING_HELD;
   }
 
-  async append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
+  append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
+    // Not an async function: one promise less per write.
     try {
-      return await this.journal.append(records, options);
+      return this.journal.append(records, options).then(undefined, rethrowRefused);
     } catch (error) {
-      if (error instanceof SluiceError) throw error;
-      throw new JournalWriteError(`the journal refused the write: ${String(error)}`, {
-        cause: error,
-      });
+      return Promise.reject(refusedWrite(error));
     }
   }
 
@@ -272,4 +270,16 @@ export class JournalSource implements EntrySource {
     this.#dropTail();
     return this.#hold.release();
   }
+}
+
+/** A journal's refusal as the pipeline reports it: a SluiceError, or a JournalWriteError. */
+function refusedWrite(error: unknown): SluiceError {
+  if (error instanceof SluiceError) return error;
+  return new JournalWriteError(`the journal refused the write: ${String(error)}`, {
+    cause: error,
+  });
+}
+
+function rethrowRefused(error: unknown): never {
+  throw refusedWrite(error);
 }
