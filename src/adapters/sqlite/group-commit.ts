@@ -2,7 +2,11 @@
  * GroupCommit: the SQLite journal's writer. Appends and checkpoint commits made in one turn
  * of the event loop are written in one transaction on the next turn (`setImmediate`), up to
  * `maxGroupRecords` records per transaction; each caller's promise settles when that
- * transaction has committed.
+ * transaction has committed. While appends come from several callers at once (the last
+ * write carried more than one append call), a write starts no sooner than `groupCommitMs`
+ * after the previous one started: what comes meanwhile waits for it, so a stream of writes
+ * shares one fsync rather than paying one each. A lone caller awaiting each append, or an
+ * append after a quiet spell, is written on the next turn as before.
  *
  * Failure: if a record of the group is refused (a constraint, a value too big), the calls
  * are written again one transaction each, so only the call that carried it fails; if the
@@ -13,6 +17,7 @@
  * processes may append to one file; versions grow past the stored version and at least
  * with the wall clock (now × 1000), and a record whose id is stored keeps its position.
  */
+import type { Clock, Timer } from '../../index.js';
 import { sqliteError, type SqliteDatabase } from './driver.js';
 import type { EncodedRecord } from '../../backend.js';
 import { entryRow, type EntryRow, type EntryStatements } from './entry-row.js';
@@ -59,19 +64,28 @@ export class GroupCommit {
   #pending: PendingAppend[] = [];
   #pendingCommits = new Map<string, PendingCommit>();
   #scheduled = false;
+  /** The timer of a write that waits out `groupCommitMs`. */
+  #timer: Timer | undefined;
+  /** When the last write started (clock ms), and how many append calls it carried. */
+  #lastWrite = -Infinity;
+  #lastCalls = 0;
   #transactions = 0;
+  readonly #clock: Clock;
+  readonly #groupCommitMs: number;
 
   constructor(
     path: string,
     db: SqliteDatabase,
     statements: { entries: EntryStatements; meta: JournalMeta },
-    maxGroupRecords: number,
+    options: { maxGroupRecords: number; groupCommitMs: number; clock: Clock },
     hooks: GroupCommitHooks,
   ) {
     this.#path = path;
     this.#entries = statements.entries;
     this.#meta = statements.meta;
-    this.#maxGroupRecords = maxGroupRecords;
+    this.#maxGroupRecords = options.maxGroupRecords;
+    this.#groupCommitMs = options.groupCommitMs;
+    this.#clock = options.clock;
     this.#hooks = hooks;
     this.#transaction = db.transaction(
       (group: PendingAppend[], commits: Map<string, PendingCommit>) =>
@@ -108,6 +122,13 @@ export class GroupCommit {
 
   /** Writes pending appends and commits now, a transaction per `maxGroupRecords` records. */
   flush(): void {
+    this.#scheduled = false;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    if (this.#pending.length > 0 || this.#pendingCommits.size > 0) {
+      this.#lastWrite = this.#clock.now();
+      this.#lastCalls = this.#pending.length;
+    }
     while (this.#pending.length > 0 || this.#pendingCommits.size > 0) {
       let records = 0;
       let take = 0;
@@ -142,10 +163,15 @@ export class GroupCommit {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      this.flush();
-    });
+    const wait =
+      this.#lastCalls > 1 ? this.#lastWrite + this.#groupCommitMs - this.#clock.now() : 0;
+    if (wait > 0) {
+      this.#timer = this.#clock.setTimer(() => this.flush(), wait);
+    } else {
+      setImmediate(() => {
+        if (this.#scheduled) this.flush();
+      });
+    }
   }
 
   /** After a write transaction committed (not before: a failed COMMIT rolls it all back). */

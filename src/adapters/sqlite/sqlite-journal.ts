@@ -121,7 +121,7 @@ export class SqliteJournal implements Journal {
       path,
       db,
       { entries: this.#entries, meta: this.#meta },
-      options.maxGroupRecords,
+      options,
       {
         committed: (head, rows) => {
           this.#head = head;

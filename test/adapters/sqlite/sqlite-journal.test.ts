@@ -8,6 +8,7 @@ import {
   InputError,
   JournalFormatError,
   JournalWriteError,
+  ManualClock,
 } from '../../../src/index.js';
 import {
   SCHEMA_VERSION,
@@ -90,6 +91,68 @@ test('.append() calls of one turn share one transaction', async () => {
   );
   assert.equal(journal.writeTransactions - before, 1);
   await journal.close();
+});
+
+/** A few turns of the event loop: what is due without the clock moving has happened. */
+async function turns(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+test('groupCommitMs: while several callers append, the next transaction waits out the interval from the last one and carries what came meanwhile', async () => {
+  const clock = new ManualClock();
+  const journal = await SqliteJournal.open(fresh(), { clock, groupCommitMs: 2 });
+  const append = (i: number): Promise<number[]> => journal.append([{ key: `k${i}`, payload: i }]);
+  // After a quiet spell: written on the next turn.
+  await Promise.all([append(1), append(2), append(3)]);
+  const before = journal.writeTransactions;
+  let written = false;
+  const next = Promise.all([append(4), append(5)]).then((positions) => {
+    written = true;
+    return positions;
+  });
+  await turns();
+  assert.equal(written, false, 'waits: the last transaction carried three callers');
+  const late = append(6); // comes meanwhile: rides along
+  await clock.advance(1);
+  assert.equal(written, false);
+  await clock.advance(1);
+  assert.deepEqual(await next, [[4], [5]]);
+  assert.deepEqual(await late, [6]);
+  assert.equal(journal.writeTransactions - before, 1);
+  // Long after: no wait.
+  await clock.advance(100);
+  await append(7);
+  await journal.close();
+});
+
+test('groupCommitMs: a lone caller awaiting each append is never held back; 0 holds nobody back', async () => {
+  const clock = new ManualClock();
+  const journal = await SqliteJournal.open(fresh(), { clock, groupCommitMs: 50 });
+  for (let i = 0; i < 5; i++) {
+    assert.deepEqual(await journal.append([{ key: 'k', payload: i }]), [i + 1]);
+  }
+  await journal.close();
+  // Two callers at a time, the clock never moving: each pair is written on its next turn.
+  const eager = await SqliteJournal.open(fresh(), { clock, groupCommitMs: 0 });
+  for (let i = 0; i < 5; i++) {
+    const calls = [0, 1].map((j) => eager.append([{ key: `k${j}`, payload: i }]));
+    assert.equal((await Promise.all(calls)).length, 2);
+  }
+  await eager.close();
+});
+
+test('groupCommitMs: close() writes appends that wait out the interval', async () => {
+  const clock = new ManualClock();
+  const path = fresh();
+  const journal = await SqliteJournal.open(path, { clock, groupCommitMs: 1_000 });
+  await Promise.all([1, 2].map((i) => journal.append([{ key: `k${i}`, payload: i }])));
+  const waiting = journal.append([{ key: 'k3', payload: 3 }]);
+  await turns();
+  await journal.close();
+  assert.deepEqual(await waiting, [3]);
+  const again = await SqliteJournal.open(path);
+  assert.equal((await again.read(0)).length, 3);
+  await again.close();
 });
 
 test('.append(): a call the storage refuses fails alone, as a JournalWriteError; the rest of its group commit is written', async () => {
@@ -245,6 +308,7 @@ test('SqliteJournal.open() options: a misspelled name is refused naming the near
       SqliteJournal.open(fresh(), options as SqliteJournalOptions),
       (e: unknown) => e instanceof ConfigError && pattern.test(e.message),
     );
+  await refuses({ groupCommitMs: -1 }, /groupCommitMs.*a finite number >= 0/);
   await refuses(
     { synchronus: 'normal' },
     /Unknown option `synchronus`.*did you mean `synchronous`\?/,
