@@ -209,12 +209,36 @@ export class Batcher<I, O = void> implements AsyncDisposable {
       this.#submitted++;
       return this.#waiting.enter(item, signal);
     }
+    return new Promise<O>((resolve, reject) => this.#admit(item, resolve, reject, signal));
+  }
+
+  /**
+   * `submit` for a caller that needs no promise of its own: its outcome is not reported,
+   * except a failure, which goes to `onFailed` (the error `submit` would reject with). For
+   * a stream of items whose results are handled in `flush`; it saves a promise per item.
+   */
+  enqueue(item: I, onFailed: (error: unknown) => void): void {
+    if (
+      this.#state !== 'open' ||
+      this.#waiting.length > 0 ||
+      this.#buffer.live + this.#inFlightItems >= this.maxPending
+    ) {
+      this.submit(item).then(undefined, onFailed);
+      return;
+    }
+    this.#admit(item, ignore, onFailed, undefined);
+  }
+
+  /** Buffers an item with room for it, and its caller's outcome handlers. */
+  #admit(
+    item: I,
+    resolve: (value: O) => void,
+    reject: (error: unknown) => void,
+    signal: AbortSignal | undefined,
+  ): void {
     this.#submitted++;
-    let chunk!: BatchChunk<I, O>;
-    const promise = new Promise<O>((resolve, reject) => {
-      chunk = this.#buffer.add(item, resolve, reject, signal);
-    });
-    // Pump only if this submit can make a batch due: it filled one, or no timer will come.
+    const chunk = this.#buffer.add(item, resolve, reject, signal);
+    // Pump only if this item can make a batch due: it filled one, or no timer will come.
     // (A flush that settles pumps by itself.)
     if (
       chunk.size >= this.maxSize ||
@@ -222,7 +246,6 @@ export class Batcher<I, O = void> implements AsyncDisposable {
     ) {
       this.#pump();
     }
-    return promise;
   }
 
   /**
@@ -388,3 +411,6 @@ export class Batcher<I, O = void> implements AsyncDisposable {
     }
   }
 }
+
+/** The outcome of an `enqueue`d item that succeeded: nobody waits for it. */
+function ignore(): void {}

@@ -381,6 +381,7 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
 
   /** After the mark moved: wake waiters, free room, commit the checkpoint. */
   #advance(): void {
+    this.#stats.finishedThrough(this.#watermark.mark);
     this.#waiters.reached(this.#watermark.mark);
     this.#admission.wake();
     this.#checkpoint.moveTo(this.#watermark.mark);

@@ -183,10 +183,11 @@ export function resolveTable<V>(
     idColumn === undefined && versionColumn === undefined
       ? toRow
       : (entry: SinkEntry<V>): Record<string, unknown> => {
-          const value = toRow(entry);
+          // A null value (or row) has no columns to give: they are written as NULL.
+          const value = toRow(entry) as Record<string, unknown> | null | undefined;
           const row: Record<string, unknown> = {};
           for (const c of written) {
-            row[c] = c === idColumn ? entry.id : c === versionColumn ? entry.version : value[c];
+            row[c] = c === idColumn ? entry.id : c === versionColumn ? entry.version : value?.[c];
           }
           return row;
         };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BatchError, QueueFullError } from '../../src/index.js';
+import { BatchError, ClosedError, QueueFullError } from '../../src/index.js';
 import { FlushDouble, settle, track } from '../helpers/flush-double.js';
 import { trackedBatchers } from '../helpers/tracked-batchers.js';
 
@@ -347,4 +347,48 @@ test('.stats() counts submitted, batches, flushed, failed and pending', async ()
   d.only().resolve([4]);
   await settle();
   assert.equal(b.stats().flushed, 3);
+});
+
+test('.enqueue() batches with submitted items in order; only a failure is reported, to onFailed', async () => {
+  const d = new FlushDouble<number>();
+  const b = make<number>({ flush: d.flush, retry: { maxAttempts: 1 } });
+  const failed: unknown[] = [];
+  const onFailed = (error: unknown): void => void failed.push(error);
+  b.enqueue(1, onFailed);
+  const two = track(b.submit(2));
+  b.enqueue(3, onFailed);
+  assert.deepEqual(d.only().items, [1, 2, 3]);
+  d.only().resolve();
+  await settle();
+  assert.equal(two.state, 'resolved');
+  assert.equal(failed.length, 0);
+  b.enqueue(4, onFailed);
+  b.enqueue(5, onFailed);
+  await tracked.clock.advance(10);
+  d.only().reject(new Error('store down'));
+  await settle();
+  assert.equal(failed.length, 2);
+  assert.ok(
+    failed.every((e) => e instanceof BatchError && (e.cause as Error).message === 'store down'),
+  );
+});
+
+test('.enqueue() past maxPending waits its turn, and after close() reports a ClosedError', async () => {
+  const d = new FlushDouble<number>();
+  const b = make<number>({ flush: d.flush, maxPending: 3 });
+  const failed: unknown[] = [];
+  const onFailed = (error: unknown): void => void failed.push(error);
+  for (const n of [1, 2, 3, 4]) b.enqueue(n, onFailed);
+  assert.deepEqual(d.only().items, [1, 2, 3]);
+  d.only().resolve();
+  await settle();
+  await tracked.clock.advance(10);
+  assert.deepEqual(d.only().items, [4], 'the fourth waited for room, then was flushed');
+  d.only().resolve();
+  const closing = b.close();
+  b.enqueue(5, onFailed);
+  await settle();
+  assert.equal(failed.length, 1);
+  assert.ok(failed[0] instanceof ClosedError);
+  await closing;
 });

@@ -46,3 +46,23 @@ test('end-to-end latency: an entry already through the pipeline when appended co
   stats.finished(1, 500);
   assert.deepEqual([stats.endToEnd.snapshot().count, stats.endToEnd.snapshot().max], [1, 0]);
 });
+
+test('end-to-end latency: a position appended twice (one id written twice at once) is timed once and held nowhere', () => {
+  const stats = new PipelineStats();
+  stats.appended(5, 100, false);
+  stats.appended(6, 100, false);
+  stats.appended(5, 150, false); // the same id again: keeps the first time
+  stats.finished(5, 110);
+  stats.finished(5, 999);
+  assert.equal(stats.endToEnd.snapshot().count, 1);
+  assert.equal(stats.endToEnd.snapshot().mean, 10);
+  // The duplicate comes after the first one finished and left: once the mark passes it, it
+  // no longer holds the ring's front back, and what follows is forgotten as it finishes.
+  stats.finished(6, 101);
+  stats.appended(5, 200, false);
+  stats.finishedThrough(6);
+  for (let p = 7; p < 3_000; p++) stats.appended(p, 300, false);
+  for (let p = 7; p < 3_000; p++) stats.finished(p, 301);
+  stats.finishedThrough(2_999);
+  assert.equal(stats.heldTimes, 0);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, type TableSinkOptions } from '../../src/index.js';
+import { ConfigError, type SinkEntry, type TableSinkOptions } from '../../src/index.js';
 import { resolveTable } from '../../src/backend.js';
 
 const base = { table: 'balances', columns: ['account', 'balance'], conflict: ['account'] };
@@ -37,4 +37,24 @@ test('resolveTable() checks every field whatever the mode: toRow a function, idC
   );
   const insert = resolveTable({ ...base, mode: 'insert' });
   assert.deepEqual([insert.idColumn, insert.conflict], ['sluice_id', []]);
+});
+
+test('rowOf(): the written columns only, id and version filled in; a null value gives NULL columns', () => {
+  const table = resolveTable<unknown>(
+    { table: 't', columns: ['a', 'b'], mode: 'insert', versionColumn: 'v' },
+    'test sink options',
+  );
+  const entry = (value: unknown): SinkEntry<unknown> => ({ key: 'k', value, id: 'e1', version: 7 });
+  assert.deepEqual(table.rowOf(entry({ a: 1, b: 'x', extra: true })), {
+    sluice_id: 'e1',
+    a: 1,
+    b: 'x',
+    v: 7,
+  });
+  assert.deepEqual(table.rowOf(entry(null)), {
+    sluice_id: 'e1',
+    a: undefined,
+    b: undefined,
+    v: 7,
+  });
 });

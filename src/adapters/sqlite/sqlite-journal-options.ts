@@ -48,7 +48,10 @@ export interface SqliteJournalOptions {
    * suits a small volume, at some cost per append. @default 4000 (~16 MiB)
    */
   walCheckpointPages?: number;
-  /** Source of time for `pollIntervalMs`; a ManualClock drives it in tests. @default systemClock */
+  /**
+   * Source of time for `pollIntervalMs` and `groupCommitMs`; a ManualClock drives both in
+   * tests (appends that wait out `groupCommitMs` then wait for `advance()`). @default systemClock
+   */
   clock?: Clock;
   /**
    * The SQLite driver: `'auto'` uses Node's built-in `node:sqlite` on Node.js 24 and later

@@ -64,7 +64,7 @@ export class Lanes {
   route(entry: JournalEntry): void {
     const lane = this.#lanes[hashKey(entry.key) % this.#lanes.length] as Lane;
     lane.queued++;
-    lane.batcher.submit(entry).catch(this.#onLost);
+    lane.batcher.enqueue(entry, this.#onLost);
   }
 
   /** Sends what every lane buffers now; resolves once those batches are done. */

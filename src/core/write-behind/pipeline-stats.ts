@@ -39,6 +39,16 @@ export class PipelineStats {
     if (appendedAt !== undefined) this.endToEnd.record(now - appendedAt);
   }
 
+  /** Append times kept now (for tests: the structure holds no finished entry). */
+  get heldTimes(): number {
+    return this.#appendedAt.size;
+  }
+
+  /** Everything at or below `mark` is finished: no time is kept for it any more. */
+  finishedThrough(mark: number): void {
+    this.#appendedAt.forgetThrough(mark);
+  }
+
   flushed(size: number, latencyMs: number): void {
     this.batches++;
     this.batchSize.record(size);
@@ -86,6 +96,8 @@ class AppendTimes {
   add(position: number, time: number): void {
     const last = this.#length === 0 ? -Infinity : this.#at(this.#length - 1);
     if (position <= last) {
+      // Timed already (the same id written twice at once): keep the first time.
+      if (this.#find(position) >= 0 || this.#late.has(position)) return;
       this.#late.set(position, time);
       return;
     }
@@ -96,8 +108,43 @@ class AppendTimes {
     this.#length++;
   }
 
+  /** Slots held in the ring (finished ones behind an unfinished front among them) and late. */
+  get size(): number {
+    return this.#length + this.#late.size;
+  }
+
   /** The append time of `position`, forgotten; `undefined` if it is not kept. */
   take(position: number): number | undefined {
+    const index = this.#find(position);
+    if (index >= 0) {
+      const slot = (this.#front + index) & (this.#positions.length - 1);
+      const time = this.#times[slot] as number;
+      if (Number.isNaN(time)) return undefined;
+      this.#times[slot] = NaN;
+      this.#dropFinished();
+      return time;
+    }
+    const late = this.#late.get(position);
+    if (late !== undefined) this.#late.delete(position);
+    return late;
+  }
+
+  /**
+   * Forgets everything at or below `mark` (finished, so a time still kept there belongs to
+   * a duplicate that will not finish again, and would hold the ring's front back).
+   */
+  forgetThrough(mark: number): void {
+    const mask = this.#positions.length - 1;
+    while (this.#length > 0 && (this.#positions[this.#front] as number) <= mark) {
+      this.#front = (this.#front + 1) & mask;
+      this.#length--;
+    }
+    this.#dropFinished();
+    if (this.#late.size > 0) for (const p of this.#late.keys()) if (p <= mark) this.#late.delete(p);
+  }
+
+  /** The ring index of `position`, or -1. */
+  #find(position: number): number {
     let lo = 0;
     let hi = this.#length - 1;
     while (lo <= hi) {
@@ -105,18 +152,9 @@ class AppendTimes {
       const at = this.#at(mid);
       if (at < position) lo = mid + 1;
       else if (at > position) hi = mid - 1;
-      else {
-        const slot = (this.#front + mid) & (this.#positions.length - 1);
-        const time = this.#times[slot] as number;
-        if (Number.isNaN(time)) return undefined;
-        this.#times[slot] = NaN;
-        this.#dropFinished();
-        return time;
-      }
+      else return mid;
     }
-    const late = this.#late.get(position);
-    if (late !== undefined) this.#late.delete(position);
-    return late;
+    return -1;
   }
 
   #at(index: number): number {
