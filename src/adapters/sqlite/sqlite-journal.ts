@@ -5,10 +5,12 @@
  * transaction is fsynced, so it survives a process kill and a power loss. With `'normal'`
  * it still survives a process kill, but the last transactions before a power loss or OS
  * crash may be rolled back (SQLite syncs the WAL only at checkpoints); appends are then
- * cheaper.
+ * cheaper. A truncation is never fsynced on its own: losing one loses nothing, and the next
+ * append's fsync covers it.
  *
  * Group commit (group-commit.ts): appends and checkpoint commits made in one turn of the
- * event loop are written in one transaction, on the next turn (`setImmediate`), up to
+ * event loop are written in one transaction, on the next turn (`setImmediate`; while many
+ * callers append, no sooner than `groupCommitMs` after the last), up to
  * `maxGroupRecords` records per transaction. Each caller's promise settles when that
  * transaction has committed. If a record of the group is refused (a constraint, a value too
  * big), the calls are written again one transaction each, so only the call that carried it
@@ -93,6 +95,7 @@ export class SqliteJournal implements Journal {
   readonly #db: SqliteDatabase;
   readonly #codec: Codec;
   readonly #pollIntervalMs: number;
+  readonly #synchronous: 'full' | 'normal';
   readonly #clock: Clock;
   readonly #waiters = new AppendWaiters();
   readonly #appended = new Set<(entries: readonly JournalEntry[]) => void>();
@@ -112,6 +115,7 @@ export class SqliteJournal implements Journal {
     this.#db = db;
     this.#codec = options.codec;
     this.#pollIntervalMs = options.pollIntervalMs;
+    this.#synchronous = options.synchronous;
     this.#clock = options.clock;
     this.#entries = new EntryStatements(db);
     this.#meta = new JournalMeta(db);
@@ -260,11 +264,28 @@ export class SqliteJournal implements Journal {
       checkPosition('before', before);
       checkNames('truncate options', options, ['force']);
       try {
-        return Promise.resolve(this.#truncate(before, options.force === true));
+        return Promise.resolve(
+          this.#unsynced(() => this.#truncate(before, options.force === true)),
+        );
       } catch (error) {
         throw writeError(this.path, error);
       }
     });
+  }
+
+  /**
+   * `write` committed without its own fsync. For a truncation only: losing one to a power
+   * cut loses nothing (the rows are past every checkpoint and go with the next one), and the
+   * next append's fsync makes it durable with the rest of the WAL written before it.
+   */
+  #unsynced<T>(write: () => T): T {
+    if (this.#synchronous === 'normal') return write();
+    this.#db.pragma('synchronous = NORMAL');
+    try {
+      return write();
+    } finally {
+      this.#db.pragma('synchronous = FULL');
+    }
   }
 
   stats(): Promise<JournalStats> {

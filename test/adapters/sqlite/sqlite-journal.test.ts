@@ -320,3 +320,18 @@ test('SqliteJournal.open() options: a misspelled name is refused naming the near
   await refuses({ pollIntervalMs: 0 }, /`pollIntervalMs` to be an integer >= 1/);
   await refuses(null, /Expected `SqliteJournal.open\(\) options` to be an object/);
 });
+
+test('.truncate() leaves the handle fsyncing appends again (synchronous FULL), whether it succeeds or fails', async () => {
+  const journal = await SqliteJournal.open(fresh());
+  for (let i = 0; i < 10; i++) await journal.append([{ key: 'k', payload: i }]);
+  await journal.commit('c', 10);
+  assert.equal((await journal.truncate(5)).removed, 4);
+  assert.equal(journal.database.pragma('synchronous', { simple: true }), 2);
+  journal.database.exec(
+    "CREATE TEMP TRIGGER refuse BEFORE DELETE ON sluice_entries BEGIN SELECT RAISE(ABORT, 'kept'); END",
+  );
+  await assert.rejects(journal.truncate(8), JournalWriteError);
+  assert.equal(journal.database.pragma('synchronous', { simple: true }), 2);
+  assert.equal((await journal.stats()).first, 5);
+  await journal.close();
+});
