@@ -142,7 +142,11 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
       sinkId: (e) => e.origin ?? e.id ?? `${source.id}:${e.version}`,
       emit: (event, payload) => this.emit(event, payload),
     });
-    this.#admission = new Admission(o.overflow, o);
+    this.#admission = new Admission({
+      ...o,
+      full: this.#full,
+      check: () => this.#assertOpen(true),
+    });
     this.#lanes = new Lanes({
       ...o,
       count: o.workers,
@@ -263,7 +267,7 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     // Checked and measured first: bad input fails at once, and room is found for its bytes.
     const prepared = this.#source.prepare(records, this.#appendOptions);
     // Room is taken without a promise when there is some (the common case).
-    const waiting = this.#admission.enter(this.#full, this.#assertWriting, n, prepared.bytes);
+    const waiting = this.#admission.enter(n, prepared.bytes);
     if (waiting !== undefined) await waiting;
     const known = this.#head; // new entries land past it; a deduplicated id does not
     const appending = this.#source.append(records, this.#appendOptions, prepared);
@@ -428,8 +432,6 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     }
     await done;
   }
-
-  readonly #assertWriting = (): void => this.#assertOpen(true);
 
   /** Throws the failure, or ClosedError once closing (`writes`: as soon as close() is called). */
   #assertOpen(writes = false): void {
