@@ -13,7 +13,8 @@
  *    every entry has a key of its own);
  * 3. workers: 1, 2, 4, 8;
  * 4. open loop: the base run's items/s is the maximum rate; writes are then offered at 25%,
- *    50% and 100% of it for 10 s each, on a fixed schedule (one every 1/rate s, issued in
+ *    50%, 100% and 150% (overload: the backlog fills and writers wait in line) of it for
+ *    10 s each, on a fixed schedule (one every 1/rate s, issued in
  *    groups by a 1 ms timer), whatever the earlier writes are doing. A write's latency is
  *    measured from its scheduled time, so time spent waiting behind a slow system counts
  *    (no coordinated omission). items/s is the achieved rate.
@@ -51,7 +52,7 @@ const ENTRIES: Record<number, number> = smoke
   ? { 100: 2_000, 1_024: 2_000, 10_240: 1_000, 65_536: 300 }
   : { 100: 100_000, 1_024: 100_000, 10_240: 20_000, 65_536: 4_000 };
 const OPEN_LOOP_SECONDS = smoke ? 1 : 10;
-const OPEN_LOOP_LOADS = [25, 50, 100];
+const OPEN_LOOP_LOADS = [25, 50, 100, 150];
 const connectionString =
   process.env['SLUICE_BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -298,7 +299,7 @@ if (!smoke) {
     title: 'sluice durable pipeline: CPU per entry under open-loop load',
     xLabel: `offered load, % of the closed-loop maximum (${Math.round(maxRate).toLocaleString('en-US')} entries/s)`,
     yLabel: 'CPU µs per entry',
-    xTicks: [0, 25, 50, 75, 100],
+    xTicks: [0, 25, 50, 75, 100, 125, 150],
     formatX: (x) => `${x}%`,
     series: [
       {
