@@ -283,3 +283,42 @@ test(
     await h.drive(wb.close());
   },
 );
+
+test(
+  'writers waiting for room are let in when an append adds nothing to the backlog: a known id, or an append the journal refused',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    class RefusesOnce extends MemoryJournal {
+      refuse = false;
+      override append(records: readonly JournalRecord[], options?: AppendOptions) {
+        if (this.refuse) {
+          this.refuse = false;
+          return Promise.reject(new Error('disk gone'));
+        }
+        return super.append(records, options);
+      }
+    }
+    const journal = new RefusesOnce();
+    const sink = new MemorySink<Row>({ mode: 'insert' });
+    const wb = await h.open<Row>({ journal, sink, maxBacklog: 1, ...fast });
+    await wb.write('k', { account: 'k', seq: 0 }, { id: 'x' });
+    await h.drive(wb.flush());
+    // Room for one: the known id takes it, the others wait in line behind it.
+    const again = h.track(wb.write('k', { account: 'k', seq: 0 }, { id: 'x' }));
+    const b = h.track(wb.write('k', { account: 'k', seq: 1 }));
+    const c = h.track(wb.write('k', { account: 'k', seq: 2 }));
+    await h.until(() => c.state === 'resolved', 'every writer is let in');
+    assert.equal(again.state, 'resolved');
+    assert.equal(b.state, 'resolved');
+    await h.drive(wb.flush());
+    journal.refuse = true;
+    const refused = wb.write('k', { account: 'k', seq: 3 });
+    const d = h.track(wb.write('k', { account: 'k', seq: 4 }));
+    await assert.rejects(refused, JournalWriteError);
+    await h.until(() => d.state === 'resolved', 'the writer behind a refused append is let in');
+    await h.drive(wb.flush());
+    assert.deepEqual([...sink.rows.values()].map((r) => r.value.seq).sort(), [0, 1, 2, 4]);
+    await h.drive(wb.close());
+  },
+);

@@ -85,10 +85,14 @@ export class Admission {
     this.#appendingBytes -= bytes;
   }
 
-  /** An append of `entries` let in by `enter` settled. */
+  /**
+   * An append of `entries` let in by `enter` settled. Its room may be free again (a known id
+   * or a failed append adds nothing to the backlog), so the line looks again.
+   */
   leave(entries = 1): void {
     this.#appending -= entries;
     if (this.#appending === 0) for (const settled of this.#settledWaiters.splice(0)) settled();
+    this.wake();
   }
 
   /**
