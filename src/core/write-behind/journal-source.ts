@@ -154,6 +154,9 @@ export class JournalSource implements EntrySource {
     return [];
   }
 
+  /** Nothing to hand over: a journal holds no payload in memory for the reader. */
+  took(): void {}
+
   /** Keeps entries this process appended, while they continue the tail. */
   #keep(entries: readonly JournalEntry[]): void {
     const first = entries[0];

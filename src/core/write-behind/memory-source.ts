@@ -35,7 +35,7 @@ export class MemorySource implements EntrySource {
   #mark = 0;
   /** Set once the pipeline let go: nothing is accepted (nobody would read it). */
   #released = false;
-  /** Bytes in the channel: accepted, not yet taken. */
+  /** Bytes accepted and not yet held by the reader (in the channel, or on their way out). */
   #queuedBytes = 0;
   /** Ids of unfinished entries, and the same in position order to forget them. */
   readonly #ids = new Map<string, number>();
@@ -121,8 +121,11 @@ export class MemorySource implements EntrySource {
       if (signal.aborted) return [];
       throw error;
     }
-    for (const e of entries) this.#queuedBytes -= e.bytes;
-    return entries;
+    return entries; // still counted here until the reader says it holds them (`took`)
+  }
+
+  took(bytes: number): void {
+    this.#queuedBytes -= bytes;
   }
 
   commit(mark: number): Promise<void> {

@@ -64,9 +64,15 @@ export class Reader {
       const fit = Math.max(1, Math.floor(bytesRoom / this.#entryBytesEstimate));
       const entries = await this.source.take(Math.min(room, 1000, fit), bytesRoom, signal);
       let largest = 1;
+      let taken = 0;
       for (const entry of entries) {
-        this.#heldBytes += entry.bytes;
+        taken += entry.bytes;
         if (entry.bytes > largest) largest = entry.bytes;
+      }
+      // Their bytes move from the source's count to ours in one step.
+      this.#heldBytes += taken;
+      this.source.took(taken);
+      for (const entry of entries) {
         this.watermark.begin(entry.position);
         this.hooks.taken(entry);
         this.lanes.route(entry);

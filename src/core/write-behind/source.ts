@@ -62,6 +62,12 @@ export interface EntrySource {
    * of payload. Waits for one; resolves `[]` once `signal` aborts.
    */
   take(limit: number, maxBytes: number, signal: AbortSignal): Promise<JournalEntry[]>;
+  /**
+   * The reader now holds `bytes` of what `take` returned (counted in the same step): the
+   * source stops counting them. Until then they stay in `heldBytes`, so no bound check in
+   * between sees them nowhere.
+   */
+  took(bytes: number): void;
   /** Everything at or below `mark` is in the sink or the dead letters: the checkpoint. */
   commit(mark: number): Promise<void>;
   /** After a commit: let go of handled entries behind `mark` (a journal deletes some). */
