@@ -280,11 +280,12 @@ export class SqliteJournal implements Journal {
    */
   #unsynced<T>(write: () => T): T {
     if (this.#synchronous === 'normal') return write();
-    this.#db.pragma('synchronous = NORMAL');
+    // exec, not pragma(): node:sqlite's pragma() prepares a statement on every call.
+    this.#db.exec('PRAGMA synchronous = NORMAL');
     try {
       return write();
     } finally {
-      this.#db.pragma('synchronous = FULL');
+      this.#db.exec('PRAGMA synchronous = FULL');
     }
   }
 
