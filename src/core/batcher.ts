@@ -201,7 +201,7 @@ export class Batcher<I, O = void> implements AsyncDisposable {
     }
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(signal.reason);
-    if (this.#waiting.length > 0 || this.#buffer.live + this.#inFlightItems >= this.maxPending) {
+    if (this.#mustWait()) {
       if (this.#overflow === 'reject') {
         this.#rejected++;
         return Promise.reject(new QueueFullError('batcher', this.maxPending));
@@ -218,15 +218,16 @@ export class Batcher<I, O = void> implements AsyncDisposable {
    * a stream of items whose results are handled in `flush`; it saves a promise per item.
    */
   enqueue(item: I, onFailed: (error: unknown) => void): void {
-    if (
-      this.#state !== 'open' ||
-      this.#waiting.length > 0 ||
-      this.#buffer.live + this.#inFlightItems >= this.maxPending
-    ) {
+    if (this.#state !== 'open' || this.#mustWait()) {
       this.submit(item).then(undefined, onFailed);
       return;
     }
     this.#admit(item, ignore, onFailed, undefined);
+  }
+
+  /** A new item must wait its turn: others wait already, or `maxPending` are held. */
+  #mustWait(): boolean {
+    return this.#waiting.length > 0 || this.#buffer.live + this.#inFlightItems >= this.maxPending;
   }
 
   /** Buffers an item with room for it, and its caller's outcome handlers. */

@@ -102,12 +102,9 @@ export class MemorySource implements EntrySource {
         version,
         origin: r.origin,
       };
-      if (sends === undefined && this.#channel.trySend(entry)) {
-        positions[i] = position;
-        continue;
-      }
-      (sends ??= []).push(this.#channel.send(entry));
       positions[i] = position;
+      if (sends === undefined && this.#channel.trySend(entry)) continue;
+      (sends ??= []).push(this.#channel.send(entry));
     }
     if (sends !== undefined) await Promise.all(sends);
     return positions;
