@@ -174,6 +174,51 @@ export function journalConformance(name: string, harness: JournalHarness): void 
         assert.equal((await j.stats()).head, 5);
       }));
 
+    test('.append() of many records, in one call and across calls made together: known and repeated ids anywhere keep their first position, the rest get the next ones in order', () =>
+      withJournal(harness, async (j) => {
+        await j.append([rec('a', 'k0', { id: 'known-0' }), rec('a', 'k1', { id: 'known-1' })]);
+        // 100 records: new ones, a known id at 35 and 70, id 'r10' again at 45.
+        const records = Array.from({ length: 100 }, (_, i) =>
+          i === 35 || i === 70
+            ? rec('b', `old ${i}`, { id: i === 35 ? 'known-0' : 'known-1' })
+            : rec('b', i, { id: i === 45 ? 'r10' : `r${i}` }),
+        );
+        const expected: number[] = [];
+        let next = 3;
+        for (let i = 0; i < 100; i++) {
+          if (i === 35) expected.push(1);
+          else if (i === 70) expected.push(2);
+          else if (i === 45) expected.push(expected[10] as number);
+          else expected.push(next++);
+        }
+        assert.deepEqual(await j.append(records), expected);
+        // The same again, split over calls of one turn, after 40 entries nobody knew.
+        const fresh = Array.from({ length: 40 }, (_, i) => rec('c', i, { id: `f${i}` }));
+        const [first, ...rest] = await Promise.all([
+          j.append(fresh),
+          ...Array.from({ length: 10 }, (_, c) => j.append(records.slice(c * 10, c * 10 + 10))),
+        ]);
+        assert.deepEqual(
+          first,
+          Array.from({ length: 40 }, (_, i) => next + i),
+        );
+        assert.deepEqual(rest.flat(), expected);
+        const entries = await j.read(0, { limit: 1000 });
+        assert.deepEqual(
+          positions(entries),
+          Array.from({ length: next + 39 }, (_, i) => i + 1),
+        );
+        assert.deepEqual(
+          entries.map((e) => e.payload),
+          [
+            'k0',
+            'k1',
+            ...Array.from({ length: 100 }, (_, i) => i).filter((i) => ![35, 45, 70].includes(i)),
+            ...Array.from({ length: 40 }, (_, i) => i),
+          ],
+        );
+      }));
+
     test('.append() refuses a payload it cannot encode with EncodeError, writing nothing of the call', () =>
       withJournal(harness, async (j) => {
         await j.append([rec('a', 1)]);

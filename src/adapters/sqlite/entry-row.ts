@@ -18,7 +18,7 @@
  * entries.insert(entryRow(record, head + 1, Date.now(), version));
  * ```
  */
-import type { SqliteDatabase, SqliteStatement as Statement } from './driver.js';
+import { sqliteError, type SqliteDatabase, type SqliteStatement as Statement } from './driver.js';
 import { type Codec, type Encoded, type JournalEntry } from '../../index.js';
 import { decodedEntry, type EncodedRecord } from '../../backend.js';
 import type { ReadQuery } from './read-query.js';
@@ -98,6 +98,23 @@ export const ENTRY_SELECT = ENTRY_COLUMNS.map((c) => {
  */
 export const ENTRY_INSERT = `INSERT OR IGNORE INTO sluice_entries (${ENTRY_COLUMNS.map((c) => c.name).join(', ')}) VALUES (${ENTRY_COLUMNS.map(() => '?').join(', ')})`;
 
+/**
+ * Rows per multi-row INSERT the group commit uses, largest first: one statement for many
+ * rows saves SQLite's per-statement work (about a third of a row's cost). A group of any
+ * size is written with these (500 rows: 15 × 32, 2 × 8, 4 × 1).
+ */
+export const INSERT_SIZES = [32, 8, 1] as const;
+
+/**
+ * Writes `rows` EntryRows in one statement, fields bound in `ENTRY_COLUMNS` order, row after
+ * row. Not OR IGNORE: a known id (or a taken position) fails the whole statement, and
+ * nothing of it is written (SQLite rolls back a failed statement, not its transaction).
+ */
+export function entryInsertMany(rows: number): string {
+  const row = `(${ENTRY_COLUMNS.map(() => '?').join(', ')})`;
+  return `INSERT INTO sluice_entries (${ENTRY_COLUMNS.map((c) => c.name).join(', ')}) VALUES ${Array.from({ length: rows }, () => row).join(', ')}`;
+}
+
 /** The row that stores `record` at `position`. */
 export function entryRow(
   record: EncodedRecord,
@@ -150,6 +167,8 @@ const MAX_READ_SHAPES = 64;
 export class EntryStatements {
   readonly #db: SqliteDatabase;
   readonly #insert: Statement<EntryValues>;
+  /** Multi-row inserts by size (INSERT_SIZES), each with its reused parameter array. */
+  readonly #insertMany: { readonly statement: Statement<unknown[]>; readonly params: unknown[] }[];
   readonly #positionOfId: Statement<[string], number>;
   readonly #first: Statement<[], number | null>;
   readonly #removeBefore: Statement<[number]>;
@@ -159,6 +178,10 @@ export class EntryStatements {
   constructor(db: SqliteDatabase) {
     this.#db = db;
     this.#insert = db.prepare(ENTRY_INSERT);
+    this.#insertMany = INSERT_SIZES.map((size) => ({
+      statement: db.prepare<unknown[]>(entryInsertMany(size)),
+      params: new Array<unknown>(size * ENTRY_COLUMNS.length),
+    }));
     this.#positionOfId = db.pluck<[string], number>(
       'SELECT position FROM sluice_entries WHERE id = ?',
     );
@@ -181,6 +204,42 @@ export class EntryStatements {
         row.origin,
       ).changes === 1
     );
+  }
+
+  /**
+   * Stores `rows[from]` onward, as many as the largest of INSERT_SIZES that fits in `count`,
+   * in one statement; returns how many, or 0 when one of them has a stored id or position
+   * (or repeats one of the others): then none of them is stored, and `insert` row by row
+   * tells which.
+   */
+  insertMany(rows: readonly EntryRow[], from: number, count: number): number {
+    const size = INSERT_SIZES.find((s) => s <= count) ?? 1;
+    const { statement, params } = this.#insertMany[INSERT_SIZES.indexOf(size)] as {
+      statement: Statement<unknown[]>;
+      params: unknown[];
+    };
+    let p = 0;
+    for (let i = from; i < from + size; i++) {
+      const row = rows[i] as EntryRow;
+      // In ENTRY_COLUMNS order, as `insert`.
+      params[p++] = row.position;
+      params[p++] = row.key;
+      params[p++] = row.type;
+      params[p++] = row.id;
+      params[p++] = row.payload;
+      params[p++] = row.appendedAt;
+      params[p++] = row.version;
+      params[p++] = row.origin;
+    }
+    try {
+      statement.run(...params);
+    } catch (error) {
+      if (sqliteError(error)?.startsWith('SQLITE_CONSTRAINT_') === true) return 0;
+      throw error;
+    } finally {
+      params.fill(undefined); // no payload kept alive by the reused array
+    }
+    return size;
   }
 
   /** The position of the stored entry with this id. */

@@ -210,35 +210,58 @@ export class GroupCommit {
 
   /**
    * One write transaction: assigns positions past the stored head and versions past the
-   * stored version (at least now × 1000), skips known ids.
+   * stored version (at least now × 1000), skips known ids. Rows go in by INSERT_SIZES at a
+   * time while none is known; from the first statement that meets a known id (a redelivery,
+   * an id repeated in the group) on, one at a time, which tells the known ones apart.
    */
   #writeGroup(group: PendingAppend[], commits: Map<string, PendingCommit>): Written {
     let head = this.#meta.head();
     const now = Date.now();
     const start = this.#meta.version();
     let version = start;
-    const out = new Array<number[]>(group.length);
-    const rows: EntryRow[] = [];
-    for (let g = 0; g < group.length; g++) {
-      const records = (group[g] as PendingAppend).records;
-      const positions = new Array<number>(records.length);
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i] as EncodedRecord;
-        const next = r.version ?? Math.max(version + 1, now * 1000);
-        const row = entryRow(r, head + 1, now, next);
-        if (this.#entries.insert(row)) {
-          rows.push(row);
-          positions[i] = ++head;
-          if (r.version === undefined) version = next;
-        } else {
-          positions[i] = this.#entries.positionOfId(r.id as string);
-        }
+    const records: EncodedRecord[] = [];
+    for (const p of group) for (const r of p.records) records.push(r);
+    const positions = new Array<number>(records.length);
+    // Optimistic: every row new, positions and versions in order.
+    const candidates = new Array<EntryRow>(records.length);
+    let v = version;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i] as EncodedRecord;
+      const next = r.version ?? (v = Math.max(v + 1, now * 1000));
+      candidates[i] = entryRow(r, head + 1 + i, now, next);
+    }
+    let i = 0;
+    for (let n; i < records.length; i += n) {
+      n = this.#entries.insertMany(candidates, i, records.length - i);
+      if (n === 0) break;
+      for (let k = i; k < i + n; k++) {
+        positions[k] = ++head;
+        const r = records[k] as EncodedRecord;
+        if (r.version === undefined) version = (candidates[k] as EntryRow).version;
       }
-      out[g] = positions;
+    }
+    const rows = i === records.length ? candidates : candidates.slice(0, i);
+    for (; i < records.length; i++) {
+      const r = records[i] as EncodedRecord;
+      const next = r.version ?? Math.max(version + 1, now * 1000);
+      const row = entryRow(r, head + 1, now, next);
+      if (this.#entries.insert(row)) {
+        rows.push(row);
+        positions[i] = ++head;
+        if (r.version === undefined) version = next;
+      } else {
+        positions[i] = this.#entries.positionOfId(r.id as string);
+      }
     }
     this.#meta.setHead(head);
     if (version !== start) this.#meta.setVersion(version);
     for (const [consumer, c] of commits) this.#meta.commit(consumer, c.position, now);
+    const out = new Array<number[]>(group.length);
+    let at = 0;
+    for (let g = 0; g < group.length; g++) {
+      const length = (group[g] as PendingAppend).records.length;
+      out[g] = positions.slice(at, (at += length));
+    }
     return { positions: out, head, rows };
   }
 }
