@@ -59,7 +59,7 @@ import {
   type ResolvedOptions,
 } from './write-behind/options.js';
 import type { WriteBehindOptions } from './write-behind/options.js';
-import { openSource, type EntrySource } from './write-behind/source.js';
+import { openSource, refusedWrite, type EntrySource } from './write-behind/source.js';
 import type {
   DeadLetters,
   WriteBehindCloseResult,
@@ -282,6 +282,8 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
         if (p > this.#head) this.#head = p;
       }
       return positions;
+    } catch (error) {
+      throw refusedWrite(error);
     } finally {
       this.#admission.leave(n);
     }

@@ -14,7 +14,7 @@
  * times in a row; then, or when the journal is closed under the pipeline, `take` rejects
  * with a typed error and the pipeline stops.
  */
-import { ClosedError, JournalReadError, JournalWriteError, SluiceError } from '../../errors.js';
+import { ClosedError, JournalReadError } from '../../errors.js';
 import { messageOf } from '../../errors.js';
 import { Cursor } from '../../journal/cursor.js';
 import { MemoryDeadLetters, type DeadLetterStore } from '../../journal/dead-letters.js';
@@ -109,11 +109,11 @@ export class JournalSource implements EntrySource {
   }
 
   append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
-    // Not an async function: one promise less per write.
+    // Not an async function, and the refusal typed by the pipeline: no promise of its own.
     try {
-      return this.journal.append(records, options).then(undefined, rethrowRefused);
+      return this.journal.append(records, options);
     } catch (error) {
-      return Promise.reject(refusedWrite(error));
+      return Promise.reject(error);
     }
   }
 
@@ -273,16 +273,4 @@ export class JournalSource implements EntrySource {
     this.#dropTail();
     return this.#hold.release();
   }
-}
-
-/** A journal's refusal as the pipeline reports it: a SluiceError, or a JournalWriteError. */
-function refusedWrite(error: unknown): SluiceError {
-  if (error instanceof SluiceError) return error;
-  return new JournalWriteError(`the journal refused the write: ${String(error)}`, {
-    cause: error,
-  });
-}
-
-function rethrowRefused(error: unknown): never {
-  throw refusedWrite(error);
 }

@@ -9,6 +9,7 @@
  * Either way positions increase in the order entries are taken, so the Watermark can tell
  * how far everything has finished.
  */
+import { JournalWriteError, SluiceError } from '../../errors.js';
 import type { DeadLetterStore } from '../../journal/dead-letters.js';
 import type { EncodedRecord } from '../../journal/validate.js';
 import type {
@@ -49,8 +50,9 @@ export interface EntrySource {
    */
   prepare(records: readonly JournalRecord[], options?: AppendOptions): Prepared;
   /**
-   * Stores the records, in order; resolves with their positions once stored. What the
-   * source holds of them in memory is in `heldBytes` as soon as the call returns.
+   * Stores the records, in order; resolves with their positions once stored, or rejects
+   * with what the store refused them with (the pipeline types it: `refusedWrite`). What
+   * the source holds of them in memory is in `heldBytes` as soon as the call returns.
    */
   append(
     records: readonly JournalRecord[],
@@ -87,4 +89,12 @@ export interface Prepared {
   readonly bytes: number;
   /** The records as checked and encoded, where the source keeps that work. */
   readonly encoded?: readonly EncodedRecord[];
+}
+
+/** A source's refusal as the pipeline reports it: a SluiceError, or a JournalWriteError. */
+export function refusedWrite(error: unknown): SluiceError {
+  if (error instanceof SluiceError) return error;
+  return new JournalWriteError(`the journal refused the write: ${String(error)}`, {
+    cause: error,
+  });
 }
