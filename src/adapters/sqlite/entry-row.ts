@@ -234,7 +234,7 @@ export class EntryStatements {
     try {
       statement.run(...params);
     } catch (error) {
-      if (sqliteError(error)?.startsWith('SQLITE_CONSTRAINT_') === true) return 0;
+      if (sqliteError(error)?.startsWith('SQLITE_CONSTRAINT') === true) return 0;
       throw error;
     } finally {
       params.fill(undefined); // no payload kept alive by the reused array
