@@ -30,7 +30,7 @@
  * Needs PostgreSQL and Redis on 127.0.0.1 (bash scripts/ci-services.sh).
  * Run: npm run bench -- pipeline    (--smoke for a quick check)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -140,17 +140,19 @@ async function copy(variant: string, linesPerWrite: number): Promise<void> {
 
 // The durable insert row again, in a child process whose young generation may grow to 64 MB
 // (the README's tuning note): with this flag the bench runs only that row and prints it.
-const SEMI_SPACE_FLAG = '--semi-space-row';
+const SEMI_SPACE_FLAG = '--semi-space-row=';
 const SEMI_SPACE_ROW = 'sluice durable, insert, node --max-semi-space-size=64';
-const RESULT_MARK = 'bench-result:';
-if (process.argv.includes(SEMI_SPACE_FLAG)) {
+const resultFile = process.argv
+  .find((a) => a.startsWith(SEMI_SPACE_FLAG))
+  ?.slice(SEMI_SPACE_FLAG.length);
+if (resultFile !== undefined) {
   const journal = await SqliteJournal.open(join(dir, 'semi-space.db'), { keyIndex: false });
   await sluice(SEMI_SPACE_ROW, journal, 'insert');
   await journal.close();
   rmSync(dir, { recursive: true, force: true });
   await admin.query(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();
-  console.log(RESULT_MARK + JSON.stringify(results[0]));
+  writeFileSync(resultFile, JSON.stringify(results[0]));
   process.exit(0);
 }
 
@@ -218,6 +220,7 @@ for (const mode of ['insert', 'upsert'] as const) {
   await journal.close();
 }
 {
+  const file = join(dir, 'semi-space-row.json');
   const child = spawnSync(
     process.execPath,
     [
@@ -225,16 +228,15 @@ for (const mode of ['insert', 'upsert'] as const) {
       '--import',
       'tsx',
       fileURLToPath(import.meta.url),
-      SEMI_SPACE_FLAG,
+      SEMI_SPACE_FLAG + file,
       ...process.argv.slice(2),
     ],
-    { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: 'inherit' },
   );
-  const line = child.stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
-  if (child.status !== 0 || line === undefined) {
+  if (child.status !== 0) {
     throw new Error(`the --max-semi-space-size=64 row failed (exit ${child.status})`);
   }
-  results.push(JSON.parse(line.slice(RESULT_MARK.length)) as Result);
+  results.push(JSON.parse(readFileSync(file, 'utf8')) as Result);
 }
 {
   const journal = await SqliteJournal.open(join(dir, 'read-back.db'), { keyIndex: false });
