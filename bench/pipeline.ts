@@ -138,16 +138,16 @@ async function copy(variant: string, linesPerWrite: number): Promise<void> {
   results.push({ variant, items: ENTRIES, seconds, latenciesMs: [], cost });
 }
 
-// The durable insert row again, in a child process whose young generation may grow to 64 MB
-// (the README's tuning note): with this flag the bench runs only that row and prints it.
-const SEMI_SPACE_FLAG = '--semi-space-row=';
-const SEMI_SPACE_ROW = 'sluice durable, insert, node --max-semi-space-size=64';
-const resultFile = process.argv
-  .find((a) => a.startsWith(SEMI_SPACE_FLAG))
-  ?.slice(SEMI_SPACE_FLAG.length);
+// The durable insert row again, each in a fresh child process: with Node's default young
+// generation, and with one that may grow to 64 MB (the README's tuning note). With this flag
+// the bench runs only that row and writes it to the file named.
+const CHILD_FLAG = '--child-row=';
+const SEMI_SPACE = '--max-semi-space-size=64';
+const resultFile = process.argv.find((a) => a.startsWith(CHILD_FLAG))?.slice(CHILD_FLAG.length);
 if (resultFile !== undefined) {
-  const journal = await SqliteJournal.open(join(dir, 'semi-space.db'), { keyIndex: false });
-  await sluice(SEMI_SPACE_ROW, journal, 'insert');
+  const journal = await SqliteJournal.open(join(dir, 'child.db'), { keyIndex: false });
+  const flags = process.execArgv.includes(SEMI_SPACE) ? `node ${SEMI_SPACE}` : 'node defaults';
+  await sluice(`sluice durable, insert, own process, ${flags}`, journal, 'insert');
   await journal.close();
   rmSync(dir, { recursive: true, force: true });
   await admin.query(`DROP SCHEMA ${schema} CASCADE`);
@@ -219,23 +219,18 @@ for (const mode of ['insert', 'upsert'] as const) {
   await sluice(`sluice durable (SQLite journal), ${mode}`, journal, mode);
   await journal.close();
 }
-{
-  const file = join(dir, 'semi-space-row.json');
+for (const flags of [[], [SEMI_SPACE]]) {
+  const file = join(dir, 'child-row.json');
+  const args = [...flags, '--import', 'tsx', fileURLToPath(import.meta.url)];
   const child = spawnSync(
     process.execPath,
-    [
-      '--max-semi-space-size=64',
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      SEMI_SPACE_FLAG + file,
-      ...process.argv.slice(2),
-    ],
-    { stdio: 'inherit' },
+    [...args, CHILD_FLAG + file, ...process.argv.slice(2)],
+    {
+      stdio: 'inherit',
+    },
   );
-  if (child.status !== 0) {
-    throw new Error(`the --max-semi-space-size=64 row failed (exit ${child.status})`);
-  }
+  if (child.status !== 0)
+    throw new Error(`the row in its own process failed (exit ${child.status})`);
   results.push(JSON.parse(readFileSync(file, 'utf8')) as Result);
 }
 {
@@ -362,6 +357,14 @@ const back = rows.find((r) => r.variant.startsWith('sluice durable, insert, read
 console.log(
   `tail from memory: ${(durable.itemsPerSec / back.itemsPerSec).toFixed(2)}x the entries/s of reading the journal back; ` +
     `node CPU per entry ${durable.cost?.nodeCpuUs.toFixed(1) ?? '-'} against ${back.cost?.nodeCpuUs.toFixed(1) ?? '-'} µs`,
+);
+const [own, semi] = [`node defaults`, `node ${SEMI_SPACE}`].map((flags) =>
+  rows.find((r) => r.variant === `sluice durable, insert, own process, ${flags}`)!,
+);
+console.log(
+  `${SEMI_SPACE}: ${(semi!.itemsPerSec / own!.itemsPerSec).toFixed(2)}x the entries/s of node's defaults in a process of its own; ` +
+    `node CPU per entry ${semi!.cost?.nodeCpuUs.toFixed(1) ?? '-'} against ${own!.cost?.nodeCpuUs.toFixed(1) ?? '-'} µs, ` +
+    `GC ${semi!.cost?.gcUs.toFixed(1) ?? '-'} against ${own!.cost?.gcUs.toFixed(1) ?? '-'} µs`,
 );
 const bull = rows.find((r) => r.variant.startsWith('BullMQ'))!;
 console.log(
