@@ -9,6 +9,9 @@
  *   this row is bound by JavaScript rather than by the store;
  * - sluice durable: SQLite journal (synchronous=FULL) → 4 workers → postgresSink, insert and
  *   upsert modes; the entries this process appends reach the workers from memory (the tail);
+ * - sluice durable, own process: the insert row again in a fresh child process, once with
+ *   Node's defaults and once with `--max-semi-space-size=64` (a young generation that may
+ *   grow to 64 MB, so entries in flight die young instead of being copied and promoted);
  * - sluice durable, reading the journal back: the insert row with the tail switched off (the
  *   journal's `onAppended` hidden), so every entry is read back from SQLite and decoded, as
  *   after a restart;
