@@ -59,7 +59,7 @@ import {
   type ResolvedOptions,
 } from './write-behind/options.js';
 import type { WriteBehindOptions } from './write-behind/options.js';
-import { openSource, refusedWrite, type EntrySource } from './write-behind/source.js';
+import { openSource, rethrowRefused, type EntrySource } from './write-behind/source.js';
 import type {
   DeadLetters,
   WriteBehindCloseResult,
@@ -274,7 +274,12 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     // The source counts the bytes it holds as soon as it has them (memory mode).
     this.#admission.handedOver(prepared.bytes);
     try {
-      const positions = await appending;
+      let positions: number[];
+      try {
+        positions = await appending;
+      } catch (error) {
+        rethrowRefused(error); // only the source's refusal: what follows is ours
+      }
       const now = this.#o.clock.now();
       for (const p of positions) {
         if (p > this.#acknowledged) this.#acknowledged = p;
@@ -282,8 +287,6 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
         if (p > this.#head) this.#head = p;
       }
       return positions;
-    } catch (error) {
-      throw refusedWrite(error);
     } finally {
       this.#admission.leave(n);
     }

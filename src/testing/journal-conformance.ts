@@ -177,18 +177,25 @@ export function journalConformance(name: string, harness: JournalHarness): void 
     test('.append() of many records, in one call and across calls made together: known and repeated ids anywhere keep their first position, the rest get the next ones in order', () =>
       withJournal(harness, async (j) => {
         await j.append([rec('a', 'k0', { id: 'known-0' }), rec('a', 'k1', { id: 'known-1' })]);
-        // 100 records: new ones, a known id at 35 and 70, id 'r10' again at 45.
-        const records = Array.from({ length: 100 }, (_, i) =>
-          i === 35 || i === 70
-            ? rec('b', `old ${i}`, { id: i === 35 ? 'known-0' : 'known-1' })
-            : rec('b', i, { id: i === 45 ? 'r10' : `r${i}` }),
+        const handed: JournalEntry[] = [];
+        const stop = j.onAppended?.((entries) => handed.push(...entries));
+        // 110 records, new but for: known ids at 35 and 70; r10's id again at 45; r98's at
+        // 100 (neither of the two stored before).
+        const again = new Map([
+          [35, 'known-0'],
+          [70, 'known-1'],
+          [45, 'r10'],
+          [100, 'r98'],
+        ]);
+        const records = Array.from({ length: 110 }, (_, i) =>
+          rec('b', i, { id: again.get(i) ?? `r${i}` }),
         );
         const expected: number[] = [];
         let next = 3;
-        for (let i = 0; i < 100; i++) {
+        for (let i = 0; i < 110; i++) {
           if (i === 35) expected.push(1);
           else if (i === 70) expected.push(2);
-          else if (i === 45) expected.push(expected[10] as number);
+          else if (i === 45 || i === 100) expected.push(expected[i === 45 ? 10 : 98] as number);
           else expected.push(next++);
         }
         assert.deepEqual(await j.append(records), expected);
@@ -196,13 +203,14 @@ export function journalConformance(name: string, harness: JournalHarness): void 
         const fresh = Array.from({ length: 40 }, (_, i) => rec('c', i, { id: `f${i}` }));
         const [first, ...rest] = await Promise.all([
           j.append(fresh),
-          ...Array.from({ length: 10 }, (_, c) => j.append(records.slice(c * 10, c * 10 + 10))),
+          ...Array.from({ length: 11 }, (_, c) => j.append(records.slice(c * 10, c * 10 + 10))),
         ]);
         assert.deepEqual(
           first,
           Array.from({ length: 40 }, (_, i) => next + i),
         );
         assert.deepEqual(rest.flat(), expected);
+        stop?.();
         const entries = await j.read(0, { limit: 1000 });
         assert.deepEqual(
           positions(entries),
@@ -213,10 +221,18 @@ export function journalConformance(name: string, harness: JournalHarness): void 
           [
             'k0',
             'k1',
-            ...Array.from({ length: 100 }, (_, i) => i).filter((i) => ![35, 45, 70].includes(i)),
+            ...Array.from({ length: 110 }, (_, i) => i).filter((i) => !again.has(i)),
             ...Array.from({ length: 40 }, (_, i) => i),
           ],
         );
+        for (let k = 1; k < entries.length; k++) {
+          assert.ok(
+            (entries[k] as JournalEntry).version > (entries[k - 1] as JournalEntry).version,
+            `versions grow with positions (at ${k + 1})`,
+          );
+        }
+        // What was handed over is what was written, once, in order.
+        if (stop !== undefined) assert.deepEqual(handed, entries.slice(2));
       }));
 
     test('.append() refuses a payload it cannot encode with EncodeError, writing nothing of the call', () =>

@@ -105,6 +105,11 @@ export const ENTRY_INSERT = `INSERT OR IGNORE INTO sluice_entries (${ENTRY_COLUM
  */
 export const INSERT_SIZES = [32, 8, 1] as const;
 
+/** The largest of INSERT_SIZES that `count` rows (at least 1) fill. */
+export function insertSize(count: number): number {
+  return INSERT_SIZES.find((size) => size <= count) ?? 1;
+}
+
 /**
  * Writes `rows` EntryRows in one statement, fields bound in `ENTRY_COLUMNS` order, row after
  * row. Not OR IGNORE: a known id (or a taken position) fails the whole statement, and
@@ -207,20 +212,21 @@ export class EntryStatements {
   }
 
   /**
-   * Stores `rows[from]` onward, as many as the largest of INSERT_SIZES that fits in `count`,
-   * in one statement; returns how many, or 0 when one of them has a stored id or position
-   * (or repeats one of the others): then none of them is stored, and `insert` row by row
-   * tells which.
+   * Stores `rows` (as many as one of INSERT_SIZES) in one statement; false when one of them
+   * has a stored id or position, or repeats one of the others: then none of them is stored
+   * (a failed statement is rolled back, not its transaction), and `insert` row by row tells
+   * which.
    */
-  insertMany(rows: readonly EntryRow[], from: number, count: number): number {
-    const size = INSERT_SIZES.find((s) => s <= count) ?? 1;
-    const { statement, params } = this.#insertMany[INSERT_SIZES.indexOf(size)] as {
-      statement: Statement<unknown[]>;
-      params: unknown[];
-    };
+  insertMany(rows: readonly EntryRow[]): boolean {
+    const at = INSERT_SIZES.indexOf(rows.length as (typeof INSERT_SIZES)[number]);
+    const { statement, params } = this.#insertMany[at] ?? {};
+    if (statement === undefined || params === undefined) {
+      throw new RangeError(
+        `insertMany() takes ${INSERT_SIZES.join(', ')} rows, got ${rows.length}`,
+      );
+    }
     let p = 0;
-    for (let i = from; i < from + size; i++) {
-      const row = rows[i] as EntryRow;
+    for (const row of rows) {
       // In ENTRY_COLUMNS order, as `insert`.
       params[p++] = row.position;
       params[p++] = row.key;
@@ -232,14 +238,15 @@ export class EntryStatements {
       params[p++] = row.origin;
     }
     try {
+      // A plain INSERT: it writes every row or fails (no conflict clause in the schema).
       statement.run(...params);
     } catch (error) {
-      if (sqliteError(error)?.startsWith('SQLITE_CONSTRAINT') === true) return 0;
+      if (sqliteError(error)?.startsWith('SQLITE_CONSTRAINT') === true) return false;
       throw error;
     } finally {
       params.fill(undefined); // no payload kept alive by the reused array
     }
-    return size;
+    return true;
   }
 
   /** The position of the stored entry with this id. */

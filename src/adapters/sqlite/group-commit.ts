@@ -20,7 +20,7 @@
 import type { Clock, Timer } from '../../index.js';
 import { sqliteError, type SqliteDatabase } from './driver.js';
 import type { EncodedRecord } from '../../backend.js';
-import { entryRow, type EntryRow, type EntryStatements } from './entry-row.js';
+import { entryRow, insertSize, type EntryRow, type EntryStatements } from './entry-row.js';
 import { writeError } from './journal-errors.js';
 import type { JournalMeta } from './journal-meta.js';
 
@@ -210,9 +210,9 @@ export class GroupCommit {
 
   /**
    * One write transaction: assigns positions past the stored head and versions past the
-   * stored version (at least now × 1000), skips known ids. Rows go in by INSERT_SIZES at a
-   * time while none is known; from the first statement that meets a known id (a redelivery,
-   * an id repeated in the group) on, one at a time, which tells the known ones apart.
+   * stored version (at least now × 1000), skips known ids. Rows go in INSERT_SIZES at a time;
+   * a statement that meets a known id (a redelivery, an id repeated in the group) is done
+   * again one row at a time, which tells the known ones apart, and the next goes in whole.
    */
   #writeGroup(group: PendingAppend[], commits: Map<string, PendingCommit>): Written {
     let head = this.#meta.head();
@@ -222,35 +222,35 @@ export class GroupCommit {
     const records: EncodedRecord[] = [];
     for (const p of group) for (const r of p.records) records.push(r);
     const positions = new Array<number>(records.length);
-    // Optimistic: every row new, positions and versions in order.
-    const candidates = new Array<EntryRow>(records.length);
-    let v = version;
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i] as EncodedRecord;
-      const next = r.version ?? (v = Math.max(v + 1, now * 1000));
-      candidates[i] = entryRow(r, head + 1 + i, now, next);
-    }
-    let i = 0;
-    for (let n; i < records.length; i += n) {
-      n = this.#entries.insertMany(candidates, i, records.length - i);
-      if (n === 0) break;
-      for (let k = i; k < i + n; k++) {
-        positions[k] = ++head;
-        const r = records[k] as EncodedRecord;
-        if (r.version === undefined) version = (candidates[k] as EntryRow).version;
+    const rows: EntryRow[] = [];
+    for (let i = 0, size; i < records.length; i += size) {
+      size = insertSize(records.length - i);
+      // Every row new, positions and versions in order.
+      const chunk = new Array<EntryRow>(size);
+      let v = version;
+      for (let k = 0; k < size; k++) {
+        const r = records[i + k] as EncodedRecord;
+        chunk[k] = entryRow(r, head + 1 + k, now, r.version ?? (v = Math.max(v + 1, now * 1000)));
       }
-    }
-    const rows = i === records.length ? candidates : candidates.slice(0, i);
-    for (; i < records.length; i++) {
-      const r = records[i] as EncodedRecord;
-      const next = r.version ?? Math.max(version + 1, now * 1000);
-      const row = entryRow(r, head + 1, now, next);
-      if (this.#entries.insert(row)) {
-        rows.push(row);
-        positions[i] = ++head;
-        if (r.version === undefined) version = next;
-      } else {
-        positions[i] = this.#entries.positionOfId(r.id as string);
+      if (this.#entries.insertMany(chunk)) {
+        for (let k = 0; k < size; k++) {
+          positions[i + k] = ++head;
+          rows.push(chunk[k] as EntryRow);
+        }
+        version = v;
+        continue;
+      }
+      for (let k = i; k < i + size; k++) {
+        const r = records[k] as EncodedRecord;
+        const next = r.version ?? Math.max(version + 1, now * 1000);
+        const row = entryRow(r, head + 1, now, next);
+        if (this.#entries.insert(row)) {
+          rows.push(row);
+          positions[k] = ++head;
+          if (r.version === undefined) version = next;
+        } else {
+          positions[k] = this.#entries.positionOfId(r.id as string);
+        }
       }
     }
     this.#meta.setHead(head);

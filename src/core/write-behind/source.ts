@@ -51,7 +51,7 @@ export interface EntrySource {
   prepare(records: readonly JournalRecord[], options?: AppendOptions): Prepared;
   /**
    * Stores the records, in order; resolves with their positions once stored, or rejects
-   * with what the store refused them with (the pipeline types it: `refusedWrite`). What
+   * with what the store refused them with (the pipeline types it: `rethrowRefused`). What
    * the source holds of them in memory is in `heldBytes` as soon as the call returns.
    */
   append(
@@ -91,10 +91,10 @@ export interface Prepared {
   readonly encoded?: readonly EncodedRecord[];
 }
 
-/** A source's refusal as the pipeline reports it: a SluiceError, or a JournalWriteError. */
-export function refusedWrite(error: unknown): SluiceError {
-  if (error instanceof SluiceError) return error;
-  return new JournalWriteError(`the journal refused the write: ${String(error)}`, {
+/** Throws a source's refusal as the pipeline reports it: a SluiceError, or a JournalWriteError. */
+export function rethrowRefused(error: unknown): never {
+  if (error instanceof SluiceError) throw error;
+  throw new JournalWriteError(`the journal refused the write: ${String(error)}`, {
     cause: error,
   });
 }
