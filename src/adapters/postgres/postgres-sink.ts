@@ -49,6 +49,7 @@ import {
   stringOption,
   type ResolvedTable,
 } from '../../backend.js';
+import { binaryArray } from './binary-arrays.js';
 import { classifyPostgresError } from './classify.js';
 import {
   copyableColumns,
@@ -237,8 +238,9 @@ export async function postgresSink<V = Record<string, unknown>>(
   // that would crash the process. The next write simply gets a fresh connection.
   if (owned) pool.on('error', () => {});
   let types: Map<string, string>;
+  let oids: Map<string, number>;
   try {
-    types = await columnTypes(pool, schema, table.table);
+    ({ types, oids } = await columnTypes(pool, schema, table.table));
     for (const c of table.written) {
       if (!types.has(c)) {
         throw new ConfigError('columns', `columns of ${schema}.${table.table} (it has no ${c})`, c);
@@ -268,6 +270,13 @@ export async function postgresSink<V = Record<string, unknown>>(
   const { written } = table;
   const into = `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')})`;
   const arrays = written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`);
+  // Each column's values as a binary array where its type allows (binary-arrays.ts).
+  const binary = written.map((c) => binaryArray(oids.get(c) as number));
+  const parameters = (rows: readonly Record<string, unknown>[]): unknown[] =>
+    written.map((c, i) => {
+      const values = rows.map((row) => row[c]);
+      return binary[i]?.(values) ?? values.map(toParameter);
+    });
   const text = `${into} SELECT * FROM unnest(${arrays.join(', ')}) ${table.onConflict}`;
   const copySql =
     copyFrom !== undefined && copyableColumns(types, written)
@@ -293,7 +302,8 @@ export async function postgresSink<V = Record<string, unknown>>(
       if (closed) throw new ClosedError('sink is closed');
       if (entries.length === 0) return {};
       if (fenced !== undefined) {
-        return writeFenced(pool, table, fenced, exactlyOnce as PostgresJournal, entries, context);
+        const journal = exactlyOnce as PostgresJournal;
+        return writeFenced(pool, table, fenced, journal, entries, parameters, context);
       }
       const rows = coalesce(table, entries);
       if (copySql !== undefined && copying && statementBatches === 0) {
@@ -315,8 +325,7 @@ export async function postgresSink<V = Record<string, unknown>>(
       } else if (statementBatches > 0) {
         statementBatches--;
       }
-      const columns = written.map((c) => rows.map((row) => toParameter(row[c])));
-      const result = await pool.query({ text, values: columns });
+      const result = await pool.query({ text, values: parameters(rows) });
       // Still meeting known ids: the redelivery goes on, and so does the statement.
       if (copySql !== undefined && (result.rowCount ?? 0) < rows.length) {
         statementBatches = STATEMENT_AFTER_CONFLICT;
@@ -358,14 +367,22 @@ function toParameter(value: unknown): unknown {
   return JSON.stringify(value);
 }
 
-/** Column name → its SQL type as `format_type` spells it (e.g. `numeric(10,2)`). */
+/**
+ * Column name → its SQL type as `format_type` spells it (e.g. `numeric(10,2)`), and its
+ * type's OID. Character types lose their length (`character varying`, and `bpchar`, since
+ * `character` alone means `character(1)`): an explicit cast to `varchar(5)` cuts a longer
+ * value short without a word, while storing the uncut value into the column is refused,
+ * as COPY and a plain INSERT refuse it.
+ */
 async function columnTypes(
   pool: pg.Pool,
   schema: string,
   table: string,
-): Promise<Map<string, string>> {
-  const { rows } = await pool.query<{ name: string; type: string }>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+): Promise<{ types: Map<string, string>; oids: Map<string, number> }> {
+  const { rows } = await pool.query<{ name: string; type: string; oid: number }>(
+    `SELECT a.attname AS name, a.atttypid::int AS oid,
+            CASE a.atttypid WHEN 1042 THEN 'bpchar' WHEN 1043 THEN 'character varying'
+              ELSE format_type(a.atttypid, a.atttypmod) END AS type
        FROM pg_attribute a
        JOIN pg_class c ON c.oid = a.attrelid
        JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -373,7 +390,10 @@ async function columnTypes(
     [schema, table],
   );
   if (rows.length === 0) throw new ConfigError('table', 'an existing table', `${schema}.${table}`);
-  return new Map(rows.map((r) => [r.name, r.type]));
+  return {
+    types: new Map(rows.map((r) => [r.name, r.type])),
+    oids: new Map(rows.map((r) => [r.name, r.oid])),
+  };
 }
 
 /** Refuses a mode whose ON CONFLICT target has no unique index or primary key behind it. */
@@ -444,6 +464,7 @@ async function writeFenced<V>(
   text: string,
   journal: PostgresJournal,
   entries: readonly SinkEntry<V>[],
+  parameters: (rows: readonly Record<string, unknown>[]) => unknown[],
   context: SinkContext | undefined,
 ): Promise<SinkWriteResult> {
   const fence = context?.fence;
@@ -461,7 +482,7 @@ async function writeFenced<V>(
     return true;
   });
   const ids = [...new Set(entries.map((e) => e.id))];
-  const values: unknown[] = table.written.map((c) => kept.map(({ row }) => toParameter(row[c])));
+  const values = parameters(kept.map(({ row }) => row));
   values.push(
     fence.consumer,
     fence.partition,
