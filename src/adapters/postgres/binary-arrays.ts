@@ -82,7 +82,8 @@ const ELEMENTS = new Map<number, Element>([
     {
       fits: (v) => typeof v === 'number' && Number.isFinite(v),
       size: () => 8,
-      write: (out, v: number, at) => out.writeDoubleBE(v, at),
+      // -0 as 0, as the text path (String(-0) is '0') and COPY store it.
+      write: (out, v: number, at) => out.writeDoubleBE(v === 0 ? 0 : v, at),
     },
   ],
 ]);

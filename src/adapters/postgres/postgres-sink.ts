@@ -271,7 +271,9 @@ export async function postgresSink<V = Record<string, unknown>>(
   const into = `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')})`;
   const arrays = written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`);
   // Each column's values as a binary array where its type allows (binary-arrays.ts).
-  const binary = written.map((c) => binaryArray(oids.get(c) as number));
+  const binary = written.map((c) =>
+    sendsBinary(pool) ? binaryArray(oids.get(c) as number) : undefined,
+  );
   const parameters = (rows: readonly Record<string, unknown>[]): unknown[] =>
     written.map((c, i) => {
       const values = rows.map((row) => row[c]);
@@ -351,6 +353,16 @@ const UNIQUE_VIOLATION = '23505';
 const WRONG_OBJECT_TYPE = '42809';
 const FEATURE_NOT_SUPPORTED = '0A000';
 
+/**
+ * Whether the pool's client sends a Buffer parameter in binary: node-postgres's JavaScript
+ * client does (its COPY support marks it); `pg.native`'s hands parameters to libpq as C
+ * strings, cut at the first zero byte, so it gets text arrays.
+ */
+export function sendsBinary(pool: pg.Pool): boolean {
+  const client = (pool as { Client?: { prototype?: Record<string, unknown> } }).Client;
+  return typeof client?.prototype?.['_handleCopyInResponse'] === 'function';
+}
+
 /** Array elements as node-postgres sends them: objects as JSON text, undefined as null. */
 function toParameter(value: unknown): unknown {
   if (value === undefined) return null;
@@ -381,7 +393,7 @@ async function columnTypes(
 ): Promise<{ types: Map<string, string>; oids: Map<string, number> }> {
   const { rows } = await pool.query<{ name: string; type: string; oid: number }>(
     `SELECT a.attname AS name, a.atttypid::int AS oid,
-            CASE a.atttypid WHEN 1042 THEN 'bpchar' WHEN 1043 THEN 'character varying'
+            CASE a.atttypid WHEN 1042 THEN 'pg_catalog.bpchar' WHEN 1043 THEN 'character varying'
               ELSE format_type(a.atttypid, a.atttypmod) END AS type
        FROM pg_attribute a
        JOIN pg_class c ON c.oid = a.attrelid

@@ -2,12 +2,26 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { binaryArray } from '../../../src/adapters/postgres/binary-arrays.js';
 import { postgresSink } from '../../../src/adapters/postgres/index.js';
-import { postgresForFile } from '../../helpers/postgres.js';
+import { sendsBinary } from '../../../src/adapters/postgres/postgres-sink.js';
+import pg from 'pg';
+import { connectionString, postgresForFile } from '../../helpers/postgres.js';
 
 const db = await postgresForFile();
 
 /** pg_type OIDs of the element types sent in binary. */
 const OID = { text: 25, varchar: 1043, int2: 21, int4: 23, int8: 20, bool: 16, float8: 701 };
+
+test("sendsBinary(): node-postgres's JavaScript client sends Buffers in binary; a client without its COPY support (pg.native's) gets text arrays", async () => {
+  const js = new pg.Pool({ connectionString });
+  assert.equal(sendsBinary(js), true);
+  await js.end();
+  // pg.native's Client: a constructor of its own, without the JavaScript client's methods.
+  class NativeLike {
+    query(): void {}
+  }
+  assert.equal(sendsBinary({ Client: NativeLike } as unknown as pg.Pool), false);
+  assert.equal(sendsBinary({} as pg.Pool), false);
+});
 
 test('binaryArray() leaves to text what does not convert exactly, and types it does not know', () => {
   const refused: [number, unknown[]][] = [
@@ -30,6 +44,26 @@ test('binaryArray() leaves to text what does not convert exactly, and types it d
   for (const oid of [1700, 3802, 1184, 2950, 17]) assert.equal(binaryArray(oid), undefined);
 });
 
+/** `pool`, telling `onValues` the parameters of every statement sent as a query config. */
+function spy(pool: pg.Pool, onValues: (values: unknown[]) => void): pg.Pool {
+  return new Proxy(pool, {
+    get(target, name) {
+      const value = Reflect.get(target, name, target) as unknown;
+      if (name === 'query') {
+        return (...args: unknown[]) => {
+          const config = args[0] as { values?: unknown[] };
+          if (typeof config === 'object' && config.values !== undefined) onValues(config.values);
+          return (target.query as (...a: unknown[]) => unknown)(...args);
+        };
+      }
+      // Methods bound to the pool; the Client class as it is.
+      return typeof value === 'function' && name !== 'Client'
+        ? (value as () => unknown).bind(target)
+        : value;
+    },
+  });
+}
+
 if (db.skip !== undefined) {
   test('binary arrays through PostgreSQL', { skip: db.skip }, () => {});
 } else {
@@ -45,6 +79,12 @@ if (db.skip !== undefined) {
       ['bool', [true, false, null]],
       ['float8', [0.1, -5e-324, 1.7976931348623157e308, 0, null]],
     ];
+    // -0 goes as 0, as the text path ('0') and COPY send it.
+    const zero = await pool.query<{ v: number[] }>({
+      text: 'SELECT $1::float8[] AS v',
+      values: [binaryArray(OID.float8)?.([-0])],
+    });
+    assert.ok(Object.is(zero.rows[0]?.v[0], 0));
     for (const [type, values] of cases) {
       const encoded = binaryArray(OID[type])?.(values);
       assert.ok(encoded instanceof Buffer, type);
@@ -65,8 +105,11 @@ if (db.skip !== undefined) {
     await pool.query(
       `CREATE TABLE ${schema}.typed (k text PRIMARY KEY, v varchar(5), s smallint, i integer, b bigint, f boolean, d double precision, n numeric, c char(3))`,
     );
+    // Which columns went in binary (a Buffer), batch by batch.
+    const sent: boolean[][] = [];
+    const spied = spy(pool, (values) => sent.push(values.map((v) => v instanceof Buffer)));
     const sink = await postgresSink<Record<string, unknown>>({
-      pool,
+      pool: spied,
       schema,
       table: 'typed',
       columns: ['k', 'v', 's', 'i', 'b', 'f', 'd', 'n', 'c'],
@@ -94,6 +137,11 @@ if (db.skip !== undefined) {
     // Values PostgreSQL converts from text: the batch's column goes as text, as it always did.
     await sink.writeBatch([
       entry('c', { v: 12, s: '4', i: '5', b: '9007199254740993', f: 'yes', d: '1e3', n: 2 }, 3),
+    ]);
+    // k v s i b f d n c: numeric and char always text; in the second batch only k.
+    assert.deepEqual(sent.slice(-2), [
+      [true, true, true, true, true, true, true, false, false],
+      [true, false, false, false, false, false, false, false, false],
     ]);
     const { rows } = await pool.query(
       `SELECT k, v, s, i, b::text, f, d, n::text, c FROM ${schema}.typed ORDER BY k`,
