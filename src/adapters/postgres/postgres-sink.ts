@@ -270,10 +270,9 @@ export async function postgresSink<V = Record<string, unknown>>(
   const { written } = table;
   const into = `INSERT INTO ${quote(schema)}.${quote(table.table)} (${written.map(quote).join(', ')})`;
   const arrays = written.map((c, i) => `$${i + 1}::${types.get(c) as string}[]`);
-  // Each column's values as a binary array where its type allows (binary-arrays.ts).
-  const binary = written.map((c) =>
-    sendsBinary(pool) ? binaryArray(oids.get(c) as number) : undefined,
-  );
+  // Each column's values as a binary array where its type and the client allow
+  // (binary-arrays.ts).
+  const binary = sendsBinary(pool) ? written.map((c) => binaryArray(oids.get(c) as number)) : [];
   const parameters = (rows: readonly Record<string, unknown>[]): unknown[] =>
     written.map((c, i) => {
       const values = rows.map((row) => row[c]);

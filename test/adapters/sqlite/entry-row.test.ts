@@ -76,6 +76,40 @@ test('entryRow() then EntryStatements.insert(): the row read is the row written;
   await journal.close();
 });
 
+test('EntryStatements.insertMany(): all rows of a statement or none; a known or repeated id is false, a size not offered and any other error throw', async () => {
+  const journal = await open();
+  const statements = new EntryStatements(journal.database);
+  const rows = (from: number, ids: (string | undefined)[]) =>
+    ids.map((id, i) => entryRow(record({ id }), from + i, 1_700_000, from + i));
+  const stored = () => statements.all(regionQuery(undefined), 0, 100).map((r) => r.position);
+  const eight = Array.from({ length: 8 }, (_, i) => `e${i}`);
+  assert.equal(statements.insertMany(rows(1, eight)), true);
+  assert.deepEqual(stored(), [1, 2, 3, 4, 5, 6, 7, 8]);
+  // e3 is stored: nothing of the statement is.
+  assert.equal(
+    statements.insertMany(rows(9, ['n1', 'n2', 'e3', 'n4', 'n5', 'n6', 'n7', 'n8'])),
+    false,
+  );
+  // n1 twice in one statement, neither stored: nothing either.
+  assert.equal(
+    statements.insertMany(rows(9, ['n1', 'n2', 'n3', 'n1', 'n5', 'n6', 'n7', 'n8'])),
+    false,
+  );
+  assert.deepEqual(stored(), [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.throws(
+    () => statements.insertMany(rows(9, ['a', 'b'])),
+    /insertMany\(\) takes 32, 8, 1 rows, got 2/,
+  );
+  // Not a constraint (a value no driver binds): thrown, for the group commit to judge.
+  const unbindable = rows(9, [undefined]).map((r) => ({ ...r, payload: {} as never }));
+  assert.throws(
+    () => statements.insertMany(unbindable),
+    (e: unknown) => e instanceof Error && !e.message.startsWith('insertMany() takes'),
+  );
+  assert.deepEqual(stored(), [1, 2, 3, 4, 5, 6, 7, 8]);
+  await journal.close();
+});
+
 test('a row from before schema v3 (no version) reads its position as its version', async () => {
   const journal = await open();
   journal.database
