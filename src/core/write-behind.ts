@@ -217,15 +217,20 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
   }
 
   /** Resolves once the entry is durable in the journal (in memory mode: accepted). */
-  async write(key: string, value: V, options: WriteOptions = {}): Promise<number> {
-    this.#assertOpen(true);
-    checkKey(key, 'key');
-    const id = resolveWriteOptions(options);
-    // open() bound V by Encodable; the codec checks the value itself (EncodeError).
-    const payload = value as Payload;
-    const record: JournalRecord = id === undefined ? { key, payload } : { key, payload, id };
-    const [position] = await this.#append([record]);
-    return position as number;
+  write(key: string, value: V, options: WriteOptions = {}): Promise<number> {
+    // Not an async function: one promise fewer per write. Bad input rejects all the same.
+    let record: JournalRecord;
+    try {
+      this.#assertOpen(true);
+      checkKey(key, 'key');
+      const id = resolveWriteOptions(options);
+      // open() bound V by Encodable; the codec checks the value itself (EncodeError).
+      const payload = value as Payload;
+      record = id === undefined ? { key, payload } : { key, payload, id };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#append([record], firstPosition);
   }
 
   /**
@@ -258,11 +263,14 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
       return id === undefined ? { key, payload } : { key, payload, id };
     });
     if (records.length === 0) return [];
-    return this.#append(records);
+    return this.#append(records, allPositions);
   }
 
-  /** Takes room for `records`, appends them in one call, and counts what is new. */
-  async #append(records: JournalRecord[]): Promise<number[]> {
+  /**
+   * Takes room for `records`, appends them in one call, counts what is new, and resolves
+   * with what `result` makes of their positions.
+   */
+  async #append<R>(records: JournalRecord[], result: (positions: number[]) => R): Promise<R> {
     const n = records.length;
     // Checked and measured first: bad input fails at once, and room is found for its bytes.
     const prepared = this.#source.prepare(records, this.#appendOptions);
@@ -286,7 +294,7 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
         if (p > known) this.#stats.appended(p, now, p <= this.#watermark.mark);
         if (p > this.#head) this.#head = p;
       }
-      return positions;
+      return result(positions);
     } finally {
       this.#admission.leave(n);
     }
@@ -502,3 +510,6 @@ function checkKey(key: unknown, what: string): void {
     throw new InputError(`${what} must be a non-empty string, got ${show(key)}`);
   }
 }
+
+const firstPosition = (positions: number[]): number => positions[0] as number;
+const allPositions = (positions: number[]): number[] => positions;

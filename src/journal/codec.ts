@@ -112,8 +112,10 @@ export function checkJson(value: unknown): void {
     walk(value, path, parents);
   } finally {
     walking = false;
-    path.length = 0;
-    parents.length = 0;
+    // Only after a refusal: emptying an array drops its storage, which the next walk would
+    // allocate again.
+    if (path.length > 0) path.length = 0;
+    if (parents.length > 0) parents.length = 0;
   }
 }
 

@@ -37,9 +37,9 @@ export class MemorySource implements EntrySource {
   #released = false;
   /** Bytes accepted and not yet held by the reader (in the channel, or on their way out). */
   #queuedBytes = 0;
-  /** Ids of unfinished entries, and the same in position order to forget them. */
+  /** Ids of unfinished entries, and their entries in position order to forget them. */
   readonly #ids = new Map<string, number>();
-  readonly #idOrder = new Deque<{ position: number; id: string }>();
+  readonly #idOrder = new Deque<JournalEntry>();
 
   constructor(options: { capacity: number; consumer: string }) {
     this.#channel = new Channel<JournalEntry>({ capacity: options.capacity });
@@ -86,10 +86,6 @@ export class MemorySource implements EntrySource {
       const position = ++this.#head;
       const version = r.version ?? (this.#version = Math.max(this.#version + 1, now * 1000));
       const bytes = payloadBytes(r.payload);
-      if (r.id !== undefined) {
-        this.#ids.set(r.id, position);
-        this.#idOrder.push({ position, id: r.id });
-      }
       this.#queuedBytes += bytes;
       const entry: JournalEntry = {
         position,
@@ -102,6 +98,10 @@ export class MemorySource implements EntrySource {
         version,
         origin: r.origin,
       };
+      if (r.id !== undefined) {
+        this.#ids.set(r.id, position);
+        this.#idOrder.push(entry);
+      }
       positions[i] = position;
       if (sends === undefined && this.#channel.trySend(entry)) continue;
       (sends ??= []).push(this.#channel.send(entry));
@@ -129,7 +129,7 @@ export class MemorySource implements EntrySource {
     this.#mark = mark;
     for (let e = this.#idOrder.peek(); e !== undefined && e.position <= mark;) {
       this.#idOrder.shift();
-      this.#ids.delete(e.id);
+      this.#ids.delete(e.id as string);
       e = this.#idOrder.peek();
     }
     return Promise.resolve();

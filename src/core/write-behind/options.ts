@@ -187,8 +187,9 @@ export function resolveWriteOptions(options: { id?: string }): string | undefine
   if (typeof options !== 'object' || options === null) {
     throw new InputError(`write options must be an object when given, got ${show(options)}`);
   }
-  for (const name of Object.keys(options)) {
-    if (name !== 'id') throw new InputError(`write options take only \`id\`, got \`${name}\``);
+  for (const name in options) {
+    if (name !== 'id' && Object.hasOwn(options, name))
+      throw new InputError(`write options take only \`id\`, got \`${name}\``);
   }
   return options.id;
 }
