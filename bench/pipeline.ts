@@ -9,9 +9,9 @@
  *   this row is bound by JavaScript rather than by the store;
  * - sluice durable: SQLite journal (synchronous=FULL) → 4 workers → postgresSink, insert and
  *   upsert modes; the entries this process appends reach the workers from memory (the tail);
- * - sluice durable, own process: the insert row again in a fresh child process, once with
- *   Node's defaults and once with `--max-semi-space-size=64` (a young generation that may
- *   grow to 64 MB, so entries in flight die young instead of being copied and promoted);
+ * - sluice durable, insert, `--max-semi-space-size=64`: the insert row with a young
+ *   generation that may grow to 64 MB, so entries in flight die young instead of being copied
+ *   and promoted;
  * - sluice durable, reading the journal back: the insert row with the tail switched off (the
  *   journal's `onAppended` hidden), so every entry is read back from SQLite and decoded, as
  *   after a restart;
@@ -25,6 +25,9 @@
  *   package.json overrides): npm cannot lock its per-platform packages here, and msgpackr
  *   then uses its JavaScript decoder.
  *
+ * Every sluice row runs in a fresh child process of its own, as a service runs one pipeline:
+ * rows run one after another in one process slowed the later ones by up to a third (a heap
+ * and compiled code shaped by the rows before).
  * Writers: 1,000 producers each awaiting its write. Latency is per write (sampled). The
  * naive and BullMQ runs use fewer entries (they are slow; rates are rates).
  * Besides time, each row's cost per entry (bench/lib/cost.ts): this process's CPU (all its
@@ -141,22 +144,91 @@ async function copy(variant: string, linesPerWrite: number): Promise<void> {
   results.push({ variant, items: ENTRIES, seconds, latenciesMs: [], cost });
 }
 
-// The durable insert row again, each in a fresh child process: with Node's default young
-// generation, and with one that may grow to 64 MB (the README's tuning note). With this flag
-// the bench runs only that row and writes it to the file named.
-const CHILD_FLAG = '--child-row=';
+/** The sluice rows, each run in a child process of its own (`--child-row=<index>:<file>`). */
+interface SluiceRow {
+  variant: string;
+  journal: 'sqlite' | 'read-back' | 'memory';
+  mode: 'insert' | 'upsert';
+  /** Entries per `writeMany` call; 1: `write`. */
+  group: number;
+  /** Node flags of the child. */
+  flags: string[];
+}
 const SEMI_SPACE = '--max-semi-space-size=64';
-const resultFile = process.argv.find((a) => a.startsWith(CHILD_FLAG))?.slice(CHILD_FLAG.length);
-if (resultFile !== undefined) {
-  const journal = await SqliteJournal.open(join(dir, 'child.db'), { keyIndex: false });
-  const flags = process.execArgv.includes(SEMI_SPACE) ? `node ${SEMI_SPACE}` : 'node defaults';
-  await sluice(`sluice durable, insert, own process, ${flags}`, journal, 'insert');
-  await journal.close();
+const sluiceRows: SluiceRow[] = [
+  {
+    variant: 'sluice durable (SQLite journal), insert',
+    journal: 'sqlite',
+    mode: 'insert',
+    group: 1,
+    flags: [],
+  },
+  {
+    variant: 'sluice durable (SQLite journal), upsert',
+    journal: 'sqlite',
+    mode: 'upsert',
+    group: 1,
+    flags: [],
+  },
+  {
+    variant: `sluice durable, insert, node ${SEMI_SPACE}`,
+    journal: 'sqlite',
+    mode: 'insert',
+    group: 1,
+    flags: [SEMI_SPACE],
+  },
+  {
+    variant: 'sluice durable, insert, reading the journal back',
+    journal: 'read-back',
+    mode: 'insert',
+    group: 1,
+    flags: [],
+  },
+  {
+    variant: 'sluice durable, insert, writeMany of 100',
+    journal: 'sqlite',
+    mode: 'insert',
+    group: 100,
+    flags: [],
+  },
+  { variant: 'sluice in memory, insert', journal: 'memory', mode: 'insert', group: 1, flags: [] },
+];
+
+const CHILD_FLAG = '--child-row=';
+const childArg = process.argv.find((a) => a.startsWith(CHILD_FLAG))?.slice(CHILD_FLAG.length);
+if (childArg !== undefined) {
+  const [index, resultFile] = [
+    childArg.slice(0, childArg.indexOf(':')),
+    childArg.slice(childArg.indexOf(':') + 1),
+  ];
+  const r = sluiceRows[Number(index)]!;
+  const journal =
+    r.journal === 'memory'
+      ? 'memory'
+      : await SqliteJournal.open(join(dir, 'child.db'), { keyIndex: false });
+  await sluice(
+    r.variant,
+    journal === 'memory' || r.journal === 'sqlite' ? journal : withoutTail(journal),
+    r.mode,
+    r.group,
+  );
+  if (journal !== 'memory') await journal.close();
   rmSync(dir, { recursive: true, force: true });
   await admin.query(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();
   writeFileSync(resultFile, JSON.stringify(results[0]));
   process.exit(0);
+}
+
+/** The journal with `onAppended` hidden: the pipeline cannot take its own appends from memory. */
+function withoutTail(journal: Journal): Journal {
+  return new Proxy(journal, {
+    get(target, name) {
+      if (name === 'onAppended') return undefined;
+      const value: unknown = Reflect.get(target, name, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
 }
 
 await copy(FLOOR, COPY_CHUNK_LINES);
@@ -217,44 +289,18 @@ async function sluice(
   results.push({ variant, items: ENTRIES, seconds, latenciesMs, cost });
 }
 
-for (const mode of ['insert', 'upsert'] as const) {
-  const journal = await SqliteJournal.open(join(dir, `${mode}.db`), { keyIndex: false });
-  await sluice(`sluice durable (SQLite journal), ${mode}`, journal, mode);
-  await journal.close();
-}
-for (const flags of [[], [SEMI_SPACE]]) {
+for (const [index, r] of sluiceRows.entries()) {
   const file = join(dir, 'child-row.json');
-  const args = [...flags, '--import', 'tsx', fileURLToPath(import.meta.url)];
+  const args = [...r.flags, '--import', 'tsx', fileURLToPath(import.meta.url)];
   const child = spawnSync(
     process.execPath,
-    [...args, CHILD_FLAG + file, ...process.argv.slice(2)],
-    {
-      stdio: 'inherit',
-    },
+    [...args, `${CHILD_FLAG}${index}:${file}`, ...process.argv.slice(2)],
+    { stdio: 'inherit' },
   );
   if (child.status !== 0)
-    throw new Error(`the row in its own process failed (exit ${child.status})`);
+    throw new Error(`${r.variant}: its process failed (exit ${child.status})`);
   results.push(JSON.parse(readFileSync(file, 'utf8')) as Result);
 }
-{
-  const journal = await SqliteJournal.open(join(dir, 'read-back.db'), { keyIndex: false });
-  // Without `onAppended` the pipeline cannot take its own appends from memory.
-  const readBack = new Proxy(journal, {
-    get(target, name) {
-      if (name === 'onAppended') return undefined;
-      const value: unknown = Reflect.get(target, name, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-  await sluice('sluice durable, insert, reading the journal back', readBack, 'insert');
-  await journal.close();
-}
-{
-  const journal = await SqliteJournal.open(join(dir, 'many.db'), { keyIndex: false });
-  await sluice('sluice durable, insert, writeMany of 100', journal, 'insert', 100);
-  await journal.close();
-}
-await sluice('sluice in memory, insert', 'memory', 'insert');
 
 const insertSql = (name: string): string =>
   `INSERT INTO ${schema}.${name} (sluice_id, account, seq, amount, note) VALUES ($1, $2, $3, $4, $5)`;
@@ -361,13 +407,11 @@ console.log(
   `tail from memory: ${(durable.itemsPerSec / back.itemsPerSec).toFixed(2)}x the entries/s of reading the journal back; ` +
     `node CPU per entry ${durable.cost?.nodeCpuUs.toFixed(1) ?? '-'} against ${back.cost?.nodeCpuUs.toFixed(1) ?? '-'} µs`,
 );
-const [own, semi] = [`node defaults`, `node ${SEMI_SPACE}`].map((flags) =>
-  rows.find((r) => r.variant === `sluice durable, insert, own process, ${flags}`)!,
-);
+const semi = rows.find((r) => r.variant === `sluice durable, insert, node ${SEMI_SPACE}`)!;
 console.log(
-  `${SEMI_SPACE}: ${(semi!.itemsPerSec / own!.itemsPerSec).toFixed(2)}x the entries/s of node's defaults in a process of its own; ` +
-    `node CPU per entry ${semi!.cost?.nodeCpuUs.toFixed(1) ?? '-'} against ${own!.cost?.nodeCpuUs.toFixed(1) ?? '-'} µs, ` +
-    `GC ${semi!.cost?.gcUs.toFixed(1) ?? '-'} against ${own!.cost?.gcUs.toFixed(1) ?? '-'} µs`,
+  `${SEMI_SPACE}: ${(semi.itemsPerSec / durable.itemsPerSec).toFixed(2)}x the entries/s of node's defaults; ` +
+    `node CPU per entry ${semi.cost?.nodeCpuUs.toFixed(1) ?? '-'} against ${durable.cost?.nodeCpuUs.toFixed(1) ?? '-'} µs, ` +
+    `GC ${semi.cost?.gcUs.toFixed(1) ?? '-'} against ${durable.cost?.gcUs.toFixed(1) ?? '-'} µs`,
 );
 const bull = rows.find((r) => r.variant.startsWith('BullMQ'))!;
 console.log(

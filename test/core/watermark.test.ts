@@ -52,3 +52,41 @@ test('the mark never passes an unfinished position (property)', () => {
     ),
   );
 });
+
+test('begins and finishes interleaved, past the ring it starts with: the same mark as a plain model (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.oneof(
+          fc.record({ begin: fc.integer({ min: 1, max: 3 }) }),
+          fc.record({ finish: fc.nat() }),
+        ),
+        { minLength: 50, maxLength: 400, size: 'max' },
+      ),
+      (steps) => {
+        const wm = new Watermark(5);
+        let last = 5;
+        const open: number[] = []; // begun and not finished, in order
+        const begun: number[] = []; // every position begun, in order
+        for (const step of steps) {
+          if ('begin' in step) {
+            last += step.begin;
+            wm.begin(last);
+            open.push(last);
+            begun.push(last);
+          } else if (open.length > 0) {
+            const [x] = open.splice(step.finish % open.length, 1) as [number];
+            const mark = wm.finish(x);
+            // The model: the last begun position below the lowest open one, or the last begun.
+            const lowestOpen = open.length === 0 ? Infinity : (open[0] as number);
+            const expected =
+              open.length === 0 ? last : Math.max(5, ...begun.filter((q) => q < lowestOpen));
+            assert.equal(mark, expected);
+            assert.throws(() => wm.finish(x), InputError, 'a finished position is refused');
+          }
+          assert.equal(wm.pending, open.length);
+        }
+      },
+    ),
+  );
+});
