@@ -100,16 +100,26 @@ const MAX_DEPTH = 1000;
 
 /** Refuses, with an EncodeError naming where, anything JSON would not carry as it is. */
 export function checkJson(value: unknown): void {
+  walkFromTop(value, false);
+}
+
+/**
+ * Checks `value` as {@link checkJson} does and returns the length of the JSON text
+ * `JSON.stringify` would make of it (UTF-16 code units, as a stored payload is measured),
+ * without making it: memory mode measures what it holds this way.
+ */
+export function jsonLength(value: unknown): number {
+  return walkFromTop(value, true);
+}
+
+function walkFromTop(value: unknown, measure: boolean): number {
   // The stacks are reused (a walk leaves them empty): a fresh pair per payload was a few
   // hundred bytes of garbage per entry. A walk inside a walk (a toJSON that encodes) gets
   // its own.
-  if (walking) {
-    walk(value, [], []);
-    return;
-  }
+  if (walking) return walk(value, [], [], measure);
   walking = true;
   try {
-    walk(value, path, parents);
+    return walk(value, path, parents, measure);
   } finally {
     walking = false;
     // Only after a refusal: emptying an array drops its storage, which the next walk would
@@ -126,17 +136,23 @@ const parents: object[] = [];
 /**
  * `path` holds the property names and indexes down to `value`; `parents` the objects that
  * contain it (a cycle would meet one again). Both are stacks: nothing is allocated per value
- * unless it is refused.
+ * unless it is refused. With `measure`, returns the length of `value`'s JSON text (else 0).
  */
-function walk(value: unknown, path: (string | number)[], parents: object[]): void {
+function walk(
+  value: unknown,
+  path: (string | number)[],
+  parents: object[],
+  measure: boolean,
+): number {
   switch (typeof value) {
     case 'string':
+      return measure ? quotedLength(value) : 0;
     case 'boolean':
-      return;
+      return value ? 4 : 5;
     case 'number':
       if (!Number.isFinite(value)) refuse(path, `${value} is not supported (JSON has no ${value})`);
       if (Object.is(value, -0)) refuse(path, '-0 is not supported (JSON stores it as 0)');
-      return;
+      return measure ? numberLength(value) : 0;
     case 'object':
       break;
     case 'undefined':
@@ -144,37 +160,43 @@ function walk(value: unknown, path: (string | number)[], parents: object[]): voi
     default:
       return refuse(path, `${typeof value} is not supported by JSON`);
   }
-  if (value === null) return;
+  if (value === null) return 4;
   if (parents.includes(value)) refuse(path, 'a cycle: the value contains itself');
   if (parents.length >= MAX_DEPTH) refuse(path, `nested deeper than ${MAX_DEPTH} levels`);
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
     refuse(path, 'bytes inside a value are not supported (only a whole payload may be bytes)');
   }
   parents.push(value);
+  let length = 0;
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
     // What JSON.stringify stores is what toJSON returns (a Date: its ISO string).
     if (value instanceof Date && Number.isNaN(value.getTime())) {
       refuse(path, 'an invalid Date (JSON stores null)');
     }
-    walk((value as { toJSON: () => unknown }).toJSON(), path, parents);
+    length = walk((value as { toJSON: () => unknown }).toJSON(), path, parents, measure);
   } else if (Array.isArray(value)) {
+    length = value.length === 0 ? 2 : value.length + 1; // brackets and commas
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       path.push(i);
       if (item === undefined) refuse(path, 'undefined in an array (JSON stores null)');
-      walk(item, path, parents);
+      length += walk(item, path, parents, measure);
       path.pop();
     }
   } else {
     const proto: unknown = Object.getPrototypeOf(value);
     if (proto === Object.prototype || proto === null) {
+      length = 1; // the opening brace; each property adds its comma or the closing brace
       for (const name in value) {
+        // JSON takes own properties only (not what a prototype lends).
+        if (!Object.hasOwn(value, name)) continue;
         const item = (value as Record<string, unknown>)[name];
         if (item === undefined) continue; // an absent property, as JSON leaves it out
         path.push(name);
-        walk(item, path, parents);
+        length += walk(item, path, parents, measure) + (measure ? quotedLength(name) + 2 : 0);
         path.pop();
       }
+      if (length === 1) length = 2;
     } else if (value instanceof Map || value instanceof Set) {
       refuse(
         path,
@@ -186,6 +208,54 @@ function walk(value: unknown, path: (string | number)[], parents: object[]): voi
     }
   }
   parents.pop();
+  return length;
+}
+
+/** What JSON.stringify escapes: quote, backslash, control characters, any surrogate. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** The length of `text` as a JSON string: quoted, escaped as JSON.stringify escapes it. */
+function quotedLength(text: string): number {
+  if (!ESCAPED.test(text)) return text.length + 2;
+  let length = 2;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (
+      c === 0x22 ||
+      c === 0x5c ||
+      c === 0x08 ||
+      c === 0x09 ||
+      c === 0x0a ||
+      c === 0x0c ||
+      c === 0x0d
+    ) {
+      length += 2; // \" \\ \b \t \n \f \r
+    } else if (c < 0x20) {
+      length += 6; // \u00XX
+    } else if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        length += 2; // a pair, kept as it is
+        i++;
+      } else {
+        length += 6; // a lone high surrogate, as \uXXXX
+      }
+    } else if (c >= 0xdc00 && c <= 0xdfff) {
+      length += 6; // a lone low surrogate
+    } else {
+      length += 1;
+    }
+  }
+  return length;
+}
+
+/** The length of a finite number's JSON text (String(value)); integers without a string. */
+function numberLength(value: number): number {
+  if (!Number.isSafeInteger(value)) return String(value).length;
+  let length = value < 0 ? 2 : 1;
+  for (let rest = Math.abs(value); rest >= 10; rest = Math.floor(rest / 10)) length++;
+  return length;
 }
 
 function refuse(path: readonly (string | number)[], why: string): never {

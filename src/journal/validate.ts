@@ -3,7 +3,7 @@
  * typed error whatever the backend, and nothing of the call is written.
  */
 import { EntryTooLargeError, InputError, show } from '../errors.js';
-import type { Codec, Encoded, Payload } from './codec.js';
+import { jsonLength, type Codec, type Encoded, type Payload } from './codec.js';
 import type { AppendOptions, JournalEntry, JournalRecord, ReadOptions, Region } from './journal.js';
 import { checkNames } from '../core/options.js';
 import { checkRegion } from './region.js';
@@ -40,27 +40,10 @@ export function encodeRecords(
   codec: Codec,
   options: AppendOptions = {},
 ): EncodedRecord[] {
-  if (typeof options !== 'object' || options === null) {
-    throw new InputError(`append options must be an object when given, got ${show(options)}`);
-  }
-  checkNames('append options', options, ['maxRecordBytes']);
-  const maxBytes = options.maxRecordBytes ?? Infinity;
-  if (!Array.isArray(records)) {
-    throw new InputError(`append() takes an array of records, got ${typeof records}`);
-  }
+  const maxBytes = checkAppend(records, options);
   const out = new Array<EncodedRecord>(records.length);
   for (let i = 0; i < records.length; i++) {
-    const r = records[i] as JournalRecord;
-    if (typeof r !== 'object' || r === null) {
-      throw new InputError(`record ${i} must be an object, got ${r === null ? 'null' : typeof r}`);
-    }
-    checkText(`record ${i}: key`, r.key, true);
-    checkText(`record ${i}: type`, r.type, false);
-    checkText(`record ${i}: id`, r.id, false);
-    checkText(`record ${i}: origin`, r.origin, false);
-    if (r.version !== undefined && !(Number.isSafeInteger(r.version) && r.version >= 1)) {
-      throw new InputError(`record ${i}: version must be an integer >= 1, got ${show(r.version)}`);
-    }
+    const r = checkRecord(records[i], i);
     const payload = codec.encode(r.payload);
     if (payload.length > maxBytes) {
       throw new EntryTooLargeError(payloadBytes(payload), maxBytes, 'maxEntryBytes');
@@ -75,6 +58,53 @@ export function encodeRecords(
     };
   }
   return out;
+}
+
+/**
+ * Checks what `append` was given as {@link encodeRecords} does, with the same errors, and
+ * returns each payload's size as the JSON codec would store it (JSON text's length, or the
+ * bytes' length), without encoding anything: for memory mode, which keeps the values.
+ */
+export function measureRecords(
+  records: readonly JournalRecord[],
+  options: AppendOptions = {},
+): number[] {
+  const maxBytes = checkAppend(records, options);
+  const sizes = new Array<number>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const { payload } = checkRecord(records[i], i);
+    const size = payload instanceof Uint8Array ? payload.byteLength : jsonLength(payload);
+    if (size > maxBytes) throw new EntryTooLargeError(size, maxBytes, 'maxEntryBytes');
+    sizes[i] = size;
+  }
+  return sizes;
+}
+
+/** The options and the array of an append; returns the most bytes a payload may have. */
+function checkAppend(records: readonly JournalRecord[], options: AppendOptions): number {
+  if (typeof options !== 'object' || options === null) {
+    throw new InputError(`append options must be an object when given, got ${show(options)}`);
+  }
+  checkNames('append options', options, ['maxRecordBytes']);
+  if (!Array.isArray(records)) {
+    throw new InputError(`append() takes an array of records, got ${typeof records}`);
+  }
+  return options.maxRecordBytes ?? Infinity;
+}
+
+/** Record `i` of an append, its fields checked (not its payload). */
+function checkRecord(r: JournalRecord | undefined, i: number): JournalRecord {
+  if (typeof r !== 'object' || r === null) {
+    throw new InputError(`record ${i} must be an object, got ${r === null ? 'null' : typeof r}`);
+  }
+  checkText(`record ${i}: key`, r.key, true);
+  checkText(`record ${i}: type`, r.type, false);
+  checkText(`record ${i}: id`, r.id, false);
+  checkText(`record ${i}: origin`, r.origin, false);
+  if (r.version !== undefined && !(Number.isSafeInteger(r.version) && r.version >= 1)) {
+    throw new InputError(`record ${i}: version must be an integer >= 1, got ${show(r.version)}`);
+  }
+  return r;
 }
 
 /** A key, id or type: a non-empty, well-formed string (optional ones may be undefined). */

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
   EncodeError,
+  EntryTooLargeError,
   InputError,
   MemorySink,
   SluiceError,
@@ -16,7 +17,9 @@ import {
   type Payload,
 } from '../../src/index.js';
 import { SqliteJournal } from '../../src/adapters/sqlite/index.js';
+import { jsonLength } from '../../src/journal/codec.js';
 import { tempDir } from '../helpers/temp.js';
+import fc from 'fast-check';
 
 const dir = tempDir();
 
@@ -145,4 +148,80 @@ test('a key, id or type that text storage cannot keep (a lone surrogate) is an I
   assert.equal(entry?.key, 'emoji-🎉');
   assert.equal(entry?.id, 'id-🎉');
   await journal.close();
+});
+
+test('in memory mode the same values are refused with the same messages, and nothing is queued', async (t) => {
+  const sink = new MemorySink<Payload>({ mode: 'insert' });
+  const wb = await WriteBehind.open<Payload>({ journal: 'memory', sink });
+  t.after(() => wb.close({ deadlineMs: 1_000 }));
+  for (const [what, value, message] of refused) {
+    await assert.rejects(
+      wb.write('k', value as Payload),
+      (e: unknown) => e instanceof EncodeError && message.test(e.message),
+      what,
+    );
+  }
+  assert.equal((await wb.stats()).head, 0, 'nothing of a refused write is queued');
+  await wb.write('k', { fine: true });
+  await wb.close();
+  assert.equal(sink.rows.size, 1);
+});
+
+/** Any UTF-16 text: control characters, quotes, backslashes, pairs and lone surrogates. */
+const anyText = fc
+  .array(
+    fc.oneof(
+      fc.integer({ min: 0, max: 0x7f }),
+      fc.integer({ min: 0xd7f0, max: 0xe010 }), // around the surrogates
+      fc.integer({ min: 0, max: 0xffff }),
+    ),
+    { maxLength: 12 },
+  )
+  .map((codes) => String.fromCharCode(...codes));
+const jsonish = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).filter((n) => !Object.is(n, -0)),
+    anyText,
+    fc.date({ noInvalidDate: true }),
+    fc.array(tie('value')),
+    fc.dictionary(anyText, fc.option(tie('value'), { nil: undefined })),
+  ),
+})).value;
+
+test('jsonLength() is the length of JSON.stringify for any value the codec takes (property)', () => {
+  fc.assert(
+    fc.property(jsonish, (value) => {
+      assert.equal(jsonLength(value), JSON.stringify(value).length);
+    }),
+    { numRuns: 2_000 },
+  );
+});
+
+test('memory mode measures a value as the journal stores it: maxEntryBytes refuses at the same length', async (t) => {
+  // Escapes (quote, backslash, newline, a control character, a lone surrogate) and a pair.
+  const value = { text: 'a"b\\c\nd\u0001e\uD800f🎉', n: [12, -3.5, 1e21, true, null] };
+  const length = JSON.stringify(value).length;
+  for (const [maxEntryBytes, accepted] of [
+    [length, true],
+    [length - 1, false],
+  ] as const) {
+    const sink = new MemorySink<Payload>({ mode: 'insert' });
+    const memory = await WriteBehind.open<Payload>({ journal: 'memory', sink, maxEntryBytes });
+    const journal = await SqliteJournal.open(join(dir, `measured-${maxEntryBytes}.db`));
+    const durable = await WriteBehind.open<Payload>({
+      journal,
+      sink: new MemorySink<Payload>({ mode: 'insert' }),
+      maxEntryBytes,
+    });
+    t.after(() => closeAll(durable, journal));
+    for (const wb of [memory, durable]) {
+      if (accepted) await wb.write('k', value);
+      else await assert.rejects(wb.write('k', value), EntryTooLargeError);
+    }
+    await memory.close();
+  }
 });

@@ -3,14 +3,14 @@
  * bounded {@link Channel} between `write()` and the lanes: no file, no decoding, and
  * everything not yet in the sink is LOST if the process dies.
  *
- * What the sink receives is the caller's own value (checked and measured as JSON at `write`,
- * not copied): do not change a value after writing it. An id deduplicates while its entry is
+ * What the sink receives is the caller's own value (checked at `write`, and measured as the
+ * length of its JSON text without making it; not copied): do not change a value after
+ * writing it. An id deduplicates while its entry is
  * not yet finished; versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
  * Dead letters are kept in memory unless the options name a store.
  */
 import { randomBytes } from 'node:crypto';
 import { ClosedError } from '../../errors.js';
-import { jsonCodec } from '../../journal/codec.js';
 import { MemoryDeadLetters, type DeadLetterStore } from '../../journal/dead-letters.js';
 import type {
   AppendOptions,
@@ -18,7 +18,7 @@ import type {
   JournalRecord,
   JournalStats,
 } from '../../journal/journal.js';
-import { encodeRecords, payloadBytes, type EncodedRecord } from '../../journal/validate.js';
+import { measureRecords } from '../../journal/validate.js';
 import { Channel } from '../channel.js';
 import { Deque } from '../deque.js';
 import type { EntrySource, Prepared } from './source.js';
@@ -52,10 +52,10 @@ export class MemorySource implements EntrySource {
 
   /** Checked and measured as a journal would store them: the same errors, the same sizes. */
   prepare(records: readonly JournalRecord[], options?: AppendOptions): Prepared {
-    const encoded = encodeRecords(records, jsonCodec, options);
+    const sizes = measureRecords(records, options);
     let bytes = 0;
-    for (const r of encoded) bytes += payloadBytes(r.payload);
-    return { bytes, encoded };
+    for (const size of sizes) bytes += size;
+    return { bytes, sizes };
   }
 
   async append(
@@ -68,16 +68,16 @@ export class MemorySource implements EntrySource {
         'write-behind is closed: a memory-mode pipeline takes nothing after close',
       );
     }
-    const encoded = prepared?.encoded ?? this.prepare(records, options).encoded ?? [];
+    const sizes = prepared?.sizes ?? measureRecords(records, options);
     // Wall time, as a journal's: versions must order writes across restarts, not ticks.
     const now = Date.now();
     // Sent in position order, in this synchronous step: the channel keeps that order. The
     // channel has room for what admission let in; a send that must wait (and every one
     // after it, to keep the order) is awaited.
     let sends: Promise<boolean>[] | undefined;
-    const positions = new Array<number>(encoded.length);
-    for (let i = 0; i < encoded.length; i++) {
-      const r = encoded[i] as EncodedRecord;
+    const positions = new Array<number>(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i] as JournalRecord;
       const known = r.id === undefined ? undefined : this.#ids.get(r.id);
       if (known !== undefined) {
         positions[i] = known;
@@ -85,14 +85,14 @@ export class MemorySource implements EntrySource {
       }
       const position = ++this.#head;
       const version = r.version ?? (this.#version = Math.max(this.#version + 1, now * 1000));
-      const bytes = payloadBytes(r.payload);
+      const bytes = sizes[i] as number;
       this.#queuedBytes += bytes;
       const entry: JournalEntry = {
         position,
         key: r.key,
         type: r.type,
         id: r.id,
-        payload: (records[i] as JournalRecord).payload,
+        payload: r.payload,
         appendedAt: now,
         bytes,
         version,

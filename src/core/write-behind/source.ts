@@ -11,7 +11,6 @@
  */
 import { JournalWriteError, SluiceError } from '../../errors.js';
 import type { DeadLetterStore } from '../../journal/dead-letters.js';
-import type { EncodedRecord } from '../../journal/validate.js';
 import type {
   AppendOptions,
   Journal,
@@ -87,8 +86,8 @@ export interface EntrySource {
 export interface Prepared {
   /** Payload bytes the source will hold for them in memory. */
   readonly bytes: number;
-  /** The records as checked and encoded, where the source keeps that work. */
-  readonly encoded?: readonly EncodedRecord[];
+  /** Each record's payload size, where the source keeps that work (memory mode). */
+  readonly sizes?: readonly number[];
 }
 
 /** Throws a source's refusal as the pipeline reports it: a SluiceError, or a JournalWriteError. */
