@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   ClosedError,
   MemorySink,
@@ -11,6 +13,7 @@ import {
   type Sink,
   type SinkEntry,
 } from '../../src/index.js';
+import { hashKey } from '../../src/core/pool/routing.js';
 
 type Row = { n: number };
 
@@ -89,4 +92,54 @@ test('drain() after close() gave up rejects instead of claiming the backlog is e
   const closed = await wb.close({ deadlineMs: 10 });
   assert.deepEqual(closed, { drained: false, remaining: 1 });
   await draining;
+});
+
+test("journal: 'memory' lets go of a finished entry's value while an earlier entry is still in the sink, and the reader of the batch it took last", async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // Lane of key 'stuck' holds its batch until released; the other lane writes at once.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const written = new Set<string>();
+  const sink: Sink<Row> = {
+    async writeBatch(entries) {
+      if (entries.some((e) => e.key === 'stuck')) await held;
+      for (const e of entries) written.add(e.key); // keys only: no value is kept here
+      return {};
+    },
+    classify: () => 'rejected',
+    close: () => Promise.resolve(),
+  };
+  const wb = await WriteBehind.open<Row>({
+    journal: 'memory',
+    sink,
+    workers: 2,
+    batch: { maxSize: 10, maxDelayMs: 0 },
+  });
+  // Keys of the other lane (a key's lane is hashKey(key) % workers).
+  const keys = Array.from({ length: 1_000 }, (_, i) => `k${i}`)
+    .filter((k) => hashKey(k) % 2 !== hashKey('stuck') % 2)
+    .slice(0, 200);
+  await wb.write('stuck', { n: -1 }, { id: 'stuck' }); // the watermark stays below this one
+  const refs: WeakRef<Row>[] = [];
+  // Not in this async function's frame, which may keep its last local alive across awaits.
+  const write = (i: number, key: string): Promise<number> => {
+    const value = { n: i };
+    refs.push(new WeakRef(value));
+    return wb.write(key, value, { id: `id-${i}` });
+  };
+  for (const [i, key] of keys.entries()) await write(i, key);
+  while (written.size < 200) await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  const alive = refs.filter((r) => r.deref() !== undefined).length;
+  assert.equal(
+    alive,
+    0,
+    `${alive} of 200 finished values are still held: ${refs.flatMap((r, i) => (r.deref() === undefined ? [] : [i])).join(', ')}`,
+  );
+  assert.equal(wb.metrics().backlog, 201, 'all of them count until the watermark passes');
+  release();
+  await wb.flush();
+  await wb.close();
 });

@@ -37,9 +37,13 @@ export class MemorySource implements EntrySource {
   #released = false;
   /** Bytes accepted and not yet held by the reader (in the channel, or on their way out). */
   #queuedBytes = 0;
-  /** Ids of unfinished entries, and their entries in position order to forget them. */
+  /**
+   * Ids of unfinished entries, and the same ids with their positions in position order to
+   * forget them (not the entries: a finished entry's value must not outlive it here).
+   */
   readonly #ids = new Map<string, number>();
-  readonly #idOrder = new Deque<JournalEntry>();
+  readonly #idOrder = new Deque<string>();
+  readonly #idPositions = new Deque<number>();
 
   constructor(options: { capacity: number; consumer: string }) {
     this.#channel = new Channel<JournalEntry>({ capacity: options.capacity });
@@ -100,7 +104,8 @@ export class MemorySource implements EntrySource {
       };
       if (r.id !== undefined) {
         this.#ids.set(r.id, position);
-        this.#idOrder.push(entry);
+        this.#idOrder.push(r.id);
+        this.#idPositions.push(position);
       }
       positions[i] = position;
       if (sends === undefined && this.#channel.trySend(entry)) continue;
@@ -127,10 +132,10 @@ export class MemorySource implements EntrySource {
 
   commit(mark: number): Promise<void> {
     this.#mark = mark;
-    for (let e = this.#idOrder.peek(); e !== undefined && e.position <= mark;) {
-      this.#idOrder.shift();
-      this.#ids.delete(e.id as string);
-      e = this.#idOrder.peek();
+    for (let p = this.#idPositions.peek(); p !== undefined && p <= mark;) {
+      this.#idPositions.shift();
+      this.#ids.delete(this.#idOrder.shift() as string);
+      p = this.#idPositions.peek();
     }
     return Promise.resolve();
   }

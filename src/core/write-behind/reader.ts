@@ -47,6 +47,25 @@ export class Reader {
     return this.#heldBytes;
   }
 
+  /** Counts what a take returned as held, and routes it. */
+  #hold(entries: readonly JournalEntry[]): void {
+    let largest = 1;
+    let taken = 0;
+    for (const entry of entries) {
+      taken += entry.bytes;
+      if (entry.bytes > largest) largest = entry.bytes;
+    }
+    // Their bytes move from the source's count to ours in one step.
+    this.#heldBytes += taken;
+    this.source.took(taken);
+    for (const entry of entries) {
+      this.watermark.begin(entry.position);
+      this.hooks.taken(entry);
+      this.lanes.route(entry);
+    }
+    if (entries.length > 0) this.#entryBytesEstimate = largest;
+  }
+
   /** An entry the reader routed is finished: its bytes are free again. */
   finished(entry: JournalEntry): void {
     this.#heldBytes -= entry.bytes;
@@ -62,22 +81,9 @@ export class Reader {
         continue;
       }
       const fit = Math.max(1, Math.floor(bytesRoom / this.#entryBytesEstimate));
-      const entries = await this.source.take(Math.min(room, 1000, fit), bytesRoom, signal);
-      let largest = 1;
-      let taken = 0;
-      for (const entry of entries) {
-        taken += entry.bytes;
-        if (entry.bytes > largest) largest = entry.bytes;
-      }
-      // Their bytes move from the source's count to ours in one step.
-      this.#heldBytes += taken;
-      this.source.took(taken);
-      for (const entry of entries) {
-        this.watermark.begin(entry.position);
-        this.hooks.taken(entry);
-        this.lanes.route(entry);
-      }
-      if (entries.length > 0) this.#entryBytesEstimate = largest;
+      // Handed on without a local: a suspended async function keeps its locals, and this
+      // one would hold the batch it took last (finished long ago) until the next read.
+      this.#hold(await this.source.take(Math.min(room, 1000, fit), bytesRoom, signal));
     }
   }
 }
