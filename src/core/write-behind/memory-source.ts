@@ -5,8 +5,8 @@
  *
  * What the sink receives is the caller's own value (checked at `write`, and measured as the
  * length of its JSON text without making it; not copied): do not change a value after
- * writing it. An id deduplicates while its entry is
- * not yet finished; versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
+ * writing it. An id deduplicates until its entry and every one before it are finished (the
+ * watermark passed it); versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
  * Dead letters are kept in memory unless the options name a store.
  */
 import { randomBytes } from 'node:crypto';
