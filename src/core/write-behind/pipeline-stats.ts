@@ -4,6 +4,7 @@
  * process wrote: their append time is kept until they finish.
  */
 import { Histogram } from '../histogram.js';
+import { PositionRing } from '../position-ring.js';
 import type { Delivery } from './delivery.js';
 import type { Lanes } from './lanes.js';
 import type { WriteBehindMetrics } from './types.js';
@@ -81,46 +82,40 @@ export class PipelineStats {
 
 /**
  * Append times by position, without an allocation per entry: positions come in increasing
- * order (a journal hands them out so), kept in a ring of two number arrays and found by
+ * order (a journal hands them out so), kept in a PositionRing and found by
  * binary search when they finish, in any order; a finished slot is marked and the ring's
  * front moves past marked slots. A position that does not come in order (a journal that
  * settles appends out of order) goes to a Map instead.
  */
 class AppendTimes {
-  #positions = new Float64Array(1024);
-  #times = new Float64Array(1024);
-  #front = 0;
-  #length = 0;
+  /** Positions with their append times; NaN once taken (finished). */
+  readonly #ring = new PositionRing(1024);
   readonly #late = new Map<number, number>();
 
   add(position: number, time: number): void {
-    const last = this.#length === 0 ? -Infinity : this.#at(this.#length - 1);
+    const ring = this.#ring;
+    const last = ring.length === 0 ? -Infinity : ring.positionAt(ring.length - 1);
     if (position <= last) {
       // Timed already (the same id written twice at once): keep the first time.
-      if (this.#find(position) >= 0 || this.#late.has(position)) return;
+      if (ring.indexOf(position) >= 0 || this.#late.has(position)) return;
       this.#late.set(position, time);
       return;
     }
-    if (this.#length === this.#positions.length) this.#grow();
-    const slot = (this.#front + this.#length) & (this.#positions.length - 1);
-    this.#positions[slot] = position;
-    this.#times[slot] = time;
-    this.#length++;
+    ring.push(position, time);
   }
 
   /** Slots held in the ring (finished ones behind an unfinished front among them) and late. */
   get size(): number {
-    return this.#length + this.#late.size;
+    return this.#ring.length + this.#late.size;
   }
 
   /** The append time of `position`, forgotten; `undefined` if it is not kept. */
   take(position: number): number | undefined {
-    const index = this.#find(position);
+    const index = this.#ring.indexOf(position);
     if (index >= 0) {
-      const slot = (this.#front + index) & (this.#positions.length - 1);
-      const time = this.#times[slot] as number;
+      const time = this.#ring.valueAt(index);
       if (Number.isNaN(time)) return undefined;
-      this.#times[slot] = NaN;
+      this.#ring.setValueAt(index, NaN);
       this.#dropFinished();
       return time;
     }
@@ -134,52 +129,14 @@ class AppendTimes {
    * a duplicate that will not finish again, and would hold the ring's front back).
    */
   forgetThrough(mark: number): void {
-    const mask = this.#positions.length - 1;
-    while (this.#length > 0 && (this.#positions[this.#front] as number) <= mark) {
-      this.#front = (this.#front + 1) & mask;
-      this.#length--;
-    }
+    const ring = this.#ring;
+    while (ring.length > 0 && ring.positionAt(0) <= mark) ring.shift();
     this.#dropFinished();
     if (this.#late.size > 0) for (const p of this.#late.keys()) if (p <= mark) this.#late.delete(p);
   }
 
-  /** The ring index of `position`, or -1. */
-  #find(position: number): number {
-    let lo = 0;
-    let hi = this.#length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const at = this.#at(mid);
-      if (at < position) lo = mid + 1;
-      else if (at > position) hi = mid - 1;
-      else return mid;
-    }
-    return -1;
-  }
-
-  #at(index: number): number {
-    return this.#positions[(this.#front + index) & (this.#positions.length - 1)] as number;
-  }
-
   #dropFinished(): void {
-    const mask = this.#positions.length - 1;
-    while (this.#length > 0 && Number.isNaN(this.#times[this.#front])) {
-      this.#front = (this.#front + 1) & mask;
-      this.#length--;
-    }
-  }
-
-  #grow(): void {
-    const size = this.#positions.length;
-    const positions = new Float64Array(size * 2);
-    const times = new Float64Array(size * 2);
-    for (let i = 0; i < this.#length; i++) {
-      const slot = (this.#front + i) & (size - 1);
-      positions[i] = this.#positions[slot] as number;
-      times[i] = this.#times[slot] as number;
-    }
-    this.#positions = positions;
-    this.#times = times;
-    this.#front = 0;
+    const ring = this.#ring;
+    while (ring.length > 0 && Number.isNaN(ring.valueAt(0))) ring.shift();
   }
 }
