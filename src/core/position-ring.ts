@@ -20,6 +20,9 @@ export class PositionRing {
 
   /** `capacity`: the first size, a power of two (it doubles as needed). */
   constructor(capacity = 16) {
+    if (!Number.isInteger(capacity) || capacity < 1 || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(`PositionRing capacity must be a power of two, got ${capacity}`);
+    }
     this.#positions = new Float64Array(capacity);
     this.#values = new Float64Array(capacity);
   }

@@ -301,7 +301,9 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     const known = this.#head; // new entries land past it; a deduplicated id does not
     let appending: Promise<number[]>;
     try {
-      appending = this.#source.append(records, this.#appendOptions, prepared);
+      // A journal outside this package may break its seam's type (throw, or not return a
+      // promise): the room taken is given back all the same.
+      appending = Promise.resolve(this.#source.append(records, this.#appendOptions, prepared));
     } catch (error) {
       appending = Promise.reject(error);
     }

@@ -62,3 +62,9 @@ test('pushes and shifts, wrapping and growing past the first size: the same as a
     ),
   );
 });
+
+test('new PositionRing() refuses a capacity that is not a power of two', () => {
+  for (const capacity of [0, 10, -4, 2.5])
+    assert.throws(() => new PositionRing(capacity), RangeError);
+  assert.equal(new PositionRing(1).length, 0);
+});

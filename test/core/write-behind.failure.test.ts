@@ -75,6 +75,52 @@ test(
 );
 
 /** A MemoryJournal whose reads fail while `failing` says so. */
+/**
+ * A journal outside the package that breaks `append`'s type: it throws, or it returns the
+ * positions themselves instead of a promise (here: those of a record already stored).
+ */
+class CarelessJournal extends MemoryJournal {
+  mode: 'throw' | 'array' | 'keep' = 'keep';
+  stored: number[] = [];
+  override append(records: readonly JournalRecord[], options?: AppendOptions): Promise<number[]> {
+    if (this.mode === 'throw') throw new Error('append broke');
+    if (this.mode === 'array') return this.stored as unknown as Promise<number[]>;
+    return super.append(records, options);
+  }
+}
+
+test(
+  'a journal whose append throws or returns no promise: write rejects or resolves, and its room is given back',
+  within,
+  async (t) => {
+    noUnhandled(t);
+    const journal = new CarelessJournal();
+    const sink = new MemorySink<Row>({ mode: 'insert' });
+    const wb = await h.open<Row>({ journal, sink, maxBacklog: 2, ...fast });
+    journal.mode = 'throw';
+    for (let i = 0; i < 3; i++) {
+      // A rejection, never a throw at the call; more of them than maxBacklog, so room that
+      // was not given back would make the next writes wait.
+      await assert.rejects(
+        wb.write('k', { account: 'k', seq: i }),
+        (e: unknown) => e instanceof JournalWriteError && /append broke/.test(String(e)),
+      );
+    }
+    journal.mode = 'keep';
+    const position = await wb.write('k', { account: 'k', seq: 3 }, { id: 'once' });
+    journal.mode = 'array';
+    journal.stored = [position];
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await wb.write('k', { account: 'k', seq: 3 }, { id: 'once' }), position);
+    }
+    journal.mode = 'keep';
+    await wb.write('k', { account: 'k', seq: 4 });
+    await h.drive(wb.flush());
+    assert.equal(sink.rows.size, 2);
+    await h.drive(wb.close());
+  },
+);
+
 class FlakyJournal extends MemoryJournal {
   failing = 0;
   reads = 0;
