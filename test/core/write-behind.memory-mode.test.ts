@@ -56,6 +56,64 @@ test("journal: 'memory' hands the sink the value written, and an id deduplicates
   await wb.close();
 });
 
+test("journal: 'memory' forgets an id a generation after the watermark passed it", async () => {
+  const sink = new MemorySink<Row>();
+  const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, batch: { maxDelayMs: 0 } });
+  const first = await wb.write('k', { n: 1 }, { id: 'a' });
+  await wb.flush();
+  await wb.write('j', { n: 2 }, { id: 'b' }); // the watermark passed 'a': a new generation
+  await wb.flush(); // and it passed that one's head too: 'a' is forgotten
+  const again = await wb.write('k', { n: 3 }, { id: 'a' });
+  assert.ok(again > first, `written anew at ${again}, not deduplicated to ${first}`);
+  await wb.flush();
+  assert.deepEqual(sink.rows.get('k')?.value, { n: 3 });
+  assert.equal(wb.metrics().persisted, 3);
+  await wb.close();
+});
+
+test("journal: 'memory' keeps deduplicating an unfinished id while later generations pass", async () => {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const written: string[] = [];
+  const sink: Sink<Row> = {
+    async writeBatch(entries) {
+      if (entries.some((e) => e.key === 'stuck')) await held;
+      for (const e of entries) written.push(e.id);
+      return {};
+    },
+    classify: () => 'rejected',
+    close: () => Promise.resolve(),
+  };
+  const wb = await WriteBehind.open<Row>({
+    journal: 'memory',
+    sink,
+    workers: 2,
+    batch: { maxSize: 1, maxDelayMs: 0 },
+  });
+  const other = Array.from({ length: 100 }, (_, i) => `k${i}`).filter(
+    (k) => hashKey(k) % 2 !== hashKey('stuck') % 2,
+  );
+  // Written together; then the other lane's two finish one after the other: the watermark
+  // reaches the first, and its generation, 's' included, becomes the old one; then the
+  // second, short of that generation's head.
+  const [, , stuck] = await Promise.all([
+    wb.write(other[0] as string, { n: 0 }, { id: 'o0' }),
+    wb.write(other[1] as string, { n: 1 }, { id: 'o1' }),
+    wb.write('stuck', { n: -1 }, { id: 's' }),
+  ]);
+  // More entries of the other lane, one at a time, finish while 's' waits.
+  for (const [i, key] of other.entries()) {
+    if (i < 2) continue;
+    await wb.write(key, { n: i }, { id: `o${i}` });
+    while (written.length <= i) await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.equal(await wb.write('stuck', { n: -2 }, { id: 's' }), stuck, 'still deduplicated');
+  release();
+  await wb.flush();
+  assert.equal(written.filter((id) => id === 's').length, 1);
+  await wb.close();
+});
+
 test("journal: 'memory' dead letters replay while open; after close, replay refuses and keeps them", async () => {
   let refuse = true;
   const sink = new MemorySink<Row>({

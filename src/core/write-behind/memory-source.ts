@@ -5,8 +5,10 @@
  *
  * What the sink receives is the caller's own value (checked at `write`, and measured as the
  * length of its JSON text without making it; not copied): do not change a value after
- * writing it. An id deduplicates until its entry and every one before it are finished (the
- * watermark passed it); versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
+ * writing it. An id deduplicates at least until its entry and every one before it are finished
+ * (the watermark passed it); ids are forgotten a generation at a time, so some are kept a
+ * little longer, at most until the watermark passes the head as it was when their generation
+ * closed. Versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
  * Dead letters are kept in memory unless the options name a store.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,7 +22,6 @@ import type {
 } from '../../journal/journal.js';
 import { measureRecords } from '../../journal/validate.js';
 import { Channel } from '../channel.js';
-import { Deque } from '../deque.js';
 import type { EntrySource, Prepared } from './source.js';
 
 export class MemorySource implements EntrySource {
@@ -38,12 +39,15 @@ export class MemorySource implements EntrySource {
   /** Bytes accepted and not yet held by the reader (in the channel, or on their way out). */
   #queuedBytes = 0;
   /**
-   * Ids of unfinished entries, and the same ids with their positions in position order to
-   * forget them (not the entries: a finished entry's value must not outlive it here).
+   * Ids of entries to deduplicate, with their positions (not the entries: a finished entry's
+   * value must not outlive it here), in two generations: `#ids` takes new ids; `#oldIds` is
+   * dropped whole once the watermark passes `#oldLast`, its highest position, and `#ids`
+   * becomes the old generation. No id is deleted one by one: a Map that churns through
+   * deletes keeps rehashing, and with a backlog of 200,000 each delete is a cache miss.
    */
-  readonly #ids = new Map<string, number>();
-  readonly #idOrder = new Deque<string>();
-  readonly #idPositions = new Deque<number>();
+  #ids = new Map<string, number>();
+  #oldIds = new Map<string, number>();
+  #oldLast = 0;
 
   constructor(options: { capacity: number; consumer: string }) {
     this.#channel = new Channel<JournalEntry>({ capacity: options.capacity });
@@ -82,7 +86,8 @@ export class MemorySource implements EntrySource {
     const positions = new Array<number>(records.length);
     for (let i = 0; i < records.length; i++) {
       const r = records[i] as JournalRecord;
-      const known = r.id === undefined ? undefined : this.#ids.get(r.id);
+      const known =
+        r.id === undefined ? undefined : (this.#ids.get(r.id) ?? this.#oldIds.get(r.id));
       if (known !== undefined) {
         positions[i] = known;
         continue;
@@ -102,11 +107,7 @@ export class MemorySource implements EntrySource {
         version,
         origin: r.origin,
       };
-      if (r.id !== undefined) {
-        this.#ids.set(r.id, position);
-        this.#idOrder.push(r.id);
-        this.#idPositions.push(position);
-      }
+      if (r.id !== undefined) this.#ids.set(r.id, position);
       positions[i] = position;
       if (sends === undefined && this.#channel.trySend(entry)) continue;
       (sends ??= []).push(this.#channel.send(entry));
@@ -132,10 +133,12 @@ export class MemorySource implements EntrySource {
 
   commit(mark: number): Promise<void> {
     this.#mark = mark;
-    for (let p = this.#idPositions.peek(); p !== undefined && p <= mark;) {
-      this.#idPositions.shift();
-      this.#ids.delete(this.#idOrder.shift() as string);
-      p = this.#idPositions.peek();
+    if (mark >= this.#oldLast && (this.#oldIds.size > 0 || this.#ids.size > 0)) {
+      // Every old id is finished: the old generation goes, and the current one (every
+      // position in it at or below the head) takes its place.
+      this.#oldIds = this.#ids;
+      this.#oldLast = this.#head;
+      this.#ids = new Map();
     }
     return Promise.resolve();
   }
