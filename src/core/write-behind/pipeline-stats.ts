@@ -82,10 +82,10 @@ export class PipelineStats {
 
 /**
  * Append times by position, without an allocation per entry: positions come in increasing
- * order (a journal hands them out so), kept in a PositionRing and found by
- * binary search when they finish, in any order; a finished slot is marked and the ring's
- * front moves past marked slots. A position that does not come in order (a journal that
- * settles appends out of order) goes to a Map instead.
+ * order (a journal hands them out so), kept in a PositionRing and found by binary search
+ * when they finish, in any order; a finished slot is marked and the ring's front moves past
+ * marked slots. A position that does not come in order (a journal that settles appends out
+ * of order) goes to a Map instead.
  */
 class AppendTimes {
   /** Positions with their append times; NaN once taken (finished). */
