@@ -6,9 +6,9 @@
  * What the sink receives is the caller's own value (checked at `write`, and measured as the
  * length of its JSON text without making it; not copied): do not change a value after
  * writing it. An id deduplicates at least until its entry and every one before it are finished
- * (the watermark passed it); ids are forgotten a generation at a time, so some are kept a
- * little longer, at most until the watermark passes the head as it was when their generation
- * closed. Versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
+ * (the watermark passed it), and usually longer: ids are dropped a generation at a time, once
+ * the entries written up to about a backlog later are finished too (and not while nothing
+ * more finishes). Versions grow as in a journal (`max(previous + 1, now_ms × 1000)`).
  * Dead letters are kept in memory unless the options name a store.
  */
 import { randomBytes } from 'node:crypto';
@@ -41,8 +41,8 @@ export class MemorySource implements EntrySource {
   /**
    * Ids of entries to deduplicate, with their positions (not the entries: a finished entry's
    * value must not outlive it here), in two generations: `#ids` takes new ids; `#oldIds` is
-   * dropped whole once the watermark passes `#oldLast`, its highest position, and `#ids`
-   * becomes the old generation. No id is deleted one by one: a Map that churns through
+   * dropped whole once the watermark reaches `#oldLast` (the head when it became the old
+   * generation, at or past every position in it), and `#ids` becomes the old generation. No id is deleted one by one: a Map that churns through
    * deletes keeps rehashing, and with a backlog of 200,000 each delete is a cache miss.
    */
   #ids = new Map<string, number>();

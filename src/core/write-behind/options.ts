@@ -29,7 +29,8 @@ export const DEFAULT_CONSUMER = 'write-behind';
 export interface WriteBehindOptions<V> {
   /**
    * A durable journal, or `'memory'`: a bounded in-memory queue, no durability (what is not
-   * yet in the sink is lost if the process dies).
+   * yet in the sink is lost if the process dies). In memory an id deduplicates at least
+   * until the watermark passes its entry, and usually about a backlog longer.
    */
   journal: Journal | 'memory';
   /** Where entries land, in batches, idempotently by entry id. */
@@ -69,7 +70,8 @@ export interface WriteBehindOptions<V> {
    * Handled entries kept in a durable journal behind the checkpoint; older ones are deleted
    * as the checkpoint moves (never past another consumer's checkpoint). Ids deduplicate
    * only while their entry is kept, so this is also the idempotency window. `Infinity`
-   * keeps everything. (Memory mode keeps nothing it has handled.) @default 100000
+   * keeps everything. (Memory mode keeps no handled value; it keeps their ids for a while,
+   * see `journal`.) @default 100000
    */
   retain?: number;
   /** Consumer name of the checkpoint. @default 'write-behind' */
