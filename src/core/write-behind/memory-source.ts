@@ -42,8 +42,9 @@ export class MemorySource implements EntrySource {
    * Ids of entries to deduplicate, with their positions (not the entries: a finished entry's
    * value must not outlive it here), in two generations: `#ids` takes new ids; `#oldIds` is
    * dropped whole once the watermark reaches `#oldLast` (the head when it became the old
-   * generation, at or past every position in it), and `#ids` becomes the old generation. No id is deleted one by one: a Map that churns through
-   * deletes keeps rehashing, and with a backlog of 200,000 each delete is a cache miss.
+   * generation, at or past every position in it), and `#ids` becomes the old generation. No
+   * id is deleted one by one: a Map that churns through deletes keeps rehashing, and with a
+   * backlog of 200,000 each delete is a cache miss.
    */
   #ids = new Map<string, number>();
   #oldIds = new Map<string, number>();
