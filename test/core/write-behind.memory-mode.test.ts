@@ -17,6 +17,41 @@ import { hashKey } from '../../src/core/pool/routing.js';
 
 type Row = { n: number };
 
+/**
+ * A memory-mode pipeline of two lanes whose sink holds each batch with the key 'stuck' until
+ * `release()`, and hands every entry it writes to `wrote`; the other lane writes at once.
+ */
+async function holdingStuck(
+  maxSize: number,
+  wrote: (entry: SinkEntry<Row>) => void,
+): Promise<{ wb: WriteBehind<Row>; release: () => void }> {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const sink: Sink<Row> = {
+    async writeBatch(entries) {
+      if (entries.some((e) => e.key === 'stuck')) await held;
+      for (const e of entries) wrote(e);
+      return {};
+    },
+    classify: () => 'rejected',
+    close: () => Promise.resolve(),
+  };
+  const wb = await WriteBehind.open<Row>({
+    journal: 'memory',
+    sink,
+    workers: 2,
+    batch: { maxSize, maxDelayMs: 0 },
+  });
+  return { wb, release };
+}
+
+/** `count` keys of the lane 'stuck' is not on (a key's lane is hashKey(key) % workers). */
+function otherLane(count: number): string[] {
+  return Array.from({ length: 1_000 }, (_, i) => `k${i}`)
+    .filter((k) => hashKey(k) % 2 !== hashKey('stuck') % 2)
+    .slice(0, count);
+}
+
 test("journal: 'memory' gives integer versions that grow with wall time, counts every write", async () => {
   const seen: SinkEntry<Row>[] = [];
   const sink = new MemorySink<Row>({ check: (e) => void seen.push(e) });
@@ -75,33 +110,15 @@ test(
   "journal: 'memory' keeps deduplicating an unfinished id once its generation is the old one",
   { timeout: 10_000 },
   async () => {
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => (release = resolve));
     const written: string[] = [];
-    const sink: Sink<Row> = {
-      async writeBatch(entries) {
-        if (entries.some((e) => e.key === 'stuck')) await held;
-        for (const e of entries) written.push(e.id);
-        return {};
-      },
-      classify: () => 'rejected',
-      close: () => Promise.resolve(),
-    };
-    const wb = await WriteBehind.open<Row>({
-      journal: 'memory',
-      sink,
-      workers: 2,
-      batch: { maxSize: 1, maxDelayMs: 0 },
-    });
-    const other = Array.from({ length: 20 }, (_, i) => `k${i}`).filter(
-      (k) => hashKey(k) % 2 !== hashKey('stuck') % 2,
-    );
+    const { wb, release } = await holdingStuck(1, (e) => written.push(e.id));
+    const [first, second] = otherLane(2) as [string, string];
     // Written together; then the other lane's two finish one after the other: the watermark
     // reaches the first, and its generation, 's' included, becomes the old one; then the
     // second, short of that generation's head.
     const [, , stuck] = await Promise.all([
-      wb.write(other[0] as string, { n: 0 }, { id: 'o0' }),
-      wb.write(other[1] as string, { n: 1 }, { id: 'o1' }),
+      wb.write(first, { n: 0 }, { id: 'o0' }),
+      wb.write(second, { n: 1 }, { id: 'o1' }),
       wb.write('stuck', { n: -1 }, { id: 's' }),
     ]);
     while (written.length < 2) await new Promise((resolve) => setImmediate(resolve));
@@ -154,29 +171,10 @@ test('drain() after close() gave up rejects instead of claiming the backlog is e
 test("journal: 'memory' lets go of a finished entry's value while an earlier entry is still in the sink, and the reader of the batch it took last", async () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  // Lane of key 'stuck' holds its batch until released; the other lane writes at once.
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => (release = resolve));
   const written = new Set<string>();
-  const sink: Sink<Row> = {
-    async writeBatch(entries) {
-      if (entries.some((e) => e.key === 'stuck')) await held;
-      for (const e of entries) written.add(e.key); // keys only: no value is kept here
-      return {};
-    },
-    classify: () => 'rejected',
-    close: () => Promise.resolve(),
-  };
-  const wb = await WriteBehind.open<Row>({
-    journal: 'memory',
-    sink,
-    workers: 2,
-    batch: { maxSize: 10, maxDelayMs: 0 },
-  });
-  // Keys of the other lane (a key's lane is hashKey(key) % workers).
-  const keys = Array.from({ length: 1_000 }, (_, i) => `k${i}`)
-    .filter((k) => hashKey(k) % 2 !== hashKey('stuck') % 2)
-    .slice(0, 200);
+  // Keys only: no value is kept here.
+  const { wb, release } = await holdingStuck(10, (e) => written.add(e.key));
+  const keys = otherLane(200);
   await wb.write('stuck', { n: -1 }, { id: 'stuck' }); // the watermark stays below this one
   const refs: WeakRef<Row>[] = [];
   // Not in this async function's frame, which may keep its last local alive across awaits.
