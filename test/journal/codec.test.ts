@@ -134,7 +134,7 @@ test('a value JSON would change is refused at write() with an EncodeError naming
   await journal.close();
 });
 
-test('a key, id or type that text storage cannot keep (a lone surrogate) is an InputError at the call', async () => {
+test('a key, id, type or origin that is empty, not a string or holds a lone surrogate is an InputError naming it', async () => {
   const journal = await SqliteJournal.open(join(dir, 'keys.db'));
   await assert.rejects(
     journal.append([{ key: 'a\uD800', payload: 1 }]),
@@ -142,6 +142,21 @@ test('a key, id or type that text storage cannot keep (a lone surrogate) is an I
   );
   await assert.rejects(journal.append([{ key: 'k', id: '\uDFFFx', payload: 1 }]), InputError);
   await assert.rejects(journal.append([{ key: 'k', type: '\uD800', payload: 1 }]), InputError);
+  // Each field is named with its record's index; optional ones may be left out, not empty.
+  const ok = { key: 'k', payload: 1 };
+  for (const [bad, message] of [
+    [{ ...ok, key: '' }, 'record 1: key must be a non-empty string, got `""`'],
+    [{ ...ok, id: '' }, 'record 1: id must be a non-empty string when given, got `""`'],
+    [{ ...ok, type: 7 }, 'record 1: type must be a non-empty string when given, got `7`'],
+    [{ ...ok, origin: '\uD800' }, 'record 1: origin holds a lone surrogate'],
+  ] as const) {
+    await assert.rejects(
+      journal.append([ok, bad as unknown as typeof ok]),
+      (e: unknown) => e instanceof InputError && e.message.startsWith(message),
+      message,
+    );
+  }
+  assert.equal((await journal.stats()).head, 0, 'nothing of a refused append is written');
   // A well-formed pair is fine, and comes back as it went in.
   await journal.append([{ key: 'emoji-🎉', id: 'id-🎉', payload: 1 }]);
   const [entry] = await journal.read(0);
