@@ -80,6 +80,7 @@ export function measureRecords(
   return sizes;
 }
 
+/** The options `append` takes (one array for every call). */
 const APPEND_OPTIONS = ['maxRecordBytes'];
 
 /** The options and the array of an append; returns the most bytes a payload may have. */
@@ -99,8 +100,8 @@ function checkRecord(r: JournalRecord | undefined, i: number): JournalRecord {
   if (typeof r !== 'object' || r === null) {
     throw new InputError(`record ${i} must be an object, got ${r === null ? 'null' : typeof r}`);
   }
-  // The names are built only for an error: a template string per field was ~200 bytes of
-  // garbage per entry.
+  // The names are built only for an error: four template strings per record would be ~200
+  // bytes of garbage per entry.
   if (!isText(r.key, true)) refuseText(`record ${i}: key`, r.key, true);
   if (!isText(r.type, false)) refuseText(`record ${i}: type`, r.type, false);
   if (!isText(r.id, false)) refuseText(`record ${i}: id`, r.id, false);
