@@ -2,7 +2,7 @@
  * Argument checks every journal backend runs at the call, so a bad argument gets the same
  * typed error whatever the backend, and nothing of the call is written.
  */
-import { EntryTooLargeError, InputError, show } from '../errors.js';
+import { EncodeError, EntryTooLargeError, InputError, show } from '../errors.js';
 import { jsonLength, type Codec, type Encoded, type Payload } from './codec.js';
 import type { AppendOptions, JournalEntry, JournalRecord, ReadOptions, Region } from './journal.js';
 import { checkNames } from '../core/options.js';
@@ -45,6 +45,12 @@ export function encodeRecords(
   for (let i = 0; i < records.length; i++) {
     const r = checkRecord(records[i], i);
     const payload = codec.encode(r.payload);
+    // A codec is the caller's code: what it returns is checked before anything is stored.
+    if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
+      throw new EncodeError(
+        `record ${i}: the codec's encode() returned ${show(payload)}; it must return a string or a Uint8Array`,
+      );
+    }
     if (payload.length > maxBytes) {
       throw new EntryTooLargeError(payloadBytes(payload), maxBytes, 'maxEntryBytes');
     }

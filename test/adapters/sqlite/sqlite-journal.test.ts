@@ -5,10 +5,13 @@ import { join } from 'node:path';
 import { openSqlite } from '../../../src/adapters/sqlite/driver.js';
 import {
   ConfigError,
+  EncodeError,
   InputError,
   JournalFormatError,
   JournalWriteError,
   ManualClock,
+  jsonCodec,
+  type Codec,
 } from '../../../src/index.js';
 import {
   SCHEMA_VERSION,
@@ -319,6 +322,38 @@ test('SqliteJournal.open() options: a misspelled name is refused naming the near
   await refuses({ codec: 'json' }, /Expected `codec` to be an object with encode\(\), decode\(\)/);
   await refuses({ pollIntervalMs: 0 }, /`pollIntervalMs` to be an integer >= 1/);
   await refuses(null, /Expected `SqliteJournal.open\(\) options` to be an object/);
+});
+
+test("a codec whose encode() returns neither text nor bytes: that append is an EncodeError, the same turn's others are written", async () => {
+  // Outside its type, but a codec is the user's code: a number stored as a payload would
+  // fail the hand-over to the tail after COMMIT, with its whole group left unsettled.
+  const codec: Codec = {
+    encode: (payload) =>
+      payload === 'as a number' ? (42 as unknown as string) : jsonCodec.encode(payload),
+    decode: (stored) => jsonCodec.decode(stored),
+  };
+  const journal = await SqliteJournal.open(fresh(), { codec });
+  const handedOver: number[] = [];
+  journal.onAppended((entries) => handedOver.push(...entries.map((e) => e.position)));
+  const [refused, written] = await Promise.allSettled([
+    journal.append([{ key: 'k', payload: 'as a number' }]),
+    journal.append([{ key: 'k', payload: 'fine' }]),
+  ]);
+  assert.ok(
+    refused.status === 'rejected' &&
+      refused.reason instanceof EncodeError &&
+      /record 0: the codec's encode\(\) returned `42` \(number\); it must return a string or a Uint8Array/.test(
+        refused.reason.message,
+      ),
+    String(refused.status === 'rejected' ? refused.reason : 'it was written'),
+  );
+  assert.deepEqual(written, { status: 'fulfilled', value: [1] });
+  assert.deepEqual(handedOver, [1]);
+  assert.deepEqual(
+    (await journal.read(0)).map((e) => e.payload),
+    ['fine'],
+  );
+  await journal.close();
 });
 
 test('.truncate() leaves the handle fsyncing appends again (synchronous FULL), whether it succeeds or fails', async () => {
