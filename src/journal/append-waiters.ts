@@ -48,7 +48,10 @@ export class AppendWaiters {
     }
   }
 
-  /** Wakes everyone (on close): readers then see the journal closed. */
+  /**
+   * Wakes everyone: on close, or when the journal cannot read its head; readers then read,
+   * and see the journal closed or the failure.
+   */
   releaseAll(): void {
     for (const w of this.#waiters) {
       w.cleanup();

@@ -329,7 +329,15 @@ export class SqliteJournal implements Journal {
     this.#poll = this.#clock.setTimer(() => {
       this.#poll = undefined;
       if (this.#closed) return;
-      this.#head = this.#meta.head();
+      try {
+        this.#head = this.#meta.head();
+      } catch {
+        // The file cannot be read now (busy past the timeout, an I/O error): the readers
+        // are woken to read, and their reads meet the failure as a typed error, which they
+        // retry or report. Waiting again starts the polling again.
+        this.#waiters.releaseAll();
+        return;
+      }
       this.#waiters.notify(this.#head);
       this.#startPolling();
     }, this.#pollIntervalMs);

@@ -8,6 +8,7 @@ import {
   EncodeError,
   InputError,
   JournalFormatError,
+  JournalReadError,
   JournalWriteError,
   ManualClock,
   jsonCodec,
@@ -352,6 +353,21 @@ test("a codec whose encode() returns neither text nor bytes: that append is an E
   assert.deepEqual(
     (await journal.read(0)).map((e) => e.payload),
     ['fine'],
+  );
+  await journal.close();
+});
+
+test("a poll for other processes' appends that cannot read the file wakes the waiting reader, whose read reports it typed", async () => {
+  const clock = new ManualClock();
+  const journal = await SqliteJournal.open(fresh(), { clock, pollIntervalMs: 50 });
+  const woken = journal.waitForAppend(0);
+  // The file cannot be read any more (as after an I/O error): here, its handle is gone.
+  journal.database.close();
+  await clock.advance(50); // the poll meets the failure: no exception escapes its timer
+  await woken;
+  await assert.rejects(
+    journal.read(0),
+    (e: unknown) => e instanceof JournalReadError && /could not be read/.test(e.message),
   );
   await journal.close();
 });
