@@ -529,7 +529,8 @@ class NodeSqliteDatabase implements SqliteDatabase {
   }
 
   close(): void {
-    namedCall(() => this.#db.close());
+    // As better-sqlite3's: closing a closed handle does nothing (node:sqlite's would throw).
+    if (this.#db.isOpen) namedCall(() => this.#db.close());
     this.#released();
   }
 }
