@@ -59,7 +59,10 @@ export type Encoded = string | Uint8Array;
 
 /** How a journal turns payloads into what it stores, and back; `decode(encode(p))` equals `p`. */
 export interface Codec {
-  /** The stored form of a payload; throws EncodeError for one it cannot keep exactly. */
+  /**
+   * The stored form of a payload: well-formed text or bytes (anything else is refused at
+   * append with an EncodeError); throws EncodeError for a payload it cannot keep exactly.
+   */
   encode(payload: Payload): Encoded;
   /** The payload back from its stored form. */
   decode(stored: Encoded): Payload;

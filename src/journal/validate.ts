@@ -3,7 +3,7 @@
  * typed error whatever the backend, and nothing of the call is written.
  */
 import { EncodeError, EntryTooLargeError, InputError, show } from '../errors.js';
-import { jsonLength, type Codec, type Encoded, type Payload } from './codec.js';
+import { jsonCodec, jsonLength, type Codec, type Encoded, type Payload } from './codec.js';
 import type { AppendOptions, JournalEntry, JournalRecord, ReadOptions, Region } from './journal.js';
 import { checkNames } from '../core/options.js';
 import { checkRegion } from './region.js';
@@ -45,12 +45,10 @@ export function encodeRecords(
   for (let i = 0; i < records.length; i++) {
     const r = checkRecord(records[i], i);
     const payload = codec.encode(r.payload);
-    // A codec is the caller's code: what it returns is checked before anything is stored.
-    if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
-      throw new EncodeError(
-        `record ${i}: the codec's encode() returned ${show(payload)}; it must return a string or a Uint8Array`,
-      );
-    }
+    // Another codec is the caller's code: what it returns is checked before anything is
+    // stored. Text must be well formed: stored as UTF-8, a lone surrogate would come back as
+    // U+FFFD. (JSON.stringify's text always is.)
+    if (codec !== jsonCodec) checkEncoded(payload, i);
     if (payload.length > maxBytes) {
       throw new EntryTooLargeError(payloadBytes(payload), maxBytes, 'maxEntryBytes');
     }
@@ -64,6 +62,20 @@ export function encodeRecords(
     };
   }
   return out;
+}
+
+/** What a codec other than the JSON one returned for record `i`: text or bytes it can store. */
+function checkEncoded(payload: unknown, i: number): void {
+  if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
+    throw new EncodeError(
+      `record ${i}: the codec's encode() returned ${show(payload)}; it must return a string or a Uint8Array`,
+    );
+  }
+  if (typeof payload === 'string' && !wellFormed(payload)) {
+    throw new EncodeError(
+      `record ${i}: the codec's encode() returned text with a lone surrogate (half of a UTF-16 pair), which text storage cannot keep`,
+    );
+  }
 }
 
 /**

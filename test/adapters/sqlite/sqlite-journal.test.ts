@@ -325,29 +325,43 @@ test('SqliteJournal.open() options: a misspelled name is refused naming the near
   await refuses(null, /Expected `SqliteJournal.open\(\) options` to be an object/);
 });
 
-test("a codec whose encode() returns neither text nor bytes: that append is an EncodeError, the same turn's others are written", async () => {
-  // Outside its type, but a codec is the user's code: a number stored as a payload would
-  // fail the hand-over to the tail after COMMIT, with its whole group left unsettled.
+test("a codec whose encode() returns what the file cannot keep: that append is an EncodeError, the same turn's others are written", async () => {
+  // Outside its type, or text with a lone surrogate: a codec is the user's code. A number
+  // stored as a payload would fail the hand-over to the tail after COMMIT, with its whole
+  // group left unsettled; a lone surrogate would be read back as U+FFFD.
+  const returns: Record<string, unknown> = { 'as a number': 42, 'as broken text': '"\uD800"' };
   const codec: Codec = {
     encode: (payload) =>
-      payload === 'as a number' ? (42 as unknown as string) : jsonCodec.encode(payload),
+      typeof payload === 'string' && payload in returns
+        ? (returns[payload] as string)
+        : jsonCodec.encode(payload),
     decode: (stored) => jsonCodec.decode(stored),
   };
   const journal = await SqliteJournal.open(fresh(), { codec });
   const handedOver: number[] = [];
   journal.onAppended((entries) => handedOver.push(...entries.map((e) => e.position)));
-  const [refused, written] = await Promise.allSettled([
+  const [number, text, written] = await Promise.allSettled([
     journal.append([{ key: 'k', payload: 'as a number' }]),
+    journal.append([
+      { key: 'k', payload: 'fine' },
+      { key: 'k', payload: 'as broken text' },
+    ]),
     journal.append([{ key: 'k', payload: 'fine' }]),
   ]);
-  assert.ok(
-    refused.status === 'rejected' &&
-      refused.reason instanceof EncodeError &&
-      /record 0: the codec's encode\(\) returned `42` \(number\); it must return a string or a Uint8Array/.test(
-        refused.reason.message,
-      ),
-    String(refused.status === 'rejected' ? refused.reason : 'it was written'),
-  );
+  for (const [result, message] of [
+    [
+      number,
+      /^record 0: the codec's encode\(\) returned `42` \(number\); it must return a string or a Uint8Array$/,
+    ],
+    [text, /^record 1: the codec's encode\(\) returned text with a lone surrogate/],
+  ] as const) {
+    assert.ok(
+      result.status === 'rejected' &&
+        result.reason instanceof EncodeError &&
+        message.test(result.reason.message),
+      String(result.status === 'rejected' ? result.reason : 'it was written'),
+    );
+  }
   assert.deepEqual(written, { status: 'fulfilled', value: [1] });
   assert.deepEqual(handedOver, [1]);
   assert.deepEqual(
