@@ -12,6 +12,7 @@ export { callEach, callSafely } from './core/callbacks.js';
 export { NETWORK_ERROR_CODES } from './sink/network-errors.js';
 export { checkRegion, inRegion } from './journal/region.js';
 export {
+  checkEncoded,
   decodedEntry,
   encodeRecords,
   payloadBytes,

@@ -12,7 +12,8 @@ interface Waiter {
 
 /**
  * The wake-up list behind `Journal.waitForAppend`: readers park here instead of polling;
- * the journal calls `notify(head)` after each durable append and `releaseAll()` on close.
+ * the journal calls `notify(head)` after each durable append, and `releaseAll()` on close or
+ * when it cannot read its head.
  */
 export class AppendWaiters {
   #waiters = new Set<Waiter>();

@@ -192,7 +192,11 @@ export interface Journal {
   commit(consumer: string, position: number): Promise<void>;
   /** The consumer's checkpoint; 0 if it never committed. */
   committed(consumer: string): Promise<number>;
-  /** Resolves once the head is past `after` (at once if it already is). */
+  /**
+   * Resolves once the head is past `after` (at once if it already is), or sooner when the
+   * journal could not look for appends (the caller's next read says why); rejects with
+   * JournalReadError when it cannot read its head now.
+   */
   waitForAppend(after: number, options?: { signal?: AbortSignal }): Promise<void>;
   /**
    * Removes the entries with position < `before`, but none a consumer has not committed

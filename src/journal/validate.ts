@@ -29,6 +29,8 @@ export function wellFormed(value: string): boolean {
   return !LONE_SURROGATE.test(value);
 }
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATE_KEPT =
+  'a lone surrogate (half of a UTF-16 pair), which text storage cannot keep';
 
 /**
  * Checks and encodes what `append` was given, so every backend refuses the same input the
@@ -46,9 +48,8 @@ export function encodeRecords(
     const r = checkRecord(records[i], i);
     const payload = codec.encode(r.payload);
     // Another codec is the caller's code: what it returns is checked before anything is
-    // stored. Text must be well formed: stored as UTF-8, a lone surrogate would come back as
-    // U+FFFD. (JSON.stringify's text always is.)
-    if (codec !== jsonCodec) checkEncoded(payload, i);
+    // stored (a lone surrogate, stored as UTF-8, would come back as U+FFFD).
+    if (codec !== jsonCodec) checkEncoded(payload, 'record', i);
     if (payload.length > maxBytes) {
       throw new EntryTooLargeError(payloadBytes(payload), maxBytes, 'maxEntryBytes');
     }
@@ -64,16 +65,19 @@ export function encodeRecords(
   return out;
 }
 
-/** What a codec other than the JSON one returned for record `i`: text or bytes it can store. */
-function checkEncoded(payload: unknown, i: number): void {
+/**
+ * What a codec other than the JSON one returned for `record` (or `letter`) `i`: text or bytes
+ * a store keeps exactly, else an EncodeError. The JSON codec's text always is.
+ */
+export function checkEncoded(payload: unknown, what: 'record' | 'letter', i: number): void {
   if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
     throw new EncodeError(
-      `record ${i}: the codec's encode() returned ${show(payload)}; it must return a string or a Uint8Array`,
+      `${what} ${i}: the codec's encode() returned ${show(payload)}; it must return a string or a Uint8Array`,
     );
   }
   if (typeof payload === 'string' && !wellFormed(payload)) {
     throw new EncodeError(
-      `record ${i}: the codec's encode() returned text with a lone surrogate (half of a UTF-16 pair), which text storage cannot keep`,
+      `${what} ${i}: the codec's encode() returned text that holds ${LONE_SURROGATE_KEPT}`,
     );
   }
 }
@@ -147,7 +151,7 @@ function refuseText(what: string, value: unknown, required: boolean): never {
   throw new InputError(
     typeof value !== 'string' || value.length === 0
       ? `${what} must be a non-empty string${required ? '' : ' when given'}, got ${show(value)}`
-      : `${what} holds a lone surrogate (half of a UTF-16 pair), which text storage cannot keep: ${show(value)}`,
+      : `${what} holds ${LONE_SURROGATE_KEPT}: ${show(value)}`,
   );
 }
 

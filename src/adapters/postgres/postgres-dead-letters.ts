@@ -40,6 +40,7 @@ import {
   type DeadLetterStore,
 } from '../../index.js';
 import {
+  checkEncoded,
   checkIds,
   checkPosition,
   identifier,
@@ -171,6 +172,7 @@ export class PostgresDeadLetters implements DeadLetterStore {
         columns.attempts.push(checkPosition(`letter ${i}: attempts`, l.attempts));
         columns.error.push(storableText(String(l.error)));
         const stored = this.#codec.encode(l.payload);
+        if (this.#codec !== jsonCodec) checkEncoded(stored, 'letter', i);
         columns.text.push(typeof stored === 'string' ? stored : null);
         columns.bytes.push(typeof stored === 'string' ? null : toBuffer(stored));
       });

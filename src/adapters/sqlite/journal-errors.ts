@@ -13,11 +13,16 @@ import { sqliteError } from './driver.js';
  */
 export function reading<T>(path: string, fn: () => Promise<T>): Promise<T> {
   return rejecting(fn).catch((error: unknown) => {
-    if (error instanceof SluiceError) throw error;
-    sqliteError(error);
-    throw new JournalReadError(`journal ${path} could not be read: ${String(error)}`, {
-      cause: error,
-    });
+    throw readError(path, error);
+  });
+}
+
+/** A storage failure as the caller of a read sees it (sluice's own errors pass as they are). */
+export function readError(path: string, error: unknown): unknown {
+  if (error instanceof SluiceError) return error;
+  sqliteError(error);
+  return new JournalReadError(`journal ${path} could not be read: ${String(error)}`, {
+    cause: error,
   });
 }
 

@@ -64,7 +64,7 @@ import { takeConsumer } from './consumer-lock.js';
 import type { SqliteDatabase } from './driver.js';
 import { EntryStatements, writtenEntry, type EntryRow } from './entry-row.js';
 import { GroupCommit } from './group-commit.js';
-import { reading, writeError } from './journal-errors.js';
+import { readError, reading, writeError } from './journal-errors.js';
 import { JournalMeta } from './journal-meta.js';
 import { openDatabase } from './open-database.js';
 import { readEntries } from './read-entries.js';
@@ -251,7 +251,7 @@ export class SqliteJournal implements Journal {
     return rejecting(() => {
       this.#open();
       checkPosition('after', after);
-      if (after >= this.#head) this.#head = this.#meta.head();
+      if (after >= this.#head) this.#head = this.#readHead();
       const waiting = this.#waiters.wait(after, this.#head, options.signal);
       this.#startPolling();
       return waiting;
@@ -323,6 +323,15 @@ export class SqliteJournal implements Journal {
     return this.#entries.first() ?? head + 1;
   }
 
+  /** The stored head; a storage failure is a JournalReadError. */
+  #readHead(): number {
+    try {
+      return this.#meta.head();
+    } catch (error) {
+      throw readError(this.path, error);
+    }
+  }
+
   /** While readers wait, look for appends made by other processes. */
   #startPolling(): void {
     if (this.#poll !== undefined || this.#waiters.size === 0) return;
@@ -333,8 +342,8 @@ export class SqliteJournal implements Journal {
         this.#head = this.#meta.head();
       } catch {
         // The file cannot be read now (busy past the timeout, an I/O error): the readers
-        // are woken to read, and their reads meet the failure as a typed error, which they
-        // retry or report. Waiting again starts the polling again.
+        // are woken, and their next read or wait meets the failure as a JournalReadError,
+        // which they retry or report. Waiting again starts the polling again.
         this.#waiters.releaseAll();
         return;
       }

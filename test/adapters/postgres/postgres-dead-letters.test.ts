@@ -13,6 +13,7 @@ import {
 } from '../../../src/index.js';
 import { deadLetterView } from '../../../src/backend.js';
 import { deadLetterConformance } from '../../../src/testing/index.js';
+import { misbehavingCodec, misbehavingCodecRefusal } from '../../helpers/codecs.js';
 import { connectionString, postgresForFile } from '../../helpers/postgres.js';
 
 const db = await postgresForFile();
@@ -156,6 +157,22 @@ if (db.skip !== undefined) {
     assert.deepEqual(listed[0]?.payload, { a: [1, 'x'] });
     assert.deepEqual([...(listed[1]?.payload as Uint8Array)], [255]);
     assert.equal(listed[2]?.payload, 'text');
+  });
+
+  test('.add() with a codec whose encode() returns what PostgreSQL cannot keep is an EncodeError; nothing is written', async (t) => {
+    const { name, drop } = await freshSchema();
+    t.after(drop);
+    const store = new PostgresDeadLetters(pool, name, { codec: misbehavingCodec });
+    for (const [payload, message] of [
+      ['as a number', misbehavingCodecRefusal.number('letter', 1)],
+      ['as broken text', misbehavingCodecRefusal.brokenText('letter', 1)],
+    ] as const) {
+      await assert.rejects(
+        store.add([letter(1, { payload: 'fine' }), letter(2, { payload })]),
+        (e: unknown) => e instanceof EncodeError && message.test(e.message),
+      );
+    }
+    assert.equal(await store.count(), 0);
   });
 
   test('.add() refuses what it cannot keep before writing anything; an error text is made storable', async (t) => {

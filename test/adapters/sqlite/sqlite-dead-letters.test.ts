@@ -7,8 +7,9 @@ import {
   SqliteDeadLetters,
   SqliteJournal,
 } from '../../../src/adapters/sqlite/index.js';
-import { ConfigError, jsonCodec, type Codec } from '../../../src/index.js';
+import { ConfigError, EncodeError, jsonCodec, type Codec } from '../../../src/index.js';
 import { deadLetterConformance } from '../../../src/testing/index.js';
+import { misbehavingCodec, misbehavingCodecRefusal } from '../../helpers/codecs.js';
 import { tempDir } from '../../helpers/temp.js';
 
 const dir = tempDir();
@@ -94,5 +95,30 @@ test('new SqliteDeadLetters() refuses a misspelled option, naming the nearest kn
     () => new SqliteDeadLetters(journal, { codec: 'json' as unknown as Codec }),
     /Expected `codec` to be an object with encode\(\), decode\(\)/,
   );
+  await journal.close();
+});
+
+test('.add() with a codec whose encode() returns what the file cannot keep is an EncodeError; nothing is written', async () => {
+  const journal = await SqliteJournal.open(join(dir, `dlq-${++n}.db`));
+  const store = new SqliteDeadLetters(journal, { codec: misbehavingCodec });
+  const letter = (position: number, payload: string) => ({
+    position,
+    entryId: `e${position}`,
+    key: 'k',
+    payload,
+    version: position,
+    error: 'refused',
+    attempts: 1,
+  });
+  for (const [payload, message] of [
+    ['as a number', misbehavingCodecRefusal.number('letter', 1)],
+    ['as broken text', misbehavingCodecRefusal.brokenText('letter', 1)],
+  ] as const) {
+    await assert.rejects(
+      store.add([letter(1, 'fine'), letter(2, payload)]),
+      (e: unknown) => e instanceof EncodeError && message.test(e.message),
+    );
+  }
+  assert.equal(await store.count(), 0);
   await journal.close();
 });

@@ -11,8 +11,6 @@ import {
   JournalReadError,
   JournalWriteError,
   ManualClock,
-  jsonCodec,
-  type Codec,
 } from '../../../src/index.js';
 import {
   SCHEMA_VERSION,
@@ -21,6 +19,7 @@ import {
 } from '../../../src/adapters/sqlite/index.js';
 import { keyQuery, regionQuery, type ReadQuery } from '../../../src/adapters/sqlite/read-query.js';
 import { journalConformance } from '../../../src/testing/index.js';
+import { misbehavingCodec, misbehavingCodecRefusal } from '../../helpers/codecs.js';
 import { tempDir } from '../../helpers/temp.js';
 
 const dir = tempDir();
@@ -326,18 +325,9 @@ test('SqliteJournal.open() options: a misspelled name is refused naming the near
 });
 
 test("a codec whose encode() returns what the file cannot keep: that append is an EncodeError, the same turn's others are written", async () => {
-  // Outside its type, or text with a lone surrogate: a codec is the user's code. A number
-  // stored as a payload would fail the hand-over to the tail after COMMIT, with its whole
-  // group left unsettled; a lone surrogate would be read back as U+FFFD.
-  const returns: Record<string, unknown> = { 'as a number': 42, 'as broken text': '"\uD800"' };
-  const codec: Codec = {
-    encode: (payload) =>
-      typeof payload === 'string' && payload in returns
-        ? (returns[payload] as string)
-        : jsonCodec.encode(payload),
-    decode: (stored) => jsonCodec.decode(stored),
-  };
-  const journal = await SqliteJournal.open(fresh(), { codec });
+  // A codec is the user's code. A number stored as a payload would fail the hand-over to
+  // the tail after COMMIT, with its whole group left unsettled.
+  const journal = await SqliteJournal.open(fresh(), { codec: misbehavingCodec });
   const handedOver: number[] = [];
   journal.onAppended((entries) => handedOver.push(...entries.map((e) => e.position)));
   const [number, text, written] = await Promise.allSettled([
@@ -349,11 +339,8 @@ test("a codec whose encode() returns what the file cannot keep: that append is a
     journal.append([{ key: 'k', payload: 'fine' }]),
   ]);
   for (const [result, message] of [
-    [
-      number,
-      /^record 0: the codec's encode\(\) returned `42` \(number\); it must return a string or a Uint8Array$/,
-    ],
-    [text, /^record 1: the codec's encode\(\) returned text with a lone surrogate/],
+    [number, misbehavingCodecRefusal.number('record', 0)],
+    [text, misbehavingCodecRefusal.brokenText('record', 1)],
   ] as const) {
     assert.ok(
       result.status === 'rejected' &&
@@ -371,7 +358,7 @@ test("a codec whose encode() returns what the file cannot keep: that append is a
   await journal.close();
 });
 
-test("a poll for other processes' appends that cannot read the file wakes the waiting reader, whose read reports it typed", async () => {
+test("a poll for other processes' appends that cannot read the file wakes the waiting reader, whose reads and waits then report it typed", async () => {
   const clock = new ManualClock();
   const journal = await SqliteJournal.open(fresh(), { clock, pollIntervalMs: 50 });
   const woken = journal.waitForAppend(0);
@@ -379,10 +366,12 @@ test("a poll for other processes' appends that cannot read the file wakes the wa
   journal.database.close();
   await clock.advance(50); // the poll meets the failure: no exception escapes its timer
   await woken;
-  await assert.rejects(
-    journal.read(0),
-    (e: unknown) => e instanceof JournalReadError && /could not be read/.test(e.message),
-  );
+  for (const call of [() => journal.read(0), () => journal.waitForAppend(0)]) {
+    await assert.rejects(
+      call(),
+      (e: unknown) => e instanceof JournalReadError && /could not be read/.test(e.message),
+    );
+  }
   await journal.close();
 });
 
