@@ -1,7 +1,8 @@
 /**
  * Shared by every benchmark: the smoke switch, timing of one variant, the printed table,
- * and the saved records (bench/results/<bench>.jsonl: name, date, commit, items, items/s,
- * p50, p99, the cost per item where measured (bench/lib/cost.ts) and the setup).
+ * and the saved records (bench/results/<bench>.jsonl: name, date, commit, Node.js version,
+ * items, items/s, p50, p99, the cost per item where measured (bench/lib/cost.ts) and the
+ * setup).
  */
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
@@ -141,6 +142,9 @@ export function save(bench: string, rows: Row[], setup: Record<string, unknown>)
   mkdirSync(dir, { recursive: true });
   const date = new Date().toISOString();
   const sha = commit();
-  const lines = rows.map((r) => JSON.stringify({ bench, date, commit: sha, smoke, setup, ...r }));
+  const node = process.version;
+  const lines = rows.map((r) =>
+    JSON.stringify({ bench, date, commit: sha, node, smoke, setup, ...r }),
+  );
   appendFileSync(join(dir, `${bench}.jsonl`), `${lines.join('\n')}\n`);
 }
