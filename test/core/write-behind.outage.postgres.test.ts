@@ -1,8 +1,8 @@
 /**
  * What migrations and operators do to a live table, on a real PostgreSQL, while a pipeline
  * writes into it: the table renamed away, a column renamed away, INSERT revoked, a lock held
- * past the writer's `lock_timeout`, or past its `statement_timeout`. Each lasts a second or
- * more mid-run; none of it is the entries' fault: 0 dead letters, `sink:unavailable` seen,
+ * past the writer's `lock_timeout`, or past its `statement_timeout`, or past the sink pool's
+ * wait for a free connection. Each lasts a second or more mid-run; none of it is the entries' fault: 0 dead letters, `sink:unavailable` seen,
  * and once healed every acknowledged write is in the table exactly once.
  */
 import { test } from 'node:test';
@@ -25,11 +25,13 @@ interface Scenario {
   name: string;
   /** Server settings of the sink's connections. */
   options?: string;
+  /** The sink pool's size and connection wait, when not 4 and pg's (none). */
+  pool?: { max: number; connectionTimeoutMillis: number };
   /** The sink connects as a role of its own (to have a privilege revoked). */
   ownRole?: boolean;
   break(table: string, role: string): Promise<void>;
   heal(table: string, role: string): Promise<void>;
-  /** The SQLSTATE the sink meets while broken. */
+  /** The SQLSTATE the sink meets while broken (the message, for an error without one). */
   code: string;
 }
 
@@ -85,6 +87,15 @@ if (db.skip !== undefined) {
       break: (t) => holdLock(t),
       heal: () => releaseLock(),
     },
+    {
+      // The pool's one connection waits on the lock; the other lanes' writes wait for it
+      // and time out in pg-pool, with an error that has no code.
+      name: "a migration's lock past the sink pool's wait for a connection",
+      code: 'timeout exceeded when trying to connect',
+      pool: { max: 1, connectionTimeoutMillis: 200 },
+      break: (t) => holdLock(t),
+      heal: () => releaseLock(),
+    },
   ];
 
   let n = 0;
@@ -112,6 +123,7 @@ if (db.skip !== undefined) {
         const sinkPool = new pg.Pool({
           connectionString: url,
           max: 4,
+          ...scenario.pool,
           ...(scenario.options === undefined ? {} : { options: scenario.options }),
         });
         t.after(() => sinkPool.end());
@@ -138,7 +150,10 @@ if (db.skip !== undefined) {
         const codes = new Set<string>();
         let unavailable = 0;
         wb.on('sink:unavailable', () => unavailable++);
-        wb.on('sink:retry', ({ error }) => codes.add(String((error as { code?: string }).code)));
+        wb.on('sink:retry', ({ error }) => {
+          const { code, message } = error as { code?: string; message?: string };
+          codes.add(String(code ?? message));
+        });
 
         // Writers keep going through the outage, as a service's requests would.
         const writing = (async () => {

@@ -10,7 +10,8 @@
  * and is retried as it is: a lost connection (08), a lock or statement timeout during a
  * migration (55P03, 57014), a table or column renamed away (42P01, 42703), a privilege
  * revoked (42501), a read-only replica (25006), a full disk (53100), a restart (57P0x),
- * serialization failures and deadlocks (40). An error without a SQLSTATE or socket code
+ * serialization failures and deadlocks (40), and no free connection in the pool's wait. An
+ * error without a SQLSTATE or socket code
  * (thrown by a `toRow` of yours, say) is `'unknown'`.
  */
 import type { SinkFailure } from '../../index.js';
@@ -26,6 +27,10 @@ const ROW_CLASSES = new Set([
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
 
+/** What pg and pg-pool say, with no code, when the server or a connection cannot be had now. */
+const NO_CODE_UNAVAILABLE =
+  /Connection terminated|connection timeout|timeout expired|Query read timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i;
+
 /**
  * Whose fault a PostgreSQL write failure is, by SQLSTATE class and socket error code:
  * `'rejected'` for what the rows cause (bad data 22, constraints 23, server limits 54, a
@@ -40,12 +45,10 @@ export function classifyPostgresError(error: unknown): SinkFailure {
     if (NETWORK_ERROR_CODES.has(code)) return 'unavailable';
     if (SQLSTATE.test(code)) return ROW_CLASSES.has(code.slice(0, 2)) ? 'rejected' : 'unavailable';
   }
-  // pg reports a socket closed under it, or a timeout of its own, without a code.
+  // pg reports a socket closed under it, or a timeout of its own, without a code; so does
+  // pg-pool when no connection frees up in time (all of them held up by a migration's lock).
   const message = (error as { message?: unknown }).message;
-  return typeof message === 'string' &&
-    /Connection terminated|connection timeout|timeout expired|Query read timeout|Client has encountered a connection error/i.test(
-      message,
-    )
+  return typeof message === 'string' && NO_CODE_UNAVAILABLE.test(message)
     ? 'unavailable'
     : 'unknown';
 }

@@ -86,8 +86,11 @@ export interface PostgresJournalOptions {
 }
 
 const DEFAULT_PARTITIONS = 16;
-/** Longest id (or origin) an entry may carry: they are indexed. */
-const MAX_ID_LENGTH = 1_000;
+/**
+ * Longest id (or origin) an entry may carry, in UTF-8 bytes: they are indexed, and a btree
+ * entry has room for about 2.7 KB (1,000 CJK characters, 3,000 bytes, would not fit).
+ */
+const MAX_ID_BYTES = 2_000;
 /** A connection for lease calls that is not made in this long fails (the tick retries). */
 const CONTROL_CONNECT_TIMEOUT_MS = 5_000;
 const KNOWN: readonly (keyof PostgresJournalOptions)[] = [
@@ -316,14 +319,17 @@ export class PostgresJournal implements PartitionedJournal {
           );
         }
       }
-      // Ids and origins are indexed: an index entry has room for about 2.7 KB.
+      // Ids and origins are indexed: one too long would fail the whole group's INSERT.
       for (const [name, text] of [
         ['id', r.id],
         ['origin', r.origin],
       ] as const) {
-        if (text !== undefined && text.length > MAX_ID_LENGTH) {
+        // Only a long text needs counting: no UTF-16 unit takes more than 3 UTF-8 bytes.
+        const bytes =
+          text === undefined || text.length * 3 <= MAX_ID_BYTES ? 0 : Buffer.byteLength(text);
+        if (bytes > MAX_ID_BYTES) {
           throw new InputError(
-            `record ${i}: ${name} is ${text.length} characters; at most ${MAX_ID_LENGTH} fit the journal's index`,
+            `record ${i}: ${name} is ${bytes} bytes in UTF-8; at most ${MAX_ID_BYTES} fit the journal's index`,
           );
         }
       }

@@ -180,7 +180,21 @@ if (db.skip !== undefined) {
         j.append([{ key: 'k', payload: 'x'.repeat(100) }], { maxRecordBytes: 10 }),
         /maxEntryBytes/,
       );
+      // Ids are indexed, and measured in UTF-8 bytes: 1,000 CJK characters are 3,000 bytes,
+      // past what an index entry holds, which would fail the whole group's INSERT.
+      const longest = j.append([{ key: 'k', id: 'i'.repeat(2_000), payload: 2 }]);
+      await assert.rejects(
+        j.append([{ key: 'k', id: '漢'.repeat(1_000), payload: 3 }]),
+        (e: unknown) =>
+          e instanceof InputError &&
+          e.message === "record 0: id is 3000 bytes in UTF-8; at most 2000 fit the journal's index",
+      );
+      await assert.rejects(
+        j.append([{ key: 'k', origin: 'é'.repeat(1_001), payload: 4 }]),
+        /record 0: origin is 2002 bytes in UTF-8/,
+      );
       assert.equal((await good).length, 1);
+      assert.equal((await longest).length, 1);
     });
 
     test('the partition count is fixed at creation: another one is a ConfigError; none takes the stored one', async () => {

@@ -243,10 +243,12 @@ test('classifyPostgresError() blames the entry only for data, constraint and lim
   for (const code of ['23505', '23502', '23514', '22P02', '22001', '54000', 'P0001']) {
     assert.equal(classifyPostgresError(err(code)), 'rejected', code);
   }
-  assert.equal(
-    classifyPostgresError(new Error('Connection terminated unexpectedly')),
-    'unavailable',
-  );
+  for (const message of [
+    'Connection terminated unexpectedly',
+    'timeout exceeded when trying to connect', // pg-pool: no connection freed up in time
+  ]) {
+    assert.equal(classifyPostgresError(new Error(message)), 'unavailable', message);
+  }
   assert.equal(classifyPostgresError(new TypeError('toRow failed')), 'unknown');
   assert.equal(classifyPostgresError('nope'), 'unknown');
 });
