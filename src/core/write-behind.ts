@@ -340,8 +340,10 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
   /** Sends every batch now; resolves once everything stored now is in the sink or dead letters. */
   async flush(): Promise<void> {
     this.#assertOpen();
-    // The journal's head, not only our own appends: replays and other writers count too.
-    await this.#flushTo(Math.max(this.#head, await this.#source.head()));
+    const target = await this.#flushTarget();
+    await this.#flushTo(target);
+    // Stopped first (close() gave up, or the pipeline failed): not everything is finished.
+    this.#assertFinished(target);
   }
 
   /** Resolves once nothing written is unfinished (at once if so already); keeps accepting. */
@@ -350,8 +352,18 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     while (this.#watermark.mark < this.#head && this.#life.is('running')) {
       await this.#whenFinished(this.#head, true);
     }
+    this.#assertFinished(this.#head);
+  }
+
+  /** The journal's head, not only our own appends: replays and other writers count too. */
+  async #flushTarget(): Promise<number> {
+    return Math.max(this.#head, await this.#source.head());
+  }
+
+  /** Throws why the mark did not reach `target`: the failure, or close() stopping first. */
+  #assertFinished(target: number): void {
     if (this.#failure !== undefined) throw this.#failure;
-    if (this.#watermark.mark < this.#head) {
+    if (this.#watermark.mark < target) {
       throw new ClosedError('write-behind closed before everything written was finished');
     }
   }
@@ -364,7 +376,10 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     if (this.#closing !== undefined) return this.#closing;
     return rejecting(() => {
       const { deadlineMs } = resolveCloseOptions('WriteBehind.close() options', options);
-      return (this.#closing = this.#close(deadlineMs));
+      this.#closing = this.#close(deadlineMs);
+      // Writes still waiting for room were never accepted: refused now, as a later one is.
+      this.#admission.wake();
+      return this.#closing;
     });
   }
 
@@ -492,7 +507,9 @@ export class WriteBehind<V> extends Emitter<WriteBehindEvents> implements AsyncD
     // so everything that was acknowledged is drained (or counted in `remaining`). Our own
     // writes only: another process appending all along must not keep close() from returning.
     const drain = async (): Promise<void> => {
-      await this.flush();
+      // Not flush(): past the deadline, what is unfinished is counted, not an error.
+      this.#assertOpen();
+      await this.#flushTo(await this.#flushTarget());
       while (
         !this.#stop.signal.aborted &&
         (this.#admission.appending > 0 || this.#acknowledged > this.#watermark.mark)

@@ -176,7 +176,17 @@ function walk(
     if (value instanceof Date && Number.isNaN(value.getTime())) {
       refuse(path, 'an invalid Date (JSON stores null)');
     }
-    length = walk((value as { toJSON: () => unknown }).toJSON(), path, parents, measure);
+    let json: unknown;
+    try {
+      json = (value as { toJSON: () => unknown }).toJSON();
+    } catch (cause) {
+      refuse(
+        path,
+        `its toJSON() threw: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause,
+      );
+    }
+    length = walk(json, path, parents, measure);
   } else if (Array.isArray(value)) {
     length = value.length === 0 ? 2 : value.length + 1; // brackets and commas
     for (let i = 0; i < value.length; i++) {
@@ -261,11 +271,11 @@ function numberLength(value: number): number {
   return length;
 }
 
-function refuse(path: readonly (string | number)[], why: string): never {
+function refuse(path: readonly (string | number)[], why: string, cause?: unknown): never {
   let where = 'value';
   for (const p of path) {
     if (typeof p === 'number') where += `[${p}]`;
     else where += /^[A-Za-z_$][\w$]*$/.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`;
   }
-  throw new EncodeError(`${where}: ${why}`);
+  throw new EncodeError(`${where}: ${why}`, cause === undefined ? undefined : { cause });
 }

@@ -154,7 +154,7 @@ test("journal: 'memory' dead letters replay while open; after close, replay refu
   assert.equal(await wb.deadLetters.count(), 1, 'the letter is kept when replay is refused');
 });
 
-test('drain() after close() gave up rejects instead of claiming the backlog is empty', async () => {
+test('drain() and flush() after close() gave up reject instead of claiming the backlog is empty', async () => {
   const sink: Sink<Row> = {
     writeBatch: () => new Promise(() => {}), // a store that never answers
     classify: () => 'unknown',
@@ -163,9 +163,11 @@ test('drain() after close() gave up rejects instead of claiming the backlog is e
   const wb = await WriteBehind.open<Row>({ journal: 'memory', sink, batch: { maxDelayMs: 0 } });
   await wb.write('a', { n: 1 });
   const draining = assert.rejects(wb.drain(), ClosedError);
+  const flushing = assert.rejects(wb.flush(), ClosedError);
   const closed = await wb.close({ deadlineMs: 10 });
   assert.deepEqual(closed, { drained: false, remaining: 1 });
   await draining;
+  await flushing;
 });
 
 test("journal: 'memory' lets go of a finished entry's value while an earlier entry is still in the sink, and the reader of the batch it took last", async () => {

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers/promises';
 import {
   DeadLetteredError,
   ClosedError,
@@ -78,6 +79,28 @@ test(
     assert.equal(m.endToEndLatencyMs.count, 1000);
     assert.deepEqual(await h.drive(wb.close()), { drained: true, remaining: 0 });
     assert.equal((await wb.stats()).consumers[0]?.position, 1000);
+  },
+);
+
+test(
+  'a sink whose writeBatch resolves to null (plain JavaScript) has written its batch: the pipeline goes on',
+  within,
+  async () => {
+    const written: string[] = [];
+    const sink = {
+      writeBatch: (entries: readonly SinkEntry<Row>[]) => {
+        written.push(...entries.map((e) => e.key));
+        return Promise.resolve(null as unknown as undefined);
+      },
+      classify: () => 'unknown' as const,
+      close: () => Promise.resolve(),
+    };
+    const wb = await h.open<Row>({ journal: new MemoryJournal(), sink, ...fast });
+    await h.drive(wb.writeAndWait('a', { account: 'a', seq: 1 }));
+    await h.drive(wb.writeAndWait('b', { account: 'b', seq: 2 }));
+    assert.deepEqual(written, ['a', 'b']);
+    assert.equal(wb.metrics().superseded, 0);
+    await h.drive(wb.close());
   },
 );
 
@@ -217,6 +240,28 @@ test(
     await assert.rejects(rejecting.write('c', { account: 'c', seq: 3 }), QueueFullError);
     const closed = await h.drive(rejecting.close({ deadlineMs: 50 }));
     assert.deepEqual(closed, { drained: false, remaining: 2 });
+
+    // close() refuses the writes still waiting for room at once, as it refuses a write made
+    // after it: they were never accepted. (Not at the deadline, nor never without one.)
+    const closing = await h.open<Row>({
+      journal: new MemoryJournal(),
+      sink: new MemorySink<Row>({
+        beforeWrite: () => Promise.reject(transient()),
+        classify: () => 'unavailable',
+      }),
+      maxBacklog: 2,
+      ...fast,
+    });
+    await closing.write('a', { account: 'a', seq: 1 });
+    await closing.write('b', { account: 'b', seq: 2 });
+    const waiting = h.track(closing.write('c', { account: 'c', seq: 3 }));
+    const closingDone = closing.close({ deadlineMs: 1_000 });
+    const closeResult = h.track(closingDone);
+    await setImmediate(); // the clock does not move: only close() itself can refuse it
+    assert.equal(waiting.state, 'rejected');
+    assert.ok(waiting.error instanceof ClosedError, String(waiting.error));
+    assert.equal(closeResult.state, 'pending', 'close() still drains within its deadline');
+    assert.deepEqual(await h.drive(closingDone), { drained: false, remaining: 2 });
   },
 );
 

@@ -79,6 +79,17 @@ const refused: [string, unknown, RegExp][] = [
   ['an invalid Date', { at: new Date(NaN) }, /^value\.at: an invalid Date/],
   ['a property name that needs quoting', { 'a b': NaN }, /^value\["a b"\]: NaN/],
   ['a cycle', cyclic(), /^value\.self: a cycle/],
+  [
+    'a toJSON that throws',
+    {
+      at: {
+        toJSON: () => {
+          throw new Error('no date yet');
+        },
+      },
+    },
+    /^value\.at: its toJSON\(\) threw: no date yet$/,
+  ],
 ];
 
 async function closeAll(wb: WriteBehind<Payload>, journal: SqliteJournal): Promise<void> {

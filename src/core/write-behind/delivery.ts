@@ -125,7 +125,9 @@ export class Delivery<V> {
         continue;
       }
       this.persisted += batch.length;
-      if (result !== undefined) {
+      // What the sink reports besides "written"; a sink in plain JavaScript may resolve to
+      // null or anything else that reports nothing: the batch is in the sink all the same.
+      if (typeof result === 'object' && result !== null) {
         this.superseded += result.superseded ?? 0;
         this.duplicates += result.duplicates ?? 0;
       }
