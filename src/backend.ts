@@ -12,9 +12,9 @@ export { callEach, callSafely } from './core/callbacks.js';
 export { NETWORK_ERROR_CODES } from './sink/network-errors.js';
 export { checkRegion, inRegion } from './journal/region.js';
 export {
-  checkEncoded,
   decodedEntry,
   encodeRecords,
+  encodeWith,
   payloadBytes,
   checkConsumer,
   checkLimit,

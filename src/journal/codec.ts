@@ -13,7 +13,7 @@
  * the value asks for: a `Date` is stored as its ISO string, and any object with `toJSON()`
  * as what that returns (checked by the same rules).
  */
-import { EncodeError } from '../errors.js';
+import { EncodeError, messageOf } from '../errors.js';
 
 /** A value JSON carries exactly: what the default codec stores without changing it. */
 export type JsonValue =
@@ -180,11 +180,7 @@ function walk(
     try {
       json = (value as { toJSON: () => unknown }).toJSON();
     } catch (cause) {
-      refuse(
-        path,
-        `its toJSON() threw: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause,
-      );
+      refuse(path, `its toJSON() threw: ${messageOf(cause)}`, cause);
     }
     length = walk(json, path, parents, measure);
   } else if (Array.isArray(value)) {

@@ -46,10 +46,7 @@ export function encodeRecords(
   const out = new Array<EncodedRecord>(records.length);
   for (let i = 0; i < records.length; i++) {
     const r = checkRecord(records[i], i);
-    const payload = codec.encode(r.payload);
-    // Another codec is the caller's code: what it returns is checked before anything is
-    // stored (a lone surrogate, stored as UTF-8, would come back as U+FFFD).
-    if (codec !== jsonCodec) checkEncoded(payload, 'record', i);
+    const payload = encodeWith(codec, r.payload, 'record', i);
     if (payload.length > maxBytes) {
       throw new EntryTooLargeError(payloadBytes(payload), maxBytes, 'maxEntryBytes');
     }
@@ -66,10 +63,23 @@ export function encodeRecords(
 }
 
 /**
- * What a codec other than the JSON one returned for `record` (or `letter`) `i`: text or bytes
- * a store keeps exactly, else an EncodeError. The JSON codec's text always is.
+ * `payload` of `record` (or `letter`) `i` encoded by `codec`. Another codec than the JSON one
+ * is the caller's code: what it returns must be text or bytes a store keeps exactly (a lone
+ * surrogate, stored as UTF-8, would come back as U+FFFD), else an EncodeError. The JSON
+ * codec's text always is.
  */
-export function checkEncoded(payload: unknown, what: 'record' | 'letter', i: number): void {
+export function encodeWith(
+  codec: Codec,
+  payload: Payload,
+  what: 'record' | 'letter',
+  i: number,
+): Encoded {
+  const encoded = codec.encode(payload);
+  if (codec !== jsonCodec) checkEncoded(encoded, what, i);
+  return encoded;
+}
+
+function checkEncoded(payload: unknown, what: 'record' | 'letter', i: number): void {
   if (typeof payload !== 'string' && !(payload instanceof Uint8Array)) {
     throw new EncodeError(
       `${what} ${i}: the codec's encode() returned ${show(payload)}; it must return a string or a Uint8Array`,

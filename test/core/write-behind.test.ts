@@ -23,6 +23,12 @@ import { trackedPipelines } from '../helpers/tracked-pipelines.js';
 type Row = { account: string; seq: number };
 const fast = { batch: { maxSize: 50, maxDelayMs: 1 }, retry: { minDelayMs: 1, maxDelayMs: 5 } };
 const transient = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
+/** A sink whose store is down for good: every write fails as unavailable, and is retried. */
+const downSink = (): MemorySink<Row> =>
+  new MemorySink<Row>({
+    beforeWrite: () => Promise.reject(transient()),
+    classify: () => 'unavailable',
+  });
 const dir = tempDir();
 const h = trackedPipelines();
 /** A hang becomes a failure. */
@@ -227,10 +233,7 @@ test(
 
     const rejecting = await h.open<Row>({
       journal: new MemoryJournal(),
-      sink: new MemorySink<Row>({
-        beforeWrite: () => Promise.reject(transient()),
-        classify: () => 'unavailable',
-      }),
+      sink: downSink(),
       maxBacklog: 2,
       overflow: 'reject',
       ...fast,
@@ -245,10 +248,7 @@ test(
     // after it: they were never accepted. (Not at the deadline, nor never without one.)
     const closing = await h.open<Row>({
       journal: new MemoryJournal(),
-      sink: new MemorySink<Row>({
-        beforeWrite: () => Promise.reject(transient()),
-        classify: () => 'unavailable',
-      }),
+      sink: downSink(),
       maxBacklog: 2,
       ...fast,
     });
@@ -271,10 +271,7 @@ test(
   async () => {
     const path = join(dir, 'recovery.db');
     let journal = await SqliteJournal.open(path);
-    const down = new MemorySink<Row>({
-      beforeWrite: () => Promise.reject(transient()),
-      classify: () => 'unavailable',
-    });
+    const down = downSink();
     let wb = await h.open<Row>({ journal, sink: down, ...fast });
     for (let i = 0; i < 100; i++) await wb.write(`k${i % 7}`, { account: `k${i % 7}`, seq: i });
     const result = await h.drive(wb.close({ deadlineMs: 20 }));
@@ -375,10 +372,7 @@ test(
   'after close(): flush() rejects with ClosedError, and a writeAndWait left unfinished rejects instead of hanging',
   within,
   async () => {
-    const down = new MemorySink<Row>({
-      beforeWrite: () => Promise.reject(transient()),
-      classify: () => 'unavailable',
-    });
+    const down = downSink();
     const wb = await h.open<Row>({ journal: new MemoryJournal(), sink: down, ...fast });
     const waiting = wb.writeAndWait('k', { account: 'k', seq: 1 });
     h.track(waiting); // must settle by the end, though close() left it unfinished

@@ -10,9 +10,9 @@
  * and is retried as it is: a lost connection (08), a lock or statement timeout during a
  * migration (55P03, 57014), a table or column renamed away (42P01, 42703), a privilege
  * revoked (42501), a read-only replica (25006), a full disk (53100), a restart (57P0x),
- * serialization failures and deadlocks (40), and no free connection in the pool's wait. An
- * error without a SQLSTATE or socket code
- * (thrown by a `toRow` of yours, say) is `'unknown'`.
+ * serialization failures and deadlocks (40), and no free connection in the pool's wait.
+ * An error without a SQLSTATE or socket code (thrown by a `toRow` of yours, say) is
+ * `'unknown'`.
  */
 import type { SinkFailure } from '../../index.js';
 import { NETWORK_ERROR_CODES } from '../../backend.js';

@@ -40,9 +40,9 @@ import {
   type DeadLetterStore,
 } from '../../index.js';
 import {
-  checkEncoded,
   checkIds,
   checkPosition,
+  encodeWith,
   identifier,
   knownOptions,
   quote,
@@ -171,8 +171,7 @@ export class PostgresDeadLetters implements DeadLetterStore {
         columns.version.push(checkPosition(`letter ${i}: version`, l.version));
         columns.attempts.push(checkPosition(`letter ${i}: attempts`, l.attempts));
         columns.error.push(storableText(String(l.error)));
-        const stored = this.#codec.encode(l.payload);
-        if (this.#codec !== jsonCodec) checkEncoded(stored, 'letter', i);
+        const stored = encodeWith(this.#codec, l.payload, 'letter', i);
         columns.text.push(typeof stored === 'string' ? stored : null);
         columns.bytes.push(typeof stored === 'string' ? null : toBuffer(stored));
       });

@@ -12,7 +12,7 @@ import {
   type DeadLetterStore,
   type Encoded,
 } from '../../index.js';
-import { checkEncoded, checkIds, knownOptions, rejecting, serviceOption } from '../../backend.js';
+import { checkIds, encodeWith, knownOptions, rejecting, serviceOption } from '../../backend.js';
 import type { SqliteJournal } from './sqlite-journal.js';
 
 interface Row {
@@ -69,11 +69,7 @@ export class SqliteDeadLetters implements DeadLetterStore {
     return rejecting(() => {
       const now = Date.now();
       // Encode everything first: a payload that cannot be encoded rejects before any write.
-      const payloads = letters.map((l, i) => {
-        const stored = this.#codec.encode(l.payload);
-        if (this.#codec !== jsonCodec) checkEncoded(stored, 'letter', i);
-        return stored;
-      });
+      const payloads = letters.map((l, i) => encodeWith(this.#codec, l.payload, 'letter', i));
       const ids = this.#db.transaction(
         () =>
           letters.map(
